@@ -1,0 +1,26 @@
+/* sqz_model_load: recognises the file kind by content and parses it. */
+#include "../runtime/alloc.h"
+#include "../runtime/error.h"
+#include "deep_compression.h"
+#include "file_util.h"
+#include "sqzw_format.h"
+
+sqz_status sqz_model_load(const char *path, sqz_model **out) {
+  if (!path || !out) return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "path and out must not be NULL");
+  char *data;
+  size_t size;
+  SQZ_TRY(sqz_read_file(path, SQZW_MAX_FILE, &data, &size));
+  const unsigned char *bytes = (const unsigned char *)data;
+  sqz_status st;
+  if (sqz_sqzw_sniff(bytes, size))
+    st = sqz_sqzw_parse(path, bytes, size, out);
+  else if (sqz_deep_compression_sniff(bytes, size))
+    st = sqz_deep_compression_parse(path, bytes, size, out, NULL);
+  else
+    st = sqz_fail(SQZ_ERR_FORMAT,
+                  "%s: not a model file: no .sqzw magic, and not a Deep Compression "
+                  "SqueezeNet file (its size does not match the counts in its header)",
+                  path);
+  sqz_free(data);
+  return st;
+}

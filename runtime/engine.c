@@ -1,0 +1,206 @@
+/* The engine object: options, backend selection, argument checks, and the
+ * blocking wrappers over run_async + synchronize. */
+#include "engine.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "error.h"
+
+static const char *const kBackendNames[] = {"auto", "cpu", "cudnn", "unfused", "fused"};
+static const char *const kPrecisionNames[] = {"fp32", "fp16"};
+
+const char *sqz_backend_name(sqz_backend b) {
+  return (unsigned)b < 5 ? kBackendNames[b] : "unknown";
+}
+
+sqz_status sqz_backend_parse(const char *name, sqz_backend *out) {
+  for (int i = 0; name && i < 5; i++)
+    if (strcmp(name, kBackendNames[i]) == 0) {
+      if (out) *out = (sqz_backend)i;
+      return SQZ_OK;
+    }
+  return sqz_fail(SQZ_ERR_INVALID_ARGUMENT,
+                  "unknown backend '%s' (expected auto, cpu, cudnn, unfused or fused)",
+                  name ? name : "(null)");
+}
+
+const char *sqz_precision_name(sqz_precision p) {
+  return (unsigned)p < 2 ? kPrecisionNames[p] : "unknown";
+}
+
+sqz_status sqz_precision_parse(const char *name, sqz_precision *out) {
+  for (int i = 0; name && i < 2; i++)
+    if (strcmp(name, kPrecisionNames[i]) == 0) {
+      if (out) *out = (sqz_precision)i;
+      return SQZ_OK;
+    }
+  return sqz_fail(SQZ_ERR_INVALID_ARGUMENT,
+                  "unknown precision '%s' (expected fp32 or fp16)",
+                  name ? name : "(null)");
+}
+
+int sqz_backend_is_built(sqz_backend b) {
+  switch (b) {
+  case SQZ_BACKEND_AUTO:
+  case SQZ_BACKEND_CPU: return 1;
+#ifdef SQZ_HAVE_CUDNN
+  case SQZ_BACKEND_CUDNN: return 1;
+#endif
+#ifdef SQZ_HAVE_CUDA
+  case SQZ_BACKEND_UNFUSED: return 1;
+  case SQZ_BACKEND_FUSED: return 1;
+#endif
+  default: return 0;
+  }
+}
+
+sqz_engine_options sqz_engine_options_default(void) {
+  sqz_engine_options o;
+  memset(&o, 0, sizeof o);
+  o.backend = SQZ_BACKEND_AUTO;
+  o.precision = SQZ_PRECISION_FP32;
+  o.max_batch = 1;
+  o.cuda_graphs = 1;
+  return o;
+}
+
+static sqz_status check_options(const sqz_engine_options *o) {
+  if ((unsigned)o->backend > SQZ_BACKEND_FUSED)
+    return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "unknown backend %d", (int)o->backend);
+  if ((unsigned)o->precision > SQZ_PRECISION_FP16)
+    return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "unknown precision %d", (int)o->precision);
+  if (o->max_batch < 1 || o->max_batch > 65536)
+    return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "max_batch must be 1..65536, got %d",
+                    o->max_batch);
+  if (o->device < 0)
+    return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "device must be >= 0, got %d", o->device);
+  if (o->cpu_threads < 0)
+    return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "cpu_threads must be >= 0, got %d",
+                    o->cpu_threads);
+  return SQZ_OK;
+}
+
+static sqz_status create_backend(sqz_engine *e, sqz_backend b) {
+  e->options.backend = b;
+  if (!sqz_backend_is_built(b))
+    return sqz_fail(SQZ_ERR_UNSUPPORTED,
+                    "backend '%s' is not built into this library (it needs %s at "
+                    "build time)",
+                    sqz_backend_name(b), b == SQZ_BACKEND_CUDNN ? "CUDA and cuDNN" : "CUDA");
+  if (b == SQZ_BACKEND_CPU) {
+    if (e->options.precision != SQZ_PRECISION_FP32)
+      return sqz_fail(SQZ_ERR_UNSUPPORTED, "backend 'cpu' runs fp32 only, not %s",
+                      sqz_precision_name(e->options.precision));
+    return sqz_cpu_engine_create(e);
+  }
+  return sqz_gpu_engine_create(e);
+}
+
+/* AUTO: the fastest backend that can be made here; only "not built" and "no
+ * device" (and cpu's fp32-only) move on to the next, any other failure is
+ * reported. */
+static sqz_status create_auto(sqz_engine *e) {
+  static const sqz_backend order[] = {SQZ_BACKEND_FUSED, SQZ_BACKEND_CUDNN,
+                                      SQZ_BACKEND_UNFUSED, SQZ_BACKEND_CPU};
+  char skipped[768] = "";
+  sqz_status last = SQZ_ERR_UNSUPPORTED;
+  for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
+    sqz_status st = create_backend(e, order[i]);
+    if (st == SQZ_OK) {
+      if (skipped[0]) {
+        size_t n = strlen(e->description);
+        snprintf(e->description + n, sizeof e->description - n, " [auto; skipped %s]",
+                 skipped);
+      }
+      return SQZ_OK;
+    }
+    if (st != SQZ_ERR_UNSUPPORTED && st != SQZ_ERR_NO_DEVICE) return st;
+    last = st;
+    size_t n = strlen(skipped);
+    snprintf(skipped + n, sizeof skipped - n, "%s%s: %s", n ? "; " : "",
+             sqz_backend_name(order[i]), sqz_last_error());
+  }
+  e->options.backend = SQZ_BACKEND_AUTO;
+  return sqz_fail(last, "no backend can run %s here (%s)",
+                  sqz_precision_name(e->options.precision), skipped);
+}
+
+sqz_status sqz_engine_create(const sqz_model *model, const sqz_engine_options *options,
+                             sqz_engine **out) {
+  if (!model || !out)
+    return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "model and out must not be NULL");
+  sqz_engine_options o = options ? *options : sqz_engine_options_default();
+  SQZ_TRY(check_options(&o));
+  sqz_engine *e = sqz_calloc(1, sizeof *e, "engine");
+  if (!e) return SQZ_ERR_OUT_OF_MEMORY;
+  e->model = model;
+  e->num_layers = model->num_layers;
+  memcpy(e->layers, model->layers, sizeof e->layers);
+  e->in_c = model->in_c;
+  e->in_h = model->in_h;
+  e->in_w = model->in_w;
+  e->num_classes = model->num_classes;
+  e->options = o;
+  sqz_status st = o.backend == SQZ_BACKEND_AUTO ? create_auto(e) : create_backend(e, o.backend);
+  if (st != SQZ_OK) {
+    sqz_free(e);
+    return st;
+  }
+  *out = e;
+  return SQZ_OK;
+}
+
+void sqz_engine_free(sqz_engine *e) {
+  if (!e) return;
+  if (e->ops) e->ops->destroy(e);
+  sqz_free(e);
+}
+
+sqz_backend sqz_engine_backend(const sqz_engine *e) {
+  return e ? e->options.backend : SQZ_BACKEND_AUTO;
+}
+
+const char *sqz_engine_describe(const sqz_engine *e) { return e ? e->description : ""; }
+
+sqz_status sqz_engine_run_async(sqz_engine *e, const sqz_io *io) {
+  if (!e || !io) return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "engine and io must not be NULL");
+  if (!io->input || !io->output)
+    return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "input and output must not be NULL");
+  if (io->batch < 1 || io->batch > e->options.max_batch)
+    return sqz_fail(SQZ_ERR_INVALID_ARGUMENT,
+                    "batch %d is outside 1..%d (the engine's max_batch)", io->batch,
+                    e->options.max_batch);
+  if ((unsigned)io->input_format > SQZ_INPUT_U8_RGB)
+    return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "unknown input format %d",
+                    (int)io->input_format);
+  if ((unsigned)io->output_kind > SQZ_OUTPUT_PROBS)
+    return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "unknown output kind %d", (int)io->output_kind);
+  return e->ops->run_async(e, io);
+}
+
+sqz_status sqz_engine_synchronize(sqz_engine *e) {
+  if (!e) return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "engine must not be NULL");
+  return e->ops->synchronize(e);
+}
+
+static sqz_status run_blocking(sqz_engine *e, const sqz_io *io) {
+  SQZ_TRY(sqz_engine_run_async(e, io));
+  return sqz_engine_synchronize(e);
+}
+
+sqz_status sqz_engine_run(sqz_engine *e, const float *input, int batch, sqz_layout layout,
+                          sqz_output_kind kind, float *output) {
+  if ((unsigned)layout > SQZ_LAYOUT_NHWC)
+    return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "unknown layout %d", (int)layout);
+  sqz_io io = {batch, layout == SQZ_LAYOUT_NCHW ? SQZ_INPUT_F32_NCHW : SQZ_INPUT_F32_NHWC,
+               input, kind, output};
+  return run_blocking(e, &io);
+}
+
+sqz_status sqz_engine_run_images(sqz_engine *e, const uint8_t *images, int batch,
+                                 sqz_output_kind kind, float *output) {
+  sqz_io io = {batch, SQZ_INPUT_U8_RGB, images, kind, output};
+  return run_blocking(e, &io);
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs every test: builds (scripts/setup.sh), runs the GoogleTest suites
+# through ctest (GPU tests skip with the reason when there is no GPU), then
+# the host code's corruption and allocation-failure tests again under
+# AddressSanitizer and UndefinedBehaviorSanitizer.
+#
+# Environment: SQZ_DATA_DIR (default ../shared/data beside the checkout),
+# SQZ_SKIP_SANITIZERS=1 to skip the sanitizer pass.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+
+echo "== ctest (build/)"
+ctest --test-dir build --output-on-failure
+
+if [ "${SQZ_SKIP_SANITIZERS:-0}" != 1 ]; then
+  echo "== sanitizers (build-asan/: host code, address + undefined)"
+  BUILD_DIR=build-asan SQZ_CMAKE_ARGS="-DSQZ_WITH_CUDA=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+-DSQZ_SANITIZE=address,undefined -DCMAKE_C_FLAGS=-fno-sanitize-recover=all \
+-DCMAKE_CXX_FLAGS=-fno-sanitize-recover=all" scripts/setup.sh
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    ctest --test-dir build-asan --output-on-failure \
+    -E 'RealWeights|install_example'
+fi
+echo "== all tests passed"
