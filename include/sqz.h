@@ -332,6 +332,24 @@ SQZ_API void sqz_engine_free(sqz_engine *engine);
 SQZ_API sqz_backend sqz_engine_backend(const sqz_engine *engine);
 SQZ_API const char *sqz_engine_describe(const sqz_engine *engine);
 
+/* Device and host memory the engine holds, planned at creation; nothing
+ * more is allocated while it runs. */
+typedef struct sqz_memory_report {
+  size_t weight_bytes;     /* the weights in the backend's layouts */
+  size_t activation_bytes; /* activation buffers for max_batch */
+  size_t workspace_bytes;  /* scratch: im2col, cuDNN workspace, ... */
+  size_t staging_bytes;    /* pinned host buffers for host inputs/outputs */
+} sqz_memory_report;
+
+SQZ_API sqz_status sqz_engine_memory(const sqz_engine *engine,
+                                     sqz_memory_report *out);
+
+/* Makes later runs enqueue on `stream` (a cudaStream_t; NULL: the engine's
+ * own stream). The caller's stream must outlive its use by the engine.
+ * Waits for work already enqueued on the previous stream first. On the cpu
+ * backend the stream is recorded and otherwise ignored. */
+SQZ_API sqz_status sqz_engine_set_stream(sqz_engine *engine, void *stream);
+
 /* One run: `batch` inputs in `input` (layout per input_format, at the
  * model's input size), batch x num_classes floats to `output`. Input and
  * output may be host or device memory on GPU backends; host memory only on

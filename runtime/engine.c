@@ -185,6 +185,19 @@ sqz_status sqz_engine_synchronize(sqz_engine *e) {
   return e->ops->synchronize(e);
 }
 
+sqz_status sqz_engine_memory(const sqz_engine *e, sqz_memory_report *out) {
+  if (!e || !out) return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "engine and out must not be NULL");
+  *out = e->memory;
+  return SQZ_OK;
+}
+
+sqz_status sqz_engine_set_stream(sqz_engine *e, void *stream) {
+  if (!e) return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "engine must not be NULL");
+  SQZ_TRY(e->ops->set_stream(e, stream));
+  e->options.stream = stream;
+  return SQZ_OK;
+}
+
 static sqz_status run_blocking(sqz_engine *e, const sqz_io *io) {
   SQZ_TRY(sqz_engine_run_async(e, io));
   return sqz_engine_synchronize(e);

@@ -13,6 +13,8 @@ typedef struct sqz_backend_ops {
   /* Validated io (batch in range, pointers set). */
   sqz_status (*run_async)(sqz_engine *e, const sqz_io *io);
   sqz_status (*synchronize)(sqz_engine *e);
+  /* Switch to another stream (already validated); NULL: the own one. */
+  sqz_status (*set_stream)(sqz_engine *e, void *stream);
   void (*destroy)(sqz_engine *e);
 } sqz_backend_ops;
 
@@ -25,6 +27,7 @@ struct sqz_engine {
   int in_c, in_h, in_w, num_classes;
   sqz_engine_options options; /* backend resolved */
   char description[1024];
+  sqz_memory_report memory; /* filled by the backend at creation */
   const sqz_backend_ops *ops;
   void *impl;
 };

@@ -141,6 +141,12 @@ static sqz_status cpu_synchronize(sqz_engine *e) {
   return SQZ_OK;
 }
 
+static sqz_status cpu_set_stream(sqz_engine *e, void *stream) {
+  (void)e;
+  (void)stream; /* nothing runs on a stream here */
+  return SQZ_OK;
+}
+
 static void cpu_destroy(sqz_engine *e) {
   cpu_engine *c = e->impl;
   if (!c) return;
@@ -152,7 +158,7 @@ static void cpu_destroy(sqz_engine *e) {
   e->impl = NULL;
 }
 
-static const sqz_backend_ops kCpuOps = {cpu_run, cpu_synchronize, cpu_destroy};
+static const sqz_backend_ops kCpuOps = {cpu_run, cpu_synchronize, cpu_set_stream, cpu_destroy};
 
 sqz_status sqz_cpu_engine_create(sqz_engine *e) {
   cpu_engine *c = sqz_calloc(1, sizeof *c, "cpu engine");
@@ -170,6 +176,10 @@ sqz_status sqz_cpu_engine_create(sqz_engine *e) {
     e->ops = NULL;
     return SQZ_ERR_OUT_OF_MEMORY;
   }
+  e->memory.weight_bytes = 0; /* runs on the model's own weights */
+  e->memory.activation_bytes =
+      (2 * act + sqz_layers_max_squeeze(e->layers, e->num_layers)) * sizeof(float);
+  e->memory.workspace_bytes = plan_scratch(e) * sizeof(float);
   int threads = e->options.cpu_threads;
 #ifdef _OPENMP
   if (threads == 0) threads = omp_get_max_threads();
@@ -177,8 +187,7 @@ sqz_status sqz_cpu_engine_create(sqz_engine *e) {
   threads = 1;
 #endif
   snprintf(e->description, sizeof e->description,
-           "cpu: reference kernels, fp32, %d thread%s, %zu bytes of activations", threads,
-           threads == 1 ? "" : "s",
-           (2 * act + sqz_layers_max_squeeze(e->layers, e->num_layers) + plan_scratch(e)) * sizeof(float));
+           "cpu: reference kernels, fp32, %d thread%s, %zu bytes of buffers", threads,
+           threads == 1 ? "" : "s", e->memory.activation_bytes + e->memory.workspace_bytes);
   return SQZ_OK;
 }
