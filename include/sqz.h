@@ -371,6 +371,15 @@ SQZ_API sqz_status sqz_engine_run_async(sqz_engine *engine, const sqz_io *io);
  * happened while it ran. */
 SQZ_API sqz_status sqz_engine_synchronize(sqz_engine *engine);
 
+/* One run of `io`, layer by layer and without CUDA graphs, timing each
+ * layer: layer_ms receives sqz_model_num_layers() values in milliseconds
+ * (GPU time between events on GPU backends, wall time on cpu), summed over
+ * the batch. A layer a backend folds into another (a max pool computed by
+ * the next Fire module, say) reports 0. Blocks until done. For benchmarks:
+ * the first call at a batch size includes one-time costs. */
+SQZ_API sqz_status sqz_engine_profile(sqz_engine *engine, const sqz_io *io,
+                                      float *layer_ms);
+
 /* Blocking runs on host memory: preprocessed float input in either layout,
  * or 8-bit RGB images (batch x height x width x 3). */
 SQZ_API sqz_status sqz_engine_run(sqz_engine *engine, const float *input,

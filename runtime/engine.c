@@ -50,6 +50,8 @@ int sqz_backend_is_built(sqz_backend b) {
 #endif
 #ifdef SQZ_HAVE_CUDA
   case SQZ_BACKEND_UNFUSED: return 1;
+#endif
+#ifdef SQZ_HAVE_FUSED
   case SQZ_BACKEND_FUSED: return 1;
 #endif
   default: return 0;
@@ -82,13 +84,23 @@ static sqz_status check_options(const sqz_engine_options *o) {
   return SQZ_OK;
 }
 
+/* What a backend needs at build time. */
+static const char *backend_requirement(sqz_backend b) {
+  switch (b) {
+  case SQZ_BACKEND_CUDNN: return "it needs the CUDA toolkit and cuDNN at build time";
+  case SQZ_BACKEND_FUSED:
+#ifdef SQZ_HAVE_CUDA
+    return "this version has no fused kernels yet";
+#endif
+  default: return "it needs the CUDA toolkit at build time";
+  }
+}
+
 static sqz_status create_backend(sqz_engine *e, sqz_backend b) {
   e->options.backend = b;
   if (!sqz_backend_is_built(b))
-    return sqz_fail(SQZ_ERR_UNSUPPORTED,
-                    "backend '%s' is not built into this library (it needs %s at "
-                    "build time)",
-                    sqz_backend_name(b), b == SQZ_BACKEND_CUDNN ? "CUDA and cuDNN" : "CUDA");
+    return sqz_fail(SQZ_ERR_UNSUPPORTED, "backend '%s' is not built into this library (%s)",
+                    sqz_backend_name(b), backend_requirement(b));
   if (b == SQZ_BACKEND_CPU) {
     if (e->options.precision != SQZ_PRECISION_FP32)
       return sqz_fail(SQZ_ERR_UNSUPPORTED, "backend 'cpu' runs fp32 only, not %s",
@@ -117,7 +129,7 @@ static sqz_status create_auto(sqz_engine *e) {
       return SQZ_OK;
     }
     if (st != SQZ_ERR_UNSUPPORTED && st != SQZ_ERR_NO_DEVICE) return st;
-    last = st;
+    if (last != SQZ_ERR_NO_DEVICE) last = st; /* "no GPU" says most */
     size_t n = strlen(skipped);
     snprintf(skipped + n, sizeof skipped - n, "%s%s: %s", n ? "; " : "",
              sqz_backend_name(order[i]), sqz_last_error());
@@ -164,7 +176,7 @@ sqz_backend sqz_engine_backend(const sqz_engine *e) {
 
 const char *sqz_engine_describe(const sqz_engine *e) { return e ? e->description : ""; }
 
-sqz_status sqz_engine_run_async(sqz_engine *e, const sqz_io *io) {
+static sqz_status check_io(const sqz_engine *e, const sqz_io *io) {
   if (!e || !io) return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "engine and io must not be NULL");
   if (!io->input || !io->output)
     return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "input and output must not be NULL");
@@ -177,7 +189,18 @@ sqz_status sqz_engine_run_async(sqz_engine *e, const sqz_io *io) {
                     (int)io->input_format);
   if ((unsigned)io->output_kind > SQZ_OUTPUT_PROBS)
     return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "unknown output kind %d", (int)io->output_kind);
+  return SQZ_OK;
+}
+
+sqz_status sqz_engine_run_async(sqz_engine *e, const sqz_io *io) {
+  SQZ_TRY(check_io(e, io));
   return e->ops->run_async(e, io);
+}
+
+sqz_status sqz_engine_profile(sqz_engine *e, const sqz_io *io, float *layer_ms) {
+  SQZ_TRY(check_io(e, io));
+  if (!layer_ms) return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "layer_ms must not be NULL");
+  return e->ops->profile(e, io, layer_ms);
 }
 
 sqz_status sqz_engine_synchronize(sqz_engine *e) {

@@ -13,6 +13,8 @@ typedef struct sqz_backend_ops {
   /* Validated io (batch in range, pointers set). */
   sqz_status (*run_async)(sqz_engine *e, const sqz_io *io);
   sqz_status (*synchronize)(sqz_engine *e);
+  /* One run timed per layer (io validated); see sqz_engine_profile. */
+  sqz_status (*profile)(sqz_engine *e, const sqz_io *io, float *layer_ms);
   /* Switch to another stream (already validated); NULL: the own one. */
   sqz_status (*set_stream)(sqz_engine *e, void *stream);
   void (*destroy)(sqz_engine *e);

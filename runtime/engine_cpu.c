@@ -1,7 +1,9 @@
 /* The cpu backend: the reference operators of kernels/ref over buffers
  * planned at creation (two ping-pong activations, the squeeze output and the
  * convolution scratch), one image at a time. */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include <stdio.h>
+#include <time.h>
 #include <string.h>
 
 #ifdef _OPENMP
@@ -99,12 +101,22 @@ static void load_input(const sqz_engine *e, const sqz_io *io, int b, float *dst)
   }
 }
 
-static void run_image(const sqz_engine *e, cpu_engine *c, const sqz_io *io, int b) {
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return 1e3 * (double)ts.tv_sec + 1e-6 * (double)ts.tv_nsec;
+}
+
+/* One image through the network; layer_ms (or NULL) accumulates the time
+ * of each layer. */
+static void run_image(const sqz_engine *e, cpu_engine *c, const sqz_io *io, int b,
+                      float *layer_ms) {
   float *cur = c->act[0], *next = c->act[1];
   load_input(e, io, b, cur);
   float *logits = io->output + (size_t)b * e->num_classes;
   for (int i = 0; i < e->num_layers; i++) {
     const sqz_layer *l = &e->layers[i];
+    const double start = layer_ms ? now_ms() : 0.0;
     switch (l->kind) {
     case SQZ_LAYER_CONV: run_conv(e, c, &l->conv, l->in_h, l->in_w, cur, next, 0); break;
     case SQZ_LAYER_MAXPOOL:
@@ -114,8 +126,10 @@ static void run_image(const sqz_engine *e, cpu_engine *c, const sqz_io *io, int 
     case SQZ_LAYER_FIRE: run_fire(e, c, l, cur, next); break;
     case SQZ_LAYER_GLOBAL_AVGPOOL:
       sqz_ref_global_avgpool(cur, l->in_c, l->in_h, l->in_w, logits);
-      continue; /* the last layer: writes the output, no swap */
+      break;
     }
+    if (layer_ms) layer_ms[i] += (float)(now_ms() - start);
+    if (l->kind == SQZ_LAYER_GLOBAL_AVGPOOL) continue; /* wrote the output: no swap */
     float *t = cur;
     cur = next;
     next = t;
@@ -123,16 +137,26 @@ static void run_image(const sqz_engine *e, cpu_engine *c, const sqz_io *io, int 
   if (io->output_kind == SQZ_OUTPUT_PROBS) sqz_ref_softmax(logits, e->num_classes, logits);
 }
 
-static sqz_status cpu_run(sqz_engine *e, const sqz_io *io) {
+static void run_batch(sqz_engine *e, const sqz_io *io, float *layer_ms) {
   cpu_engine *c = e->impl;
 #ifdef _OPENMP
   int saved = omp_get_max_threads();
   if (e->options.cpu_threads > 0) omp_set_num_threads(e->options.cpu_threads);
 #endif
-  for (int b = 0; b < io->batch; b++) run_image(e, c, io, b);
+  for (int b = 0; b < io->batch; b++) run_image(e, c, io, b, layer_ms);
 #ifdef _OPENMP
   omp_set_num_threads(saved);
 #endif
+}
+
+static sqz_status cpu_run(sqz_engine *e, const sqz_io *io) {
+  run_batch(e, io, NULL);
+  return SQZ_OK;
+}
+
+static sqz_status cpu_profile(sqz_engine *e, const sqz_io *io, float *layer_ms) {
+  for (int i = 0; i < e->num_layers; i++) layer_ms[i] = 0.0f;
+  run_batch(e, io, layer_ms);
   return SQZ_OK;
 }
 
@@ -158,7 +182,8 @@ static void cpu_destroy(sqz_engine *e) {
   e->impl = NULL;
 }
 
-static const sqz_backend_ops kCpuOps = {cpu_run, cpu_synchronize, cpu_set_stream, cpu_destroy};
+static const sqz_backend_ops kCpuOps = {cpu_run, cpu_synchronize, cpu_profile, cpu_set_stream,
+                                        cpu_destroy};
 
 sqz_status sqz_cpu_engine_create(sqz_engine *e) {
   cpu_engine *c = sqz_calloc(1, sizeof *c, "cpu engine");

@@ -77,6 +77,9 @@ struct sqz_model {
   float *weights;
   size_t num_weights;
   sqz_preprocess preprocess;
+  /* Bumped whenever the weights change, so that device copies made from
+   * older weights are not shared with new engines. */
+  unsigned weights_version;
   char **label_ids;   /* num_classes entries or NULL; an id may be "" */
   char **label_names; /* num_classes entries or NULL */
 };

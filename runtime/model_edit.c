@@ -71,6 +71,7 @@ sqz_status sqz_model_set_tensor(sqz_model *m, const char *name, const float *dat
     if (!isfinite(data[i]))
       return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "tensor '%s' value %zu is not finite", name, i);
   memcpy(m->weights + t->offset, data, count * sizeof *data);
+  m->weights_version++;
   return SQZ_OK;
 }
 

@@ -185,6 +185,20 @@ std::vector<float> NaiveForward(const sqz_model *m, const float *input) {
   return x;
 }
 
+std::vector<std::string> SortedFiles(const std::string &dir, const std::string &ext) {
+  std::vector<std::string> names;
+  if (DIR *d = opendir(dir.c_str())) {
+    while (struct dirent *e = readdir(d)) {
+      std::string n = e->d_name;
+      if (n.size() > ext.size() && n.compare(n.size() - ext.size(), ext.size(), ext) == 0)
+        names.push_back(n);
+    }
+    closedir(d);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
 float MaxAbsDiff(const float *a, const float *b, size_t n) {
   float m = 0;
   for (size_t i = 0; i < n; i++) m = std::max(m, std::fabs(a[i] - b[i]));

@@ -50,6 +50,9 @@ sqz_model *TinyModel(int input_size, sqz_bypass bypass, uint32_t seed);
 // GEMM), NCHW, one image: the check on the reference engine itself.
 std::vector<float> NaiveForward(const sqz_model *m, const float *input);
 
+// The names of the files in dir ending with ext, sorted.
+std::vector<std::string> SortedFiles(const std::string &dir, const std::string &ext);
+
 // max |a - b|
 float MaxAbsDiff(const float *a, const float *b, size_t n);
 

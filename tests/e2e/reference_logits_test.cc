@@ -1,7 +1,6 @@
 // End to end on the real weights: the 100 sample crops through the cpu
 // engine against logits computed by an independent framework.
 #include <gtest/gtest.h>
-#include <dirent.h>
 
 #include <algorithm>
 #include <cmath>
@@ -15,19 +14,7 @@
 
 namespace {
 
-std::vector<std::string> SortedFiles(const std::string &dir, const std::string &ext) {
-  std::vector<std::string> names;
-  if (DIR *d = opendir(dir.c_str())) {
-    while (struct dirent *e = readdir(d)) {
-      std::string n = e->d_name;
-      if (n.size() > ext.size() && n.compare(n.size() - ext.size(), ext.size(), ext) == 0)
-        names.push_back(n);
-    }
-    closedir(d);
-  }
-  std::sort(names.begin(), names.end());
-  return names;
-}
+using sqz_test::SortedFiles;
 
 class RealWeights : public ::testing::Test {
  protected:

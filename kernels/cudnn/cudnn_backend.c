@@ -1,0 +1,425 @@
+/* The cuDNN backend: the vendor baseline. Each convolution is one
+ * cudnnConvolutionBiasActivationForward (bias and ReLU fused); the expand
+ * outputs are written straight into the concatenated output through
+ * channel-offset views; the complex bypass's shortcut convolution adds into
+ * the output in place (z = y); pooling, the cast to fp32 and softmax are
+ * cuDNN calls. Algorithms are chosen once, at creation, by measurement.
+ *
+ * Layout: NCHW for fp32, NHWC for fp16 (tensor cores want channels last);
+ * this is the conventional choice, not yet confirmed by measurement here.
+ *
+ * This uses cuDNN's legacy convolution API, deprecated in cuDNN 9 but still
+ * supported; it is what most frameworks' "cuDNN baseline" numbers are. */
+#include <stdio.h>
+#include <string.h>
+
+#include "kernels/cuda/kernels.h"
+#include "kernels/cudnn/cudnn_plan.h"
+#include "runtime/alloc.h"
+#include "runtime/error.h"
+#include "runtime/gpu_check.h"
+#include "runtime/gpu_engine.h"
+
+enum { MAX_ALGOS = 16, CONVS_PER_LAYER = 4, DEFAULT_WORKSPACE_LIMIT = 256 << 20 };
+
+typedef struct conv_choice {
+  cudnnConvolutionFwdAlgo_t algo;
+  cudnnMathType_t math;
+  size_t workspace;
+} conv_choice;
+
+typedef struct cudnn_state {
+  cudnnHandle_t handle;
+  cudnnTensorDescriptor_t x, y, bias, logits;
+  cudnnFilterDescriptor_t w;
+  cudnnConvolutionDescriptor_t conv;
+  cudnnActivationDescriptor_t relu, identity;
+  cudnnPoolingDescriptor_t pool;
+  sqz_cudnn_plan plan;
+  /* Per layer: [0] the conv, or a Fire's squeeze, expand1x1, expand3x3,
+   * shortcut. */
+  conv_choice choice[SQZ_MAX_LAYERS][CONVS_PER_LAYER];
+  void *workspace;
+  size_t workspace_bytes;
+  int own_maxpool; /* cuDNN refused ceil-mode output sizes: sqz's kernel */
+  cudnnDataType_t dtype;
+  int nhwc;
+} cudnn_state;
+
+/* One convolution call: input x (whole tensor), output y (a channel range
+ * of a tensor with y_total channels), bias and activation fused. */
+typedef struct conv_call {
+  const sqz_conv *conv;
+  const sqz_packed_conv *packed;
+  const void *x;
+  int h, w; /* input size */
+  void *y;  /* base of the output tensor */
+  int y_total, y_offset;
+  int accumulate; /* y += conv + bias, no activation (the shortcut) */
+  conv_choice *choice;
+} conv_call;
+
+static cudnn_state *state(sqz_gpu_engine *g) { return g->impl; }
+
+static size_t elem_size(const sqz_gpu_engine *g) { return sqz_dtype_size(g->act_dtype); }
+
+static sqz_status set_tensor(cudnnTensorDescriptor_t d, cudnnDataType_t t, const sqz_view *v) {
+  SQZ_GPU_CHECK(cudnnSetTensor4dDescriptorEx(d, t, v->dims[0], v->dims[1], v->dims[2], v->dims[3],
+                                             v->strides[0], v->strides[1], v->strides[2],
+                                             v->strides[3]));
+  return SQZ_OK;
+}
+
+/* Sets x, w, conv, y and bias descriptors for `call` at batch n; returns
+ * the y address (with the view's offset). */
+static sqz_status describe_conv(sqz_gpu_engine *g, const conv_call *call, int n, void **y) {
+  cudnn_state *s = state(g);
+  const sqz_conv *c = call->conv;
+  const int oh = sqz_conv_out_size(call->h, c->kernel, c->stride, c->pad);
+  const int ow = sqz_conv_out_size(call->w, c->kernel, c->stride, c->pad);
+  sqz_view xv = sqz_make_view(n, c->in_channels, call->h, call->w, c->in_channels, 0, s->nhwc);
+  sqz_view yv = sqz_make_view(n, c->out_channels, oh, ow, call->y_total, call->y_offset, s->nhwc);
+  SQZ_TRY(set_tensor(s->x, s->dtype, &xv));
+  SQZ_TRY(set_tensor(s->y, s->dtype, &yv));
+  SQZ_GPU_CHECK(cudnnSetFilter4dDescriptor(s->w, s->dtype,
+                                           s->nhwc ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW,
+                                           c->out_channels, c->in_channels, c->kernel, c->kernel));
+  SQZ_GPU_CHECK(cudnnSetConvolution2dDescriptor(s->conv, c->pad, c->pad, c->stride, c->stride, 1,
+                                                1, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+  SQZ_GPU_CHECK(cudnnSetConvolutionMathType(s->conv, call->choice->math));
+  SQZ_GPU_CHECK(cudnnSetTensor4dDescriptor(s->bias, CUDNN_TENSOR_NCHW, s->dtype, 1,
+                                           c->out_channels, 1, 1));
+  *y = (char *)call->y + yv.offset * elem_size(g);
+  return SQZ_OK;
+}
+
+static sqz_status run_conv(sqz_gpu_engine *g, const conv_call *call, int n) {
+  cudnn_state *s = state(g);
+  void *y;
+  SQZ_TRY(describe_conv(g, call, n, &y));
+  cudnnConvolutionFwdAlgo_t algo = call->choice->algo;
+  size_t need = 0;
+  SQZ_GPU_CHECK(cudnnGetConvolutionForwardWorkspaceSize(s->handle, s->x, s->w, s->conv, s->y, algo,
+                                                        &need));
+  if (need > s->workspace_bytes) {
+    /* Chosen for max_batch; this batch wants more: the precomputed implicit
+     * GEMM needs next to none. */
+    algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
+    SQZ_GPU_CHECK(cudnnGetConvolutionForwardWorkspaceSize(s->handle, s->x, s->w, s->conv, s->y,
+                                                          algo, &need));
+    if (need > s->workspace_bytes)
+      return sqz_fail(SQZ_ERR_INTERNAL, "cudnn: batch %d needs %zu workspace bytes, %zu planned",
+                      n, need, s->workspace_bytes);
+  }
+  const float one = 1.0f, zero = 0.0f;
+  SQZ_GPU_CHECK(cudnnConvolutionBiasActivationForward(
+      s->handle, &one, s->x, call->x, s->w, sqz_gpu_weights(g, call->packed->weight), s->conv,
+      algo, s->workspace, s->workspace_bytes, call->accumulate ? &one : &zero, s->y, y, s->bias,
+      sqz_gpu_weights(g, call->packed->bias), call->accumulate ? s->identity : s->relu, s->y, y));
+  return SQZ_OK;
+}
+
+/* The convolution calls of layer i, for batch n (buffers from the plan). */
+static int layer_calls(sqz_gpu_engine *g, int i, const void *in, conv_call calls[CONVS_PER_LAYER]) {
+  cudnn_state *s = state(g);
+  const sqz_layer *l = &g->e->layers[i];
+  const sqz_packed_layer *p = &g->packed[i];
+  void *out = sqz_gpu_buffer(g, s->plan.layers[i].out);
+  memset(calls, 0, sizeof(conv_call) * CONVS_PER_LAYER);
+  if (l->kind == SQZ_LAYER_CONV) {
+    calls[0] = (conv_call){&l->conv, &p->conv, in, l->in_h, l->in_w, out, l->out_c, 0, 0,
+                           &s->choice[i][0]};
+    return 1;
+  }
+  if (l->kind != SQZ_LAYER_FIRE) return 0;
+  const sqz_fire *f = &l->fire;
+  void *sq = sqz_gpu_buffer(g, s->plan.layers[i].squeeze);
+  const int e1 = f->expand1x1.out_channels;
+  calls[0] = (conv_call){&f->squeeze, &p->squeeze, in, l->in_h, l->in_w, sq,
+                         f->squeeze.out_channels, 0, 0, &s->choice[i][0]};
+  calls[1] = (conv_call){&f->expand1x1, &p->expand1x1, sq, l->in_h, l->in_w, out, l->out_c, 0, 0,
+                         &s->choice[i][1]};
+  calls[2] = (conv_call){&f->expand3x3, &p->expand3x3, sq, l->in_h, l->in_w, out, l->out_c, e1, 0,
+                         &s->choice[i][2]};
+  if (f->bypass != SQZ_BYPASS_COMPLEX) return 3;
+  calls[3] = (conv_call){&f->shortcut, &p->shortcut, in, l->in_h, l->in_w, out, l->out_c, 0, 1,
+                         &s->choice[i][3]};
+  return 4;
+}
+
+static const void *layer_input(sqz_gpu_engine *g, int i);
+
+/* --- algorithm choice ------------------------------------------------------ */
+
+static cudnnMathType_t wanted_math(const sqz_gpu_engine *g) {
+  if (g->act_dtype == SQZ_DTYPE_F16) return CUDNN_TENSOR_OP_MATH;
+  return g->e->options.allow_tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
+}
+
+/* Measures the algorithms for one call at max_batch and keeps the fastest
+ * that fits the workspace and that the fused bias+activation call accepts. */
+static sqz_status choose(sqz_gpu_engine *g, const conv_call *call, void *scratch, size_t limit) {
+  cudnn_state *s = state(g);
+  const int n = g->e->options.max_batch;
+  call->choice->math = wanted_math(g);
+  call->choice->algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
+  void *y;
+  SQZ_TRY(describe_conv(g, call, n, &y));
+  cudnnConvolutionFwdAlgoPerf_t perf[MAX_ALGOS + 1]; /* + the fallback */
+  int found = 0;
+  if (!call->accumulate) {
+    SQZ_GPU_CHECK(cudnnFindConvolutionForwardAlgorithmEx(
+        s->handle, s->x, call->x, s->w, sqz_gpu_weights(g, call->packed->weight), s->conv, s->y,
+        y, MAX_ALGOS, &found, perf, scratch, limit));
+  }
+  /* The identity activation is only supported with the precomputed
+   * implicit GEMM, which is also the fallback. */
+  perf[found].algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
+  perf[found].status = CUDNN_STATUS_SUCCESS;
+  perf[found].mathType = call->choice->math;
+  SQZ_GPU_CHECK(cudnnGetConvolutionForwardWorkspaceSize(s->handle, s->x, s->w, s->conv, s->y,
+                                                        perf[found].algo, &perf[found].memory));
+  found++;
+  const size_t saved_bytes = s->workspace_bytes;
+  void *saved = s->workspace;
+  s->workspace = scratch;
+  s->workspace_bytes = limit;
+  sqz_status st = SQZ_ERR_UNSUPPORTED;
+  for (int a = 0; a < found && st != SQZ_OK; a++) {
+    if (perf[a].status != CUDNN_STATUS_SUCCESS || perf[a].memory > limit) continue;
+    if (g->act_dtype == SQZ_DTYPE_F32 && !g->e->options.allow_tf32 &&
+        perf[a].mathType != CUDNN_FMA_MATH && perf[a].mathType != CUDNN_DEFAULT_MATH)
+      continue; /* no tensor-op (TF32) algorithms unless asked for */
+    call->choice->algo = perf[a].algo;
+    call->choice->math = perf[a].mathType;
+    call->choice->workspace = perf[a].memory;
+    st = run_conv(g, call, n); /* does the fused call take it? */
+    if (st == SQZ_ERR_UNSUPPORTED) (void)cudaGetLastError();
+  }
+  s->workspace = saved;
+  s->workspace_bytes = saved_bytes;
+  if (st != SQZ_OK)
+    return sqz_fail_context(st, "cudnn: no algorithm for %dx%d conv %d->%d channels",
+                            call->conv->kernel, call->conv->kernel, call->conv->in_channels,
+                            call->conv->out_channels);
+  return SQZ_OK;
+}
+
+static sqz_status choose_all(sqz_gpu_engine *g) {
+  cudnn_state *s = state(g);
+  size_t limit = g->e->options.workspace_limit ? g->e->options.workspace_limit
+                                               : (size_t)DEFAULT_WORKSPACE_LIMIT;
+  void *scratch = NULL;
+  SQZ_TRY(sqz_device_malloc(&scratch, limit, "cuDNN algorithm search workspace"));
+  sqz_status st = SQZ_OK;
+  size_t need = 0;
+  for (int i = 0; i < g->e->num_layers && st == SQZ_OK; i++) {
+    conv_call calls[CONVS_PER_LAYER];
+    const int count = layer_calls(g, i, layer_input(g, i), calls);
+    for (int c = 0; c < count && st == SQZ_OK; c++) {
+      st = choose(g, &calls[c], scratch, limit);
+      if (st == SQZ_OK && calls[c].choice->workspace > need) need = calls[c].choice->workspace;
+    }
+  }
+  sqz_status synced = SQZ_GPU_STATUS(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
+  cudaFree(scratch);
+  if (st == SQZ_OK) st = synced;
+  if (st != SQZ_OK) return st;
+  s->workspace_bytes = need;
+  g->e->memory.workspace_bytes = need;
+  return sqz_device_malloc(&s->workspace, need, "cuDNN workspace");
+}
+
+/* --- pooling -------------------------------------------------------------- */
+
+/* cuDNN computes pooling output sizes with floor; ceil mode needs the
+ * output descriptor one larger. Check once that cuDNN accepts that and gets
+ * the clipped windows right (4x4 -> 2x2, 3x3 windows, stride 2). */
+static sqz_status probe_ceil_pooling(sqz_gpu_engine *g, int *works) {
+  cudnn_state *s = state(g);
+  *works = 0;
+  unsigned char host[16 * 4];
+  for (int i = 0; i < 16; i++) {
+    if (g->act_dtype == SQZ_DTYPE_F16)
+      ((uint16_t *)host)[i] = sqz_float_to_half((float)i);
+    else
+      ((float *)host)[i] = (float)i;
+  }
+  const size_t es = elem_size(g);
+  unsigned char *dev = sqz_gpu_buffer(g, s->plan.input); /* free at creation */
+  SQZ_GPU_CHECK(cudaMemcpy(dev, host, 16 * es, cudaMemcpyHostToDevice));
+  sqz_view in = sqz_make_view(1, 1, 4, 4, 1, 0, s->nhwc), out = sqz_make_view(1, 1, 2, 2, 1, 0, s->nhwc);
+  SQZ_TRY(set_tensor(s->x, s->dtype, &in));
+  SQZ_TRY(set_tensor(s->y, s->dtype, &out));
+  SQZ_GPU_CHECK(cudnnSetPooling2dDescriptor(s->pool, CUDNN_POOLING_MAX, CUDNN_NOT_PROPAGATE_NAN, 3,
+                                            3, 0, 0, 2, 2));
+  const float one = 1.0f, zero = 0.0f;
+  cudnnStatus_t st = cudnnPoolingForward(s->handle, s->pool, &one, s->x, dev, &zero, s->y,
+                                         dev + 16 * es);
+  if (st != CUDNN_STATUS_SUCCESS) return SQZ_OK;
+  SQZ_GPU_CHECK(cudaStreamSynchronize(g->stream));
+  SQZ_GPU_CHECK(cudaMemcpy(host, dev + 16 * es, 4 * es, cudaMemcpyDeviceToHost));
+  static const float expected[4] = {10, 11, 14, 15};
+  for (int i = 0; i < 4; i++) {
+    float v = g->act_dtype == SQZ_DTYPE_F16 ? sqz_half_to_float(((uint16_t *)host)[i])
+                                            : ((float *)host)[i];
+    if (v != expected[i]) return SQZ_OK;
+  }
+  *works = 1;
+  return SQZ_OK;
+}
+
+static sqz_status maxpool(sqz_gpu_engine *g, const sqz_layer *l, int n, const void *in,
+                          void *out) {
+  cudnn_state *s = state(g);
+  if (s->own_maxpool) {
+    sqz_window w = {n, l->in_h, l->in_w, l->in_c, l->pool.kernel, l->pool.stride, l->pool.pad,
+                    l->out_h, l->out_w, !s->nhwc};
+    SQZ_GPU_CHECK(sqz_launch_maxpool(&w, in, out, g->act_dtype, g->stream));
+    return SQZ_OK;
+  }
+  sqz_view xv = sqz_make_view(n, l->in_c, l->in_h, l->in_w, l->in_c, 0, s->nhwc);
+  sqz_view yv = sqz_make_view(n, l->out_c, l->out_h, l->out_w, l->out_c, 0, s->nhwc);
+  SQZ_TRY(set_tensor(s->x, s->dtype, &xv));
+  SQZ_TRY(set_tensor(s->y, s->dtype, &yv));
+  SQZ_GPU_CHECK(cudnnSetPooling2dDescriptor(s->pool, CUDNN_POOLING_MAX, CUDNN_NOT_PROPAGATE_NAN,
+                                            l->pool.kernel, l->pool.kernel, l->pool.pad,
+                                            l->pool.pad, l->pool.stride, l->pool.stride));
+  const float one = 1.0f, zero = 0.0f;
+  SQZ_GPU_CHECK(cudnnPoolingForward(s->handle, s->pool, &one, s->x, in, &zero, s->y, out));
+  return SQZ_OK;
+}
+
+/* Global average pool (a pooling window as large as the input), the cast
+ * to fp32 logits, and softmax when asked. */
+static sqz_status classifier_tail(sqz_gpu_engine *g, const sqz_layer *l, int n, const void *in,
+                                  sqz_output_kind kind) {
+  cudnn_state *s = state(g);
+  void *pooled = sqz_gpu_buffer(g, s->plan.pooled);
+  float *logits = sqz_gpu_buffer(g, g->logits_buffer);
+  sqz_view xv = sqz_make_view(n, l->in_c, l->in_h, l->in_w, l->in_c, 0, s->nhwc);
+  sqz_view pv = sqz_make_view(n, l->in_c, 1, 1, l->in_c, 0, s->nhwc);
+  sqz_view lv = sqz_make_view(n, l->in_c, 1, 1, l->in_c, 0, 0);
+  SQZ_TRY(set_tensor(s->x, s->dtype, &xv));
+  SQZ_TRY(set_tensor(s->y, s->dtype, &pv));
+  SQZ_TRY(set_tensor(s->logits, CUDNN_DATA_FLOAT, &lv));
+  SQZ_GPU_CHECK(cudnnSetPooling2dDescriptor(s->pool, CUDNN_POOLING_AVERAGE_COUNT_INCLUDE_PADDING,
+                                            CUDNN_NOT_PROPAGATE_NAN, l->in_h, l->in_w, 0, 0,
+                                            l->in_h, l->in_w));
+  const float one = 1.0f, zero = 0.0f;
+  SQZ_GPU_CHECK(cudnnPoolingForward(s->handle, s->pool, &one, s->x, in, &zero, s->y, pooled));
+  SQZ_GPU_CHECK(cudnnTransformTensor(s->handle, &one, s->y, pooled, &zero, s->logits, logits));
+  if (kind == SQZ_OUTPUT_PROBS)
+    SQZ_GPU_CHECK(cudnnSoftmaxForward(s->handle, CUDNN_SOFTMAX_ACCURATE,
+                                      CUDNN_SOFTMAX_MODE_INSTANCE, &one, s->logits, logits, &zero,
+                                      s->logits, logits));
+  return SQZ_OK;
+}
+
+/* --- the backend interface -------------------------------------------------- */
+
+static void cudnn_configure(sqz_gpu_engine *g) {
+  const int fp16 = g->e->options.precision == SQZ_PRECISION_FP16;
+  g->act_dtype = fp16 ? SQZ_DTYPE_F16 : SQZ_DTYPE_F32;
+  g->act_layout = fp16 ? SQZ_LAYOUT_NHWC : SQZ_LAYOUT_NCHW;
+  g->format.layout = fp16 ? SQZ_WEIGHTS_OHWI : SQZ_WEIGHTS_OIHW;
+  g->format.weight_dtype = g->act_dtype;
+  g->format.bias_dtype = g->act_dtype; /* cuDNN wants the bias in y's type */
+}
+
+static sqz_status cudnn_plan(sqz_gpu_engine *g) {
+  cudnn_state *s = sqz_calloc(1, sizeof *s, "cudnn backend");
+  if (!s) return SQZ_ERR_OUT_OF_MEMORY;
+  g->impl = s;
+  s->dtype = g->act_dtype == SQZ_DTYPE_F16 ? CUDNN_DATA_HALF : CUDNN_DATA_FLOAT;
+  s->nhwc = g->act_layout == SQZ_LAYOUT_NHWC;
+  SQZ_TRY(sqz_cudnn_plan_buffers(g->e->layers, g->e->num_layers, g->e->options.max_batch,
+                                 elem_size(g), &g->plan, &s->plan));
+  g->input_buffer = s->plan.input;
+  return SQZ_OK;
+}
+
+static sqz_status cudnn_init(sqz_gpu_engine *g) {
+  cudnn_state *s = state(g);
+  SQZ_GPU_CHECK(cudnnCreate(&s->handle));
+  SQZ_GPU_CHECK(cudnnSetStream(s->handle, g->stream));
+  SQZ_GPU_CHECK(cudnnCreateTensorDescriptor(&s->x));
+  SQZ_GPU_CHECK(cudnnCreateTensorDescriptor(&s->y));
+  SQZ_GPU_CHECK(cudnnCreateTensorDescriptor(&s->bias));
+  SQZ_GPU_CHECK(cudnnCreateTensorDescriptor(&s->logits));
+  SQZ_GPU_CHECK(cudnnCreateFilterDescriptor(&s->w));
+  SQZ_GPU_CHECK(cudnnCreateConvolutionDescriptor(&s->conv));
+  SQZ_GPU_CHECK(cudnnCreateActivationDescriptor(&s->relu));
+  SQZ_GPU_CHECK(cudnnCreateActivationDescriptor(&s->identity));
+  SQZ_GPU_CHECK(cudnnCreatePoolingDescriptor(&s->pool));
+  SQZ_GPU_CHECK(cudnnSetActivationDescriptor(s->relu, CUDNN_ACTIVATION_RELU,
+                                             CUDNN_NOT_PROPAGATE_NAN, 0.0));
+  SQZ_GPU_CHECK(cudnnSetActivationDescriptor(s->identity, CUDNN_ACTIVATION_IDENTITY,
+                                             CUDNN_NOT_PROPAGATE_NAN, 0.0));
+  int ceil_ok = 0;
+  SQZ_TRY(probe_ceil_pooling(g, &ceil_ok));
+  s->own_maxpool = !ceil_ok;
+  SQZ_TRY(choose_all(g));
+  snprintf(g->detail, sizeof g->detail, "cuDNN %zu, %s, workspace %zu bytes, max pool: %s",
+           cudnnGetVersion(),
+           g->act_dtype == SQZ_DTYPE_F16    ? "tensor-op math"
+           : g->e->options.allow_tf32 ? "TF32 allowed"
+                                      : "FMA math",
+           s->workspace_bytes,
+           s->own_maxpool ? "sqz kernel (cuDNN refused ceil-mode sizes)" : "cuDNN");
+  return SQZ_OK;
+}
+
+/* The output of layer i - 1, or the converted input. */
+static const void *layer_input(sqz_gpu_engine *g, int i) {
+  const cudnn_state *s = g->impl;
+  for (int j = i - 1; j >= 0; j--)
+    if (s->plan.layers[j].out >= 0) return sqz_gpu_buffer(g, s->plan.layers[j].out);
+  return sqz_gpu_buffer(g, s->plan.input);
+}
+
+static sqz_status cudnn_layer(sqz_gpu_engine *g, int i, int n, sqz_output_kind kind) {
+  cudnn_state *s = state(g);
+  const sqz_layer *l = &g->e->layers[i];
+  const void *in = layer_input(g, i);
+  void *out = s->plan.layers[i].out >= 0 ? sqz_gpu_buffer(g, s->plan.layers[i].out) : NULL;
+  conv_call calls[CONVS_PER_LAYER];
+  const int count = layer_calls(g, i, in, calls);
+  for (int c = 0; c < count; c++) SQZ_TRY(run_conv(g, &calls[c], n));
+  if (l->kind == SQZ_LAYER_FIRE && l->fire.bypass == SQZ_BYPASS_SIMPLE) {
+    sqz_view v = sqz_make_view(n, l->out_c, l->out_h, l->out_w, l->out_c, 0, s->nhwc);
+    SQZ_TRY(set_tensor(s->y, s->dtype, &v));
+    const float one = 1.0f;
+    SQZ_GPU_CHECK(cudnnAddTensor(s->handle, &one, s->y, in, &one, s->y, out));
+  } else if (l->kind == SQZ_LAYER_MAXPOOL) {
+    SQZ_TRY(maxpool(g, l, n, in, out));
+  } else if (l->kind == SQZ_LAYER_GLOBAL_AVGPOOL) {
+    SQZ_TRY(classifier_tail(g, l, n, in, kind));
+  }
+  return SQZ_OK;
+}
+
+static sqz_status cudnn_bind_stream(sqz_gpu_engine *g) {
+  SQZ_GPU_CHECK(cudnnSetStream(state(g)->handle, g->stream));
+  return SQZ_OK;
+}
+
+static void cudnn_destroy(sqz_gpu_engine *g) {
+  cudnn_state *s = state(g);
+  if (s->workspace) cudaFree(s->workspace);
+  if (s->pool) cudnnDestroyPoolingDescriptor(s->pool);
+  if (s->identity) cudnnDestroyActivationDescriptor(s->identity);
+  if (s->relu) cudnnDestroyActivationDescriptor(s->relu);
+  if (s->conv) cudnnDestroyConvolutionDescriptor(s->conv);
+  if (s->w) cudnnDestroyFilterDescriptor(s->w);
+  if (s->logits) cudnnDestroyTensorDescriptor(s->logits);
+  if (s->bias) cudnnDestroyTensorDescriptor(s->bias);
+  if (s->y) cudnnDestroyTensorDescriptor(s->y);
+  if (s->x) cudnnDestroyTensorDescriptor(s->x);
+  if (s->handle) cudnnDestroy(s->handle);
+  sqz_free(s);
+  g->impl = NULL;
+}
+
+const sqz_gpu_backend sqz_cudnn_backend = {cudnn_configure, cudnn_plan,        cudnn_init,
+                                           cudnn_layer,     cudnn_bind_stream, cudnn_destroy};

@@ -1,0 +1,347 @@
+// The GPU backends against the CPU reference, the real weights, graphs,
+// streams, threads, memory and refused arguments. Every test skips with the
+// reason when there is no GPU (or the library was built without CUDA).
+#include <cuda_runtime_api.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/test_util.h"
+#include "runtime/alloc.h"
+#include "sqz.h"
+
+namespace {
+
+// Skips unless `backend` can make an engine here.
+#define SQZ_REQUIRE_BACKEND(backend)                                            \
+  do {                                                                          \
+    std::string why;                                                            \
+    if (!BackendUsable(backend, &why)) GTEST_SKIP() << why;                     \
+  } while (0)
+
+bool BackendUsable(sqz_backend b, std::string *why) {
+  if (!sqz_backend_is_built(b)) {
+    *why = std::string("backend ") + sqz_backend_name(b) + " is not built into this library";
+    return false;
+  }
+  sqz_model *m = nullptr;
+  sqz_model_builtin("squeezenet1_1", 0, &m);
+  sqz_engine_options o = sqz_engine_options_default();
+  o.backend = b;
+  sqz_engine *e = nullptr;
+  sqz_status st = sqz_engine_create(m, &o, &e);
+  if (st != SQZ_OK) *why = std::string("no usable GPU: ") + sqz_last_error();
+  sqz_engine_free(e);
+  sqz_model_free(m);
+  return st == SQZ_OK;
+}
+
+struct Engine {
+  sqz_engine *e = nullptr;
+  Engine(const sqz_model *m, sqz_backend b, sqz_precision p, int max_batch, bool graphs = true,
+         void *stream = nullptr) {
+    sqz_engine_options o = sqz_engine_options_default();
+    o.backend = b;
+    o.precision = p;
+    o.max_batch = max_batch;
+    o.cuda_graphs = graphs;
+    o.stream = stream;
+    EXPECT_EQ(sqz_engine_create(m, &o, &e), SQZ_OK) << sqz_last_error();
+  }
+  ~Engine() { sqz_engine_free(e); }
+  std::vector<float> Run(const std::vector<float> &in, int batch, sqz_layout layout = SQZ_LAYOUT_NCHW) {
+    std::vector<float> out((size_t)batch * 1000, NAN);
+    EXPECT_EQ(sqz_engine_run(e, in.data(), batch, layout, SQZ_OUTPUT_LOGITS, out.data()), SQZ_OK)
+        << sqz_last_error();
+    return out;
+  }
+};
+
+// Logits of the cpu reference, cached per (model, seed of input, batch).
+std::vector<float> CpuLogits(const sqz_model *m, const std::vector<float> &in, int batch) {
+  static std::map<std::pair<const void *, size_t>, std::vector<float>> cache;
+  auto key = std::make_pair((const void *)in.data(), (size_t)batch);
+  auto hit = cache.find(key);
+  if (hit != cache.end()) return hit->second;
+  Engine cpu(m, SQZ_BACKEND_CPU, SQZ_PRECISION_FP32, batch);
+  return cache[key] = cpu.Run(in, batch);
+}
+
+// max |got - want| relative to the largest |want|.
+float RelativeError(const std::vector<float> &got, const std::vector<float> &want) {
+  float scale = 0;
+  for (float v : want) scale = std::max(scale, std::fabs(v));
+  return sqz_test::MaxAbsDiff(got.data(), want.data(), want.size()) / std::max(scale, 1e-6f);
+}
+
+struct Case {
+  sqz_backend backend;
+  sqz_precision precision;
+};
+
+class GpuVsCpu : public ::testing::TestWithParam<Case> {};
+
+TEST_P(GpuVsCpu, AllBuiltinsAtBatch1And3And64) {
+  const Case c = GetParam();
+  SQZ_REQUIRE_BACKEND(c.backend);
+  const float tolerance = c.precision == SQZ_PRECISION_FP16 ? 1e-2f : 1e-4f;
+  for (const char *const *name = sqz_model_builtin_names(); *name; name++) {
+    sqz_model *m = nullptr;
+    ASSERT_EQ(sqz_model_builtin(*name, 1, &m), SQZ_OK);
+    static std::vector<float> input = sqz_test::RandomVector(64 * 3 * 224 * 224, 77, -2, 2);
+    Engine gpu(m, c.backend, c.precision, 64);
+    for (int batch : {1, 3, 64}) {
+      auto want = CpuLogits(m, input, batch);
+      auto got = gpu.Run(input, batch);
+      float err = RelativeError(got, want);
+      EXPECT_LE(err, tolerance) << *name << " batch " << batch;
+      RecordProperty(std::string(*name) + "_b" + std::to_string(batch), std::to_string(err));
+    }
+    sqz_model_free(m);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Backends, GpuVsCpu,
+    ::testing::Values(Case{SQZ_BACKEND_CUDNN, SQZ_PRECISION_FP32},
+                      Case{SQZ_BACKEND_CUDNN, SQZ_PRECISION_FP16},
+                      Case{SQZ_BACKEND_UNFUSED, SQZ_PRECISION_FP32},
+                      Case{SQZ_BACKEND_UNFUSED, SQZ_PRECISION_FP16},
+                      Case{SQZ_BACKEND_FUSED, SQZ_PRECISION_FP32},
+                      Case{SQZ_BACKEND_FUSED, SQZ_PRECISION_FP16}),
+    [](const ::testing::TestParamInfo<Case> &info) {
+      return std::string(sqz_backend_name(info.param.backend)) + "_" +
+             sqz_precision_name(info.param.precision);
+    });
+
+class GpuRealWeights : public ::testing::TestWithParam<Case> {};
+
+TEST_P(GpuRealWeights, SampleCropsAgainstTheReference) {
+  const Case c = GetParam();
+  SQZ_REQUIRE_BACKEND(c.backend);
+  SQZ_REQUIRE_DATA(data);
+  sqz_model *m = nullptr;
+  ASSERT_EQ(sqz_model_load((data + "/squeezenet_v1.0_deep_compression.net").c_str(), &m), SQZ_OK);
+  auto files = sqz_test::SortedFiles(data + "/imagenet_samples/ppm", ".ppm");
+  ASSERT_EQ(files.size(), 100u);
+  std::vector<uint8_t> pixels(100 * 227 * 227 * 3);
+  for (int i = 0; i < 100; i++) {
+    sqz_image *img = nullptr;
+    ASSERT_EQ(sqz_image_load((data + "/imagenet_samples/ppm/" + files[i]).c_str(), &img), SQZ_OK);
+    ASSERT_EQ(sqz_image_prepare(m, img, pixels.data() + (size_t)i * 227 * 227 * 3), SQZ_OK);
+    sqz_image_free(img);
+  }
+  auto bytes = sqz_test::ReadFile(data + "/imagenet_samples/reference_logits_fp32.bin");
+  std::vector<float> ref(100 * 1000);
+  std::memcpy(ref.data(), bytes.data(), bytes.size());
+  Engine gpu(m, c.backend, c.precision, 100);
+  std::vector<float> logits(100 * 1000);
+  ASSERT_EQ(sqz_engine_run_images(gpu.e, pixels.data(), 100, SQZ_OUTPUT_LOGITS, logits.data()),
+            SQZ_OK)
+      << sqz_last_error();
+  int same_top1 = 0;
+  for (int i = 0; i < 100; i++) {
+    auto top = [](const float *r) { return std::max_element(r, r + 1000) - r; };
+    same_top1 += top(&logits[i * 1000]) == top(&ref[i * 1000]);
+  }
+  float err = sqz_test::MaxAbsDiff(logits.data(), ref.data(), ref.size());
+  std::printf("%s %s: max |logit - reference| %.3g, top-1 equal on %d/100\n",
+              sqz_backend_name(c.backend), sqz_precision_name(c.precision), err, same_top1);
+  if (c.precision == SQZ_PRECISION_FP32) {
+    EXPECT_LE(err, 1e-3f);
+    EXPECT_EQ(same_top1, 100);
+  } else {
+    EXPECT_GE(same_top1, 99);
+  }
+  sqz_model_free(m);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Backends, GpuRealWeights,
+    ::testing::Values(Case{SQZ_BACKEND_CUDNN, SQZ_PRECISION_FP32},
+                      Case{SQZ_BACKEND_CUDNN, SQZ_PRECISION_FP16},
+                      Case{SQZ_BACKEND_UNFUSED, SQZ_PRECISION_FP32},
+                      Case{SQZ_BACKEND_UNFUSED, SQZ_PRECISION_FP16},
+                      Case{SQZ_BACKEND_FUSED, SQZ_PRECISION_FP32},
+                      Case{SQZ_BACKEND_FUSED, SQZ_PRECISION_FP16}),
+    [](const ::testing::TestParamInfo<Case> &info) {
+      return std::string(sqz_backend_name(info.param.backend)) + "_" +
+             sqz_precision_name(info.param.precision);
+    });
+
+class GpuEngine : public ::testing::TestWithParam<sqz_backend> {
+ protected:
+  void SetUp() override {
+    SQZ_REQUIRE_BACKEND(GetParam());
+    ASSERT_EQ(sqz_model_builtin("squeezenet1_0_complex_bypass", 2, &m_), SQZ_OK);
+    input_ = sqz_test::RandomVector(4 * 3 * 224 * 224, 5, -2, 2);
+  }
+  void TearDown() override { sqz_model_free(m_); }
+  sqz_model *m_ = nullptr;
+  std::vector<float> input_;
+};
+
+TEST_P(GpuEngine, GraphsOnAndOffGiveIdenticalResults) {
+  for (sqz_precision p : {SQZ_PRECISION_FP32, SQZ_PRECISION_FP16}) {
+    Engine with(m_, GetParam(), p, 4, true), without(m_, GetParam(), p, 4, false);
+    for (int batch : {4, 1, 4}) {  // capture, another size, replay
+      auto a = with.Run(input_, batch), b = without.Run(input_, batch);
+      EXPECT_EQ(a, b) << sqz_precision_name(p) << " batch " << batch;
+    }
+  }
+}
+
+TEST_P(GpuEngine, LayoutsDevicePointersPinnedMemoryAndStreams) {
+  Engine e(m_, GetParam(), SQZ_PRECISION_FP32, 4);
+  auto want = e.Run(input_, 4);
+  // NHWC input.
+  std::vector<float> nhwc(input_.size());
+  for (int n = 0; n < 4; n++)
+    for (int c = 0; c < 3; c++)
+      for (int p = 0; p < 224 * 224; p++)
+        nhwc[((size_t)n * 224 * 224 + p) * 3 + c] = input_[((size_t)n * 3 + c) * 224 * 224 + p];
+  EXPECT_EQ(e.Run(nhwc, 4, SQZ_LAYOUT_NHWC), want);
+  // Device input and output, on the caller's stream.
+  cudaStream_t stream;
+  ASSERT_EQ(cudaStreamCreate(&stream), cudaSuccess);
+  ASSERT_EQ(sqz_engine_set_stream(e.e, stream), SQZ_OK);
+  float *din = nullptr, *dout = nullptr;
+  ASSERT_EQ(cudaMalloc((void **)&din, input_.size() * 4), cudaSuccess);
+  ASSERT_EQ(cudaMalloc((void **)&dout, 4000 * 4), cudaSuccess);
+  ASSERT_EQ(cudaMemcpy(din, input_.data(), input_.size() * 4, cudaMemcpyHostToDevice), cudaSuccess);
+  sqz_io io = {4, SQZ_INPUT_F32_NCHW, din, SQZ_OUTPUT_LOGITS, dout};
+  ASSERT_EQ(sqz_engine_run_async(e.e, &io), SQZ_OK) << sqz_last_error();
+  ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);  // the caller's stream is enough
+  std::vector<float> got(4000);
+  ASSERT_EQ(cudaMemcpy(got.data(), dout, 4000 * 4, cudaMemcpyDeviceToHost), cudaSuccess);
+  EXPECT_EQ(got, want);
+  // Pinned host memory.
+  float *pin_in = nullptr, *pin_out = nullptr;
+  ASSERT_EQ(cudaMallocHost((void **)&pin_in, input_.size() * 4), cudaSuccess);
+  ASSERT_EQ(cudaMallocHost((void **)&pin_out, 4000 * 4), cudaSuccess);
+  std::memcpy(pin_in, input_.data(), input_.size() * 4);
+  io = {4, SQZ_INPUT_F32_NCHW, pin_in, SQZ_OUTPUT_LOGITS, pin_out};
+  ASSERT_EQ(sqz_engine_run_async(e.e, &io), SQZ_OK);
+  ASSERT_EQ(sqz_engine_synchronize(e.e), SQZ_OK);
+  EXPECT_EQ(std::vector<float>(pin_out, pin_out + 4000), want);
+  ASSERT_EQ(sqz_engine_set_stream(e.e, nullptr), SQZ_OK);
+  EXPECT_EQ(e.Run(input_, 4), want);
+  cudaFreeHost(pin_in);
+  cudaFreeHost(pin_out);
+  cudaFree(din);
+  cudaFree(dout);
+  cudaStreamDestroy(stream);
+}
+
+TEST_P(GpuEngine, TwoThreadsTwoEnginesTwoStreamsMatchSequentialRuns) {
+  Engine a(m_, GetParam(), SQZ_PRECISION_FP32, 4), b(m_, GetParam(), SQZ_PRECISION_FP32, 4);
+  std::vector<float> other = sqz_test::RandomVector(input_.size(), 6, -2, 2);
+  auto want_a = a.Run(input_, 4), want_b = b.Run(other, 4);
+  std::vector<float> got_a(4000), got_b(4000);
+  std::thread ta([&] {
+    for (int r = 0; r < 20; r++)
+      ASSERT_EQ(sqz_engine_run(a.e, input_.data(), 4, SQZ_LAYOUT_NCHW, SQZ_OUTPUT_LOGITS,
+                               got_a.data()),
+                SQZ_OK);
+  });
+  std::thread tb([&] {
+    for (int r = 0; r < 20; r++)
+      ASSERT_EQ(sqz_engine_run(b.e, other.data(), 4, SQZ_LAYOUT_NCHW, SQZ_OUTPUT_LOGITS,
+                               got_b.data()),
+                SQZ_OK);
+  });
+  ta.join();
+  tb.join();
+  EXPECT_EQ(got_a, want_a);
+  EXPECT_EQ(got_b, want_b);
+}
+
+TEST_P(GpuEngine, RefusedArguments) {
+  Engine e(m_, GetParam(), SQZ_PRECISION_FP32, 2);
+  std::vector<float> out(3000);
+  EXPECT_EQ(sqz_engine_run(e.e, input_.data(), 3, SQZ_LAYOUT_NCHW, SQZ_OUTPUT_LOGITS, out.data()),
+            SQZ_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(sqz_last_error()).find("max_batch"), std::string::npos);
+  EXPECT_EQ(sqz_engine_run(e.e, nullptr, 1, SQZ_LAYOUT_NCHW, SQZ_OUTPUT_LOGITS, out.data()),
+            SQZ_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(sqz_engine_run(e.e, input_.data(), 1, (sqz_layout)3, SQZ_OUTPUT_LOGITS, out.data()),
+            SQZ_ERR_INVALID_ARGUMENT);
+  // The engine still works after refusals.
+  EXPECT_EQ(sqz_engine_run(e.e, input_.data(), 2, SQZ_LAYOUT_NCHW, SQZ_OUTPUT_LOGITS, out.data()),
+            SQZ_OK);
+}
+
+TEST_P(GpuEngine, FailingDeviceAllocationsLeakNothing) {
+  size_t free_before = 0, total = 0;
+  ASSERT_EQ(cudaMemGetInfo(&free_before, &total), cudaSuccess);
+  int failures = 0;
+  for (long n = 1; n < 200; n++) {
+    sqz_debug_fail_alloc_after(n);
+    sqz_engine_options o = sqz_engine_options_default();
+    o.backend = GetParam();
+    o.max_batch = 8;
+    sqz_engine *e = nullptr;
+    sqz_status st = sqz_engine_create(m_, &o, &e);
+    sqz_debug_fail_alloc_after(0);
+    if (st == SQZ_OK) {
+      sqz_engine_free(e);
+      break;
+    }
+    failures++;
+    ASSERT_EQ(st, SQZ_ERR_OUT_OF_MEMORY) << sqz_last_error();
+    ASSERT_EQ(e, nullptr);
+  }
+  EXPECT_GT(failures, 2);
+  size_t free_after = 0;
+  ASSERT_EQ(cudaMemGetInfo(&free_after, &total), cudaSuccess);
+  // Within 4 MiB: the driver's own bookkeeping may move a little.
+  EXPECT_LE(free_before - std::min(free_before, free_after), (size_t)4 << 20);
+  Engine ok(m_, GetParam(), SQZ_PRECISION_FP32, 2);
+  EXPECT_EQ(ok.Run(input_, 2).size(), 2000u);
+}
+
+TEST_P(GpuEngine, MemoryIsPlannedByLiveness) {
+  Engine e(m_, GetParam(), SQZ_PRECISION_FP16, 64);
+  sqz_memory_report r;
+  ASSERT_EQ(sqz_engine_memory(e.e, &r), SQZ_OK);
+  size_t every_layer = 0;
+  for (int i = 0; i < sqz_model_num_layers(m_); i++) {
+    sqz_layer_info l;
+    sqz_model_layer(m_, i, &l);
+    every_layer += (size_t)l.out_channels * l.out_height * l.out_width * 64 * 2;
+  }
+  EXPECT_GT(r.weight_bytes, sqz_model_param_count(m_) * 2);
+  EXPECT_LT(r.activation_bytes, every_layer / 2);
+  std::printf("%s fp16 batch 64: weights %zu, activations %zu, workspace %zu, staging %zu bytes\n",
+              sqz_backend_name(GetParam()), r.weight_bytes, r.activation_bytes, r.workspace_bytes,
+              r.staging_bytes);
+  std::printf("%s\n", sqz_engine_describe(e.e));
+}
+
+TEST_P(GpuEngine, EnginesOfOneModelShareTheirWeights) {
+  size_t free0 = 0, free1 = 0, free2 = 0, total = 0;
+  cudaMemGetInfo(&free0, &total);
+  Engine a(m_, GetParam(), SQZ_PRECISION_FP32, 1);
+  cudaMemGetInfo(&free1, &total);
+  Engine b(m_, GetParam(), SQZ_PRECISION_FP32, 1);
+  cudaMemGetInfo(&free2, &total);
+  sqz_memory_report r;
+  sqz_engine_memory(a.e, &r);
+  // The second engine costs less than the first by about the weights.
+  EXPECT_LT(free1 - free2 + r.weight_bytes / 2, free0 - free1);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, GpuEngine,
+                         ::testing::Values(SQZ_BACKEND_CUDNN, SQZ_BACKEND_UNFUSED,
+                                           SQZ_BACKEND_FUSED),
+                         [](const ::testing::TestParamInfo<sqz_backend> &info) {
+                           return std::string(sqz_backend_name(info.param));
+                         });
+
+}  // namespace
