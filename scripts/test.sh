@@ -22,4 +22,19 @@ if [ "${SQZ_SKIP_SANITIZERS:-0}" != 1 ]; then
     ctest --test-dir build-asan --output-on-failure \
     -E 'RealWeights|install_example'
 fi
+# ---- Python: the sqz package, ONNX export, ONNX Runtime cross-check -------
+# (bindings/python, tests/python; docs/python.md). A virtual environment in
+# build/venv, made once; pip only fetches what is missing. A package that
+# cannot be installed fails the run: these tests never skip for want of one.
+echo "== python (build/venv: sqz package, ONNX export, ONNX Runtime cross-check)"
+venv=build/venv
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/python" -m pip install -q --disable-pip-version-check \
+  numpy pytest onnx onnxruntime "setuptools>=68" wheel
+"$venv/bin/python" -m pip install -q --disable-pip-version-check --no-deps \
+  --no-build-isolation --force-reinstall ./bindings/python
+rm -rf bindings/python/build bindings/python/*.egg-info
+SQZ_LIBRARY="$PWD/build/libsqz.so" SQZ_CLI="$PWD/build/apps/sqz" \
+  "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/python
+# ---- end of the Python block ------------------------------------------------
 echo "== all tests passed"

@@ -166,12 +166,16 @@ class Preprocess:
 
     @classmethod
     def torchvision(cls, crop: int = 224) -> "Preprocess":
-        """torchvision's ImageNet preprocessing in pixel units."""
-        mean = (0.485, 0.456, 0.406)
-        std = (0.229, 0.224, 0.225)
+        """torchvision's ImageNet preprocessing in pixel units (computed in float32
+        as libsqz does, so the values are identical to the library's)."""
+        import numpy as np
+
+        f = np.float32
+        mean = [f(255.0) * f(m) for m in (0.485, 0.456, 0.406)]
+        scale = [f(1.0) / (f(255.0) * f(s)) for s in (0.229, 0.224, 0.225)]
         return cls("shorter_side", (crop * 256 + 112) // 224, "rgb",
-                   tuple(255.0 * m for m in mean),  # type: ignore[arg-type]
-                   tuple(1.0 / (255.0 * s) for s in std))  # type: ignore[arg-type]
+                   tuple(float(v) for v in mean),  # type: ignore[arg-type]
+                   tuple(float(v) for v in scale))  # type: ignore[arg-type]
 
     @classmethod
     def caffe(cls) -> "Preprocess":
