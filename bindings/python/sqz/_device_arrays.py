@@ -81,11 +81,15 @@ def is_device_array(x: Any) -> bool:
     return int(kind) in (_DL_CUDA, _DL_CUDA_MANAGED)
 
 
-def _c_contiguous(shape: Tuple[int, ...], strides_in_items: Optional[Tuple[int, ...]]) -> bool:
-    if strides_in_items is None:
+def _c_contiguous(shape: Tuple[int, ...], strides: Optional[Tuple[int, ...]],
+                  unit: int = 1) -> bool:
+    """Row-major without gaps; strides in multiples of `unit` (1: elements, as in
+    DLPack; the item size: bytes, as in the CUDA array interface). The stride of
+    an axis of size 1 does not matter."""
+    if strides is None:
         return True
-    expected = 1
-    for size, stride in zip(reversed(shape), reversed(strides_in_items)):
+    expected = unit
+    for size, stride in zip(reversed(shape), reversed(strides)):
         if size != 1 and stride != expected:
             return False
         expected *= size
@@ -102,9 +106,8 @@ def _from_cuda_array_interface(x: Any) -> DeviceArray:
     dtype = np.dtype(cai["typestr"])
     pointer = int(cai["data"][0] or 0)
     strides = cai.get("strides")
-    items = None if strides is None else tuple(int(s) // dtype.itemsize for s in strides)
-    contiguous = strides is None or (
-        all(int(s) % dtype.itemsize == 0 for s in strides) and _c_contiguous(shape, items))
+    contiguous = _c_contiguous(shape, None if strides is None else tuple(map(int, strides)),
+                               dtype.itemsize)
     return DeviceArray(pointer, shape, dtype, _device_ordinal(x), contiguous, x)
 
 

@@ -318,18 +318,18 @@ class Engine:
             raise InvalidArgument(
                 "the cpu backend takes host memory only, and this input is a GPU array: move it "
                 "to the host (e.g. x.cpu().numpy()) or make a GPU engine")
-        handle = stream_handle(stream)
+        handle, stream_obj = stream_handle(stream), stream
         if handle is None:
             # The caller's stream: the framework's current one, so that the run
-            # is ordered after the work that produced x. Its legacy default
-            # stream (handle 0) cannot be named through the C API (NULL means
-            # the engine's own stream), so that one is waited for instead.
+            # is ordered after the work that produced x.
             current = _device_arrays.current_stream(x)
             if current is not None:
                 handle, stream_obj = current
-                if handle == 0:
-                    stream_obj.synchronize()
-                    handle = None
+        if handle == 0 and hasattr(stream_obj, "synchronize"):
+            # A framework's legacy default stream cannot be named through the C
+            # API (NULL means the engine's own stream): wait for it instead.
+            stream_obj.synchronize()
+            handle = None
         d = _device_arrays.describe(x, stream=handle if handle else None)
         self._check_device_array(d, "the input")
         fmt, batch = self._check_batch_shape(d.shape, d.dtype, layout)
