@@ -21,7 +21,7 @@ def test_classify_matches_cli(cli, data, sample_ppms, deep_compression) -> None:
 
     with deep_compression.engine(backend="cpu", max_batch=10) as engine:
         py_rows = engine.classify(sample_ppms, k=5)
-    for cli_row, py_row in zip(cli_rows, py_rows):
+    for cli_row, py_row in zip(cli_rows, py_rows, strict=True):
         cli_top = cli_row["top5"]
         assert [p.index for p in py_row] == [t["index"] for t in cli_top], cli_row["file"]
         assert [p.label for p in py_row] == [t["label"] for t in cli_top]

@@ -20,9 +20,9 @@ def test_onnxruntime_reproduces_reference_logits(data, sample_ppms, deep_compres
     p = deep_compression.preprocess
     assert (p.channel_order, p.mean, p.scale) == ("bgr", (104.0, 117.0, 123.0), (1.0, 1.0, 1.0))
     pixels = np.stack([read_ppm(path) for path in sample_ppms])  # (100, 227, 227, 3) RGB
-    x = np.ascontiguousarray(
-        ((pixels[..., ::-1].astype(np.float32) - np.asarray(p.mean, np.float32)) * np.asarray(p.scale, np.float32))
-        .transpose(0, 3, 1, 2))
+    bgr = pixels[..., ::-1].astype(np.float32)
+    values = (bgr - np.asarray(p.mean, np.float32)) * np.asarray(p.scale, np.float32)
+    x = np.ascontiguousarray(values.transpose(0, 3, 1, 2))
     session = ort.InferenceSession(deep_compression.to_onnx().SerializeToString(),
                                    providers=["CPUExecutionProvider"])
     logits = np.concatenate([session.run(None, {"input": x[i:i + 20]})[0]

@@ -8,6 +8,7 @@ memory. Enums are C ints.
 from __future__ import annotations
 
 import ctypes
+from typing import TYPE_CHECKING, Any
 from ctypes import (
     POINTER,
     Structure,
@@ -188,6 +189,9 @@ _PROTOTYPES = {
 
 class _Api:
     """The loaded library's functions as attributes, prototypes applied."""
+
+    if TYPE_CHECKING:
+        def __getattr__(self, name: str) -> Any: ...
 
     def __init__(self) -> None:
         self.lib, self.path = _library.load()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ctypes
 from dataclasses import dataclass
-from typing import Any, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -127,9 +127,11 @@ def _device_ordinal(x: Any) -> int:
     return 0
 
 
-_DTYPES = {(_DL_FLOAT, 32): np.dtype(np.float32), (_DL_FLOAT, 64): np.dtype(np.float64),
-           (_DL_FLOAT, 16): np.dtype(np.float16), (_DL_UINT, 8): np.dtype(np.uint8),
-           (_DL_INT, 32): np.dtype(np.int32), (_DL_INT, 64): np.dtype(np.int64)}
+_DTYPES: Dict[Tuple[int, int], np.dtype] = {
+    (_DL_FLOAT, 32): np.dtype(np.float32), (_DL_FLOAT, 64): np.dtype(np.float64),
+    (_DL_FLOAT, 16): np.dtype(np.float16), (_DL_UINT, 8): np.dtype(np.uint8),
+    (_DL_INT, 32): np.dtype(np.int32), (_DL_INT, 64): np.dtype(np.int64),
+}
 
 
 def _from_dlpack(x: Any, stream: Optional[int]) -> DeviceArray:

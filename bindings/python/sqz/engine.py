@@ -21,7 +21,7 @@ _OUTPUTS = {"logits": _capi.OUTPUT_LOGITS, "probs": _capi.OUTPUT_PROBS}
 class Prediction(NamedTuple):
     """One of an image's top classes: (index, label, prob); label is None without labels."""
 
-    index: int
+    index: int  # type: ignore[assignment]  # shadows tuple.index, as intended
     label: Optional[str]
     prob: float
 
@@ -363,7 +363,8 @@ class Engine:
         """
         single = isinstance(images_in, (str, bytes, bytearray, os.PathLike)) or (
             isinstance(images_in, np.ndarray) and images_in.ndim == 3)
-        sources = [images_in] if single else list(images_in)  # type: ignore[arg-type]
+        sources: List[images.ImageSource] = (
+            [images_in] if single else list(images_in))  # type: ignore[list-item, arg-type]
         if not 1 <= int(k) <= self._num_classes:
             raise InvalidArgument(f"k must be 1..{self._num_classes}, got {k}")
         self._ptr  # noqa: B018 - raises if closed

@@ -238,10 +238,7 @@ class Model:
             n = self.num_classes
             names = [_capi.text(lib.sqz_model_label(ptr, i)) for i in range(n)]
             ids = [_capi.text(lib.sqz_model_label_id(ptr, i)) for i in range(n)]
-            self._label_cache = (
-                None if any(x is None for x in names) else names,  # type: ignore[misc]
-                None if any(x is None for x in ids) else ids,  # type: ignore[misc]
-            )
+            self._label_cache = (_all_or_none(names), _all_or_none(ids))
         return self._label_cache
 
     @property
@@ -416,6 +413,13 @@ class Model:
 
 
 _CONSTRUCT = object()
+
+
+def _all_or_none(values: List[Optional[str]]) -> Optional[List[str]]:
+    """The list when every entry is set (the model has labels), else None."""
+    if any(v is None for v in values):
+        return None
+    return [v for v in values if v is not None]
 
 
 def _seed(seed: int) -> int:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from typing import TYPE_CHECKING, Dict, List, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -40,7 +40,7 @@ DEFAULT_OPSET = 13
 INPUT_NAME = "input"
 
 
-def _require_onnx() -> "onnx":  # type: ignore[valid-type]
+def _require_onnx() -> Any:
     try:
         import onnx
     except ImportError as exc:
@@ -72,7 +72,7 @@ def pool_attributes(layer: LayerInfo) -> Dict[str, object]:
 class _GraphBuilder:
     """Collects nodes and initializers with readable, unique value names."""
 
-    def __init__(self, onnx_module: "onnx", tensors: Dict[str, np.ndarray]) -> None:  # type: ignore[valid-type]
+    def __init__(self, onnx_module: Any, tensors: Dict[str, np.ndarray]) -> None:
         self.onnx = onnx_module
         self.tensors = tensors
         self.nodes: List["onnx.NodeProto"] = []
@@ -175,7 +175,7 @@ def _sqz_version() -> str:
     return __version__
 
 
-def _ir_version(onnx: "onnx", opset_ids: list) -> int:  # type: ignore[valid-type]
+def _ir_version(onnx: Any, opset_ids: list) -> int:
     """The oldest IR version that holds the opset, so older runtimes load the file."""
     try:
         return int(onnx.helper.find_min_ir_version_for(opset_ids))
@@ -183,7 +183,7 @@ def _ir_version(onnx: "onnx", opset_ids: list) -> int:  # type: ignore[valid-typ
         return 7
 
 
-def _add_metadata(onnx: "onnx", proto: "onnx.ModelProto", model: "Model") -> None:  # type: ignore[valid-type]
+def _add_metadata(onnx: Any, proto: "onnx.ModelProto", model: "Model") -> None:
     """Preprocessing and labels, so that importing the file back restores them."""
     p = model.preprocess
     meta = {

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field, replace
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Set, Tuple, Union
 
 import numpy as np
 
@@ -320,7 +320,7 @@ class _Reader:
         self.builder.softmax = True
 
 
-def _input_size(graph: Any, constants: Dict[str, Any],
+def _input_size(graph: Any, constants: Set[str],
                 default: Optional[int]) -> Tuple[str, int, int]:
     inputs = [i for i in graph.input if i.name not in constants]
     if len(inputs) != 1:

@@ -72,9 +72,9 @@ def _layers(arch: str, state_dict: Mapping[str, np.ndarray]) -> List[LayerInfo]:
             layers.append(LayerInfo.maxpool(f"pool{last_fire}"))
         elif index in fire_number:
             n = fire_number[index]
-            size = [int(np.shape(state_dict[f"features.{index}.{part}.weight"])[0])
-                    for part in _FIRE_PARTS]
-            layers.append(LayerInfo.fire(f"fire{n}", *size))
+            s, e1, e3 = (int(np.shape(state_dict[f"features.{index}.{part}.weight"])[0])
+                         for part in _FIRE_PARTS)
+            layers.append(LayerInfo.fire(f"fire{n}", s, e1, e3))
             last_fire = n
     classes = int(np.shape(state_dict["classifier.1.weight"])[0])
     layers.append(LayerInfo.conv("conv10", classes, 1, 1))
