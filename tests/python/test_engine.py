@@ -156,3 +156,15 @@ def test_top_k() -> None:
     assert sqz.top_k([0.1, 0.5, 0.5, 0.2], 3) == [(1, 0.5), (2, 0.5), (3, pytest.approx(0.2))]
     with pytest.raises(sqz.InvalidArgument):
         sqz.top_k([1.0], 2)
+
+
+def test_threads_share_a_model_and_serialise_an_engine(model, engine, batch) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    expected = engine.run(batch[:1])
+    other = model.engine(backend="cpu", cpu_threads=1)
+    with ThreadPoolExecutor(4) as pool:  # two engines, and two threads on one engine
+        results = list(pool.map(lambda e: e.run(batch[:1]), [engine, other, engine, other]))
+    other.close()
+    for result in results:
+        np.testing.assert_allclose(result, expected, rtol=1e-5, atol=1e-5)
