@@ -98,3 +98,15 @@ def test_host_dlpack_input_runs_without_copy() -> None:
         with model.engine(backend="cpu") as other:
             engine.set_stream(None)  # recorded and ignored on the cpu backend
             np.testing.assert_array_equal(other.run(x, stream=0), engine.run(x))
+
+
+def test_refusing_cuda_array_gives_a_clear_error() -> None:
+    class RequiresGrad:
+        @property
+        def __cuda_array_interface__(self):
+            raise RuntimeError("Can't get __cuda_array_interface__ on Variable that requires "
+                               "grad")
+
+    assert da.is_device_array(RequiresGrad())
+    with pytest.raises(sqz.InvalidArgument, match="requires grad"):
+        da.describe(RequiresGrad())

@@ -65,11 +65,24 @@ class DeviceArray:
     keepalive: Any = None  # e.g. the DLPack capsule whose deleter frees the view
 
 
+def _has_cuda_array_interface(x: Any) -> bool:
+    """hasattr() that also counts a CUDA array refusing to export itself (PyTorch
+    raises RuntimeError for tensors that require grad) as one: describe() then
+    reports the refusal."""
+    try:
+        getattr(x, "__cuda_array_interface__")
+    except AttributeError:
+        return False
+    except Exception:
+        return True
+    return True
+
+
 def is_device_array(x: Any) -> bool:
     """True for objects that describe CUDA memory (and are not numpy arrays)."""
     if isinstance(x, np.ndarray):
         return False
-    if hasattr(x, "__cuda_array_interface__"):
+    if _has_cuda_array_interface(x):
         return True
     device_of = getattr(x, "__dlpack_device__", None)
     if device_of is None:
@@ -158,7 +171,7 @@ def _from_dlpack(x: Any, stream: Optional[int]) -> DeviceArray:
 
 def describe(x: Any, stream: Optional[int] = None) -> DeviceArray:
     """The pointer, shape, dtype and device of a CUDA array, without copying it."""
-    if hasattr(x, "__cuda_array_interface__"):
+    if _has_cuda_array_interface(x):
         return _from_cuda_array_interface(x)
     return _from_dlpack(x, stream)
 
