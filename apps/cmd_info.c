@@ -13,6 +13,11 @@ static void help(FILE *out) {
           "\n"
           "Options:\n"
           "      --input-size N   shapes and MACs at an N x N input (default: the model's)\n"
+          "  -b, --backend NAME   also make an engine (auto, cpu, cudnn, unfused, fused)\n"
+          "                       and print its description: device, layout, and for\n"
+          "                       fused the kernel variant and tile of every layer\n"
+          "  -p, --precision NAME fp32 or fp16, with --backend (default fp32)\n"
+          "      --batch N        the engine's max batch, with --backend (default 1)\n"
           "  -h, --help           this help\n");
 }
 
@@ -59,23 +64,49 @@ static void print_preprocess(const sqz_model *m) {
          p.mean[1], p.mean[2], p.scale[0], p.scale[1], p.scale[2]);
 }
 
+/* The engine's description, when --backend was given. */
+static int print_engine(const sqz_model *m, const cli_engine_args *args) {
+  sqz_engine *e;
+  int rc = cli_make_engine(m, args, &e);
+  if (rc != CLI_OK) return rc;
+  sqz_memory_report r;
+  sqz_engine_memory(e, &r);
+  printf("engine: %s\nengine memory: weights %zu, activations %zu, workspace %zu, staging %zu "
+         "bytes\n",
+         sqz_engine_describe(e), r.weight_bytes, r.activation_bytes, r.workspace_bytes,
+         r.staging_bytes);
+  sqz_engine_free(e);
+  return CLI_OK;
+}
+
 int cmd_info(int argc, char **argv) {
   static const struct option options[] = {{"input-size", required_argument, 0, 's'},
+                                          {"backend", required_argument, 0, 'b'},
+                                          {"precision", required_argument, 0, 'p'},
+                                          {"batch", required_argument, 0, 'B'},
                                           {"help", no_argument, 0, 'h'},
                                           {0, 0, 0, 0}};
   int size = 0, opt;
+  cli_engine_args eargs = {NULL, NULL, 0, 1};
   optind = 1;
-  while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+  while ((opt = getopt_long(argc, argv, "b:p:h", options, NULL)) != -1) {
     switch (opt) {
     case 's':
       if (cli_parse_int(optarg, 1, 8192, &size))
         return cli_usage("info", "--input-size needs a number 1..8192, got '%s'", optarg);
+      break;
+    case 'b': eargs.backend = optarg; break;
+    case 'p': eargs.precision = optarg; break;
+    case 'B':
+      if (cli_parse_int(optarg, 1, 8192, &eargs.max_batch))
+        return cli_usage("info", "--batch needs a number 1..8192, got '%s'", optarg);
       break;
     case 'h': help(stdout); return CLI_OK;
     default: return cli_usage("info", "bad option");
     }
   }
   if (argc - optind != 1) return cli_usage("info", "expected one MODEL");
+  if (cli_check_engine_args("info", &eargs)) return CLI_USAGE_ERROR;
   sqz_model *m;
   int rc = cli_load_model(argv[optind], NULL, &m);
   if (rc != CLI_OK) return rc;
@@ -95,6 +126,7 @@ int cmd_info(int argc, char **argv) {
   printf("total: %llu parameters (%.2f MB as fp32), %.1f M MACs at %dx%d\n",
          (unsigned long long)sqz_model_param_count(m), sqz_model_param_count(m) * 4 / 1e6,
          sqz_model_macs(m) / 1e6, h, w);
+  if (eargs.backend) rc = print_engine(m, &eargs);
   sqz_model_free(m);
-  return CLI_OK;
+  return rc;
 }

@@ -88,10 +88,6 @@ static sqz_status check_options(const sqz_engine_options *o) {
 static const char *backend_requirement(sqz_backend b) {
   switch (b) {
   case SQZ_BACKEND_CUDNN: return "it needs the CUDA toolkit and cuDNN at build time";
-  case SQZ_BACKEND_FUSED:
-#ifdef SQZ_HAVE_CUDA
-    return "this version has no fused kernels yet";
-#endif
   default: return "it needs the CUDA toolkit at build time";
   }
 }

@@ -1,0 +1,146 @@
+// The classifier in one kernel: conv10 (1x1, optional padding) + bias +
+// ReLU + global average pool, straight to fp32 logits. ReLU comes before
+// the average, so every pixel's conv output is computed, passed through
+// ReLU and summed on chip; only batch x classes values are written. With
+// padding (the pretrained v1.0's conv10 has 1) the border pixels see only
+// zeros, so each contributes ReLU(bias).
+//
+// classifier_fma: CUDA cores, fp32 or fp16 storage; a block takes one image
+// and 128 classes, stages 16 pixels at a time and keeps 16 sums per thread.
+// classifier_wmma: tensor cores (fp16, channels a multiple of 16, at least
+// 16 pixels); A fragments (16 pixels x 16 channels) load straight from the
+// NHWC input, the last one overlapping the previous so that no row lies
+// past the image; its repeated rows are skipped when summing.
+#include <mma.h>
+
+#include "dtype.cuh"
+#include "kernels/cuda/fused_kernels.h"
+
+namespace {
+
+using namespace nvcuda;
+
+constexpr int kClassesPerBlock = 128, kPixels = 16;
+
+__device__ float border_term(const sqz_classifier_args &a, float bias) {
+  const int oh = a.height + 2 * a.pad, ow = a.width + 2 * a.pad;
+  const int border = oh * ow - a.height * a.width;
+  return border * fmaxf(bias, 0.0f);
+}
+
+__device__ float mean_scale(const sqz_classifier_args &a) {
+  return 1.0f / (float)((a.height + 2 * a.pad) * (a.width + 2 * a.pad));
+}
+
+template <typename T>
+__global__ void __launch_bounds__(kClassesPerBlock) classifier_fma(sqz_classifier_args a) {
+  extern __shared__ float x_s[];  // kPixels x cin
+  const int n = blockIdx.x, cls = blockIdx.y * kClassesPerBlock + threadIdx.x;
+  const int hw = a.height * a.width;
+  const T *img = (const T *)a.in + (size_t)n * hw * a.cin;
+  const T *w = (const T *)a.weights;
+  const float bias = cls < a.classes ? a.bias[cls] : 0.0f;
+  float total = 0.0f;
+  for (int p0 = 0; p0 < hw; p0 += kPixels) {
+    const int np = min(kPixels, hw - p0);
+    __syncthreads();
+    for (int i = threadIdx.x; i < np * a.cin; i += blockDim.x)
+      x_s[i] = sqz::to_float(img[(size_t)p0 * a.cin + i]);
+    __syncthreads();
+    if (cls >= a.classes) continue;
+    float acc[kPixels];
+#pragma unroll
+    for (int p = 0; p < kPixels; p++) acc[p] = bias;
+    for (int k = 0; k < a.cin; k++) {
+      const float wk = sqz::to_float(w[(size_t)k * a.ldw + cls]);
+#pragma unroll
+      for (int p = 0; p < kPixels; p++) acc[p] += x_s[p * a.cin + k] * wk;
+    }
+#pragma unroll
+    for (int p = 0; p < kPixels; p++)
+      if (p < np) total += fmaxf(acc[p], 0.0f);
+  }
+  if (cls < a.classes)
+    a.out[(size_t)n * a.classes + cls] = (total + border_term(a, bias)) * mean_scale(a);
+}
+
+using FragA = wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major>;
+using FragB = wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::row_major>;
+using FragC = wmma::fragment<wmma::accumulator, 16, 16, 16, float>;
+
+constexpr int kWarps = 8, kMaxRowTiles = 8;
+
+// One block per image; warps take 16-class tiles round-robin and sweep the
+// pixels in groups of up to 8 fragments.
+__global__ void __launch_bounds__(kWarps * 32) classifier_wmma(sqz_classifier_args a) {
+  extern __shared__ __align__(128) float stage_all[];  // kWarps x 16 x 16
+  const int n = blockIdx.x, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int hw = a.height * a.width, row_tiles = (hw + 15) / 16;
+  float *stage = stage_all + warp * 256;
+  const __half *img = (const __half *)a.in + (size_t)n * hw * a.cin;
+  const __half *w = (const __half *)a.weights;
+  const int class_tiles = (a.classes + 15) / 16;
+  for (int ct = warp; ct < class_tiles; ct += kWarps) {
+    const int c = ct * 16 + lane % 16;
+    const float bias = c < a.classes ? a.bias[c] : 0.0f;
+    float total = 0.0f;  // lanes 0..15: the sum of class c over the rows seen
+    for (int g0 = 0; g0 < row_tiles; g0 += kMaxRowTiles) {
+      FragC acc[kMaxRowTiles];
+#pragma unroll
+      for (int r = 0; r < kMaxRowTiles; r++) wmma::fill_fragment(acc[r], 0.0f);
+      for (int k = 0; k < a.cin; k += 16) {
+        FragB fb;
+        wmma::load_matrix_sync(fb, w + (size_t)k * a.ldw + ct * 16, a.ldw);
+#pragma unroll
+        for (int r = 0; r < kMaxRowTiles; r++) {
+          const int tile = g0 + r;
+          if (tile >= row_tiles) continue;
+          const int row0 = min(tile * 16, hw - 16);  // the last tile overlaps
+          FragA fa;
+          wmma::load_matrix_sync(fa, img + (size_t)row0 * a.cin + k, a.cin);
+          wmma::mma_sync(acc[r], fa, fb, acc[r]);
+        }
+      }
+#pragma unroll
+      for (int r = 0; r < kMaxRowTiles; r++) {
+        const int tile = g0 + r;
+        if (tile >= row_tiles) continue;
+        const int row0 = min(tile * 16, hw - 16), first_new = tile * 16 - row0;
+        wmma::store_matrix_sync(stage, acc[r], 16, wmma::mem_row_major);
+        __syncwarp();
+        if (lane < 16)
+          for (int p = first_new; p < 16; p++) total += fmaxf(stage[p * 16 + lane] + bias, 0.0f);
+        __syncwarp();
+      }
+    }
+    if (lane < 16 && c < a.classes)
+      a.out[(size_t)n * a.classes + c] = (total + border_term(a, bias)) * mean_scale(a);
+  }
+}
+
+}  // namespace
+
+extern "C" cudaError_t sqz_launch_classifier(const sqz_classifier_args *a, sqz_dtype dtype,
+                                             cudaStream_t stream) {
+  if (a->math == SQZ_MATH_WMMA) {
+    if (dtype != SQZ_DTYPE_F16) return cudaErrorInvalidValue;
+    classifier_wmma<<<(unsigned)a->batch, kWarps * 32, a->smem, stream>>>(*a);
+  } else {
+    const dim3 grid((unsigned)a->batch, (unsigned)((a->classes + kClassesPerBlock - 1) /
+                                                   kClassesPerBlock));
+    if (dtype == SQZ_DTYPE_F16)
+      classifier_fma<__half><<<grid, kClassesPerBlock, a->smem, stream>>>(*a);
+    else
+      classifier_fma<float><<<grid, kClassesPerBlock, a->smem, stream>>>(*a);
+  }
+  return cudaGetLastError();
+}
+
+extern "C" cudaError_t sqz_fused_classifier_allow_smem(size_t bytes) {
+  cudaError_t err = cudaFuncSetAttribute(classifier_fma<float>,
+                                         cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
+  if (err == cudaSuccess)
+    err = cudaFuncSetAttribute(classifier_fma<__half>,
+                               cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
+  return err;
+}

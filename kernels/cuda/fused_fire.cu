@@ -1,0 +1,463 @@
+// One kernel per Fire module. A block takes one image and a tile of output
+// pixels; it computes the squeeze output (+ bias, ReLU) for the tile and its
+// 1-pixel halo into shared memory, reading its input through the max pool
+// that precedes the module when there is one, then both expands (+ bias,
+// ReLU) from there, written straight into the concatenated output at channel
+// offsets [0, e1) and [e1, e1 + e3), then the bypass. Neither the squeeze
+// output nor the concatenation touches global memory.
+//
+// Two variants share that structure: fire_fma (CUDA cores, any channel
+// counts, fp32 or fp16 storage) and fire_wmma (tensor cores through WMMA,
+// fp16 storage with fp32 accumulation, channel counts multiples of 16).
+// Geometry and shared-memory layout come from fused_tiling.h, which the CPU
+// tests exercise.
+#include <float.h>
+#include <mma.h>
+
+#include "dtype.cuh"
+#include "kernels/cuda/fused_kernels.h"
+
+namespace {
+
+using namespace nvcuda;
+
+// Pixel (y, x) of the module's input, channel c: the max over the folded
+// pool's window of the tensor actually read (one pixel when there is none).
+template <typename T>
+__device__ float load_input(const sqz_fire_args &a, const T *img, int y, int x, int c) {
+  int r0, r1, c0, c1;
+  sqz_pool_window(&a.geo.pool, y, x, &r0, &r1, &c0, &c1);
+  float m = -FLT_MAX;
+  for (int r = r0; r < r1; r++)
+    for (int q = c0; q < c1; q++)
+      m = fmaxf(m, sqz::to_float(img[((size_t)r * a.geo.pool.src_w + q) * a.cin + c]));
+  return m;
+}
+
+template <typename T>
+__device__ const T *image_in(const sqz_fire_args &a, int n) {
+  return (const T *)a.in + (size_t)n * a.geo.pool.src_h * a.geo.pool.src_w * a.cin;
+}
+
+template <typename T>
+__device__ T *pixel_out(const sqz_fire_args &a, int n, int y, int x) {
+  const int e = a.e1 + a.e3;
+  return (T *)a.out + (((size_t)n * a.geo.height + y) * a.geo.width + x) * e;
+}
+
+// ---------------------------------------------------------------------------
+// CUDA cores. Each GEMM runs in passes of 64 x 64 outputs; thread (tx, ty)
+// of a 16 x 16 grid owns rows mb + ty + 16 i and columns nb + tx + 16 j
+// (i, j < 4), so the weight loads of a warp are consecutive columns.
+
+constexpr int kTM = 4, kTN = 4;
+
+template <typename T>
+__device__ float load_weight(const void *w, size_t i) {
+  return sqz::to_float(((const T *)w)[i]);
+}
+
+// Squeeze: sq[hp][s] accumulates over input-channel chunks staged in in_s.
+template <typename T>
+__device__ void fma_squeeze(const sqz_fire_args &a, int n, int y0, int x0, float *sq, float *in_s) {
+  const sqz_fire_geometry &g = a.geo;
+  const int hp_count = sqz_halo_pixels(&g), S = a.squeeze, lds = S + 1, ldi = SQZ_FIRE_CHUNK + 1;
+  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+  const T *img = image_in<T>(a, n);
+  for (int i = threadIdx.x; i < hp_count * S; i += blockDim.x) sq[(i / S) * lds + i % S] = 0.0f;
+  for (int k0 = 0; k0 < a.cin; k0 += SQZ_FIRE_CHUNK) {
+    const int kc = min(SQZ_FIRE_CHUNK, a.cin - k0);
+    __syncthreads();  // the previous chunk is consumed
+    for (int i = threadIdx.x; i < hp_count * kc; i += blockDim.x) {
+      const int hp = i / kc, k = i % kc;
+      int y, x;
+      const bool inside = sqz_halo_to_image(&g, y0, x0, hp, &y, &x);
+      in_s[hp * ldi + k] = inside ? load_input(a, img, y, x, k0 + k) : 0.0f;
+    }
+    __syncthreads();
+    for (int mb = 0; mb < hp_count; mb += 16 * kTM)
+      for (int nb = 0; nb < S; nb += 16 * kTN) {
+        float acc[kTM][kTN] = {};
+        for (int k = 0; k < kc; k++) {
+          float av[kTM], bv[kTN];
+#pragma unroll
+          for (int i = 0; i < kTM; i++) {
+            const int m = mb + ty + 16 * i;
+            av[i] = m < hp_count ? in_s[m * ldi + k] : 0.0f;
+          }
+#pragma unroll
+          for (int j = 0; j < kTN; j++) {
+            const int c = nb + tx + 16 * j;
+            bv[j] = c < S ? load_weight<T>(a.w_squeeze, (size_t)(k0 + k) * S + c) : 0.0f;
+          }
+#pragma unroll
+          for (int i = 0; i < kTM; i++)
+#pragma unroll
+            for (int j = 0; j < kTN; j++) acc[i][j] += av[i] * bv[j];
+        }
+#pragma unroll
+        for (int i = 0; i < kTM; i++)
+#pragma unroll
+          for (int j = 0; j < kTN; j++) {
+            const int m = mb + ty + 16 * i, c = nb + tx + 16 * j;
+            if (m < hp_count && c < S) sq[m * lds + c] += acc[i][j];
+          }
+      }
+  }
+  __syncthreads();
+  // Bias and ReLU; outside the image the 3x3 expand sees zero padding.
+  for (int i = threadIdx.x; i < hp_count * S; i += blockDim.x) {
+    const int hp = i / S, c = i % S;
+    int y, x;
+    const bool inside = sqz_halo_to_image(&g, y0, x0, hp, &y, &x);
+    const float v = sq[hp * lds + c] + a.b_squeeze[c];
+    sq[hp * lds + c] = inside && v > 0.0f ? v : 0.0f;
+  }
+  __syncthreads();
+}
+
+// One expand: out channels [c_off, c_off + ne) from taps x squeeze inputs.
+template <typename T>
+__device__ void fma_expand(const sqz_fire_args &a, int n, int y0, int x0, const float *sq,
+                           const void *w, const float *bias, int ne, int c_off, int taps) {
+  const sqz_fire_geometry &g = a.geo;
+  const int S = a.squeeze, lds = S + 1, M = g.tile_h * g.tile_w;
+  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+  const T *img = image_in<T>(a, n);
+  for (int mb = 0; mb < M; mb += 16 * kTM)
+    for (int nb = 0; nb < ne; nb += 16 * kTN) {
+      float acc[kTM][kTN] = {};
+      for (int tap = 0; tap < taps; tap++) {
+        const int dy = taps == 9 ? tap / 3 - 1 : 0, dx = taps == 9 ? tap % 3 - 1 : 0;
+        int hp[kTM];
+#pragma unroll
+        for (int i = 0; i < kTM; i++) {
+          const int m = min(mb + ty + 16 * i, M - 1);  // rows past M are computed, not stored
+          hp[i] = sqz_halo_tap(&g, m / g.tile_w, m % g.tile_w, dy, dx);
+        }
+        for (int s = 0; s < S; s++) {
+          float av[kTM], bv[kTN];
+#pragma unroll
+          for (int i = 0; i < kTM; i++) av[i] = sq[hp[i] * lds + s];
+#pragma unroll
+          for (int j = 0; j < kTN; j++) {
+            const int c = nb + tx + 16 * j;
+            bv[j] = c < ne ? load_weight<T>(w, (size_t)(tap * S + s) * ne + c) : 0.0f;
+          }
+#pragma unroll
+          for (int i = 0; i < kTM; i++)
+#pragma unroll
+            for (int j = 0; j < kTN; j++) acc[i][j] += av[i] * bv[j];
+        }
+      }
+#pragma unroll
+      for (int i = 0; i < kTM; i++) {
+        const int m = mb + ty + 16 * i;
+        const int y = y0 + m / g.tile_w, x = x0 + m % g.tile_w;
+        if (m >= M || y >= g.height || x >= g.width) continue;
+        T *dst = pixel_out<T>(a, n, y, x);
+#pragma unroll
+        for (int j = 0; j < kTN; j++) {
+          const int c = nb + tx + 16 * j;
+          if (c >= ne) continue;
+          float v = fmaxf(acc[i][j] + bias[c], 0.0f);
+          if (a.bypass == SQZ_BYPASS_SIMPLE) v += load_input(a, img, y, x, c_off + c);
+          dst[c_off + c] = sqz::from_float<T>(v);
+        }
+      }
+    }
+}
+
+// Complex bypass: out += shortcut 1x1 conv of the input + its bias, after
+// the expands (the block's own outputs, visible after __syncthreads).
+template <typename T>
+__device__ void fma_shortcut(const sqz_fire_args &a, int n, int y0, int x0) {
+  const sqz_fire_geometry &g = a.geo;
+  const int M = g.tile_h * g.tile_w, E = a.e1 + a.e3;
+  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+  const T *img = image_in<T>(a, n);
+  for (int mb = 0; mb < M; mb += 16 * kTM)
+    for (int nb = 0; nb < E; nb += 16 * kTN) {
+      float acc[kTM][kTN] = {};
+      int py[kTM], px[kTM];
+#pragma unroll
+      for (int i = 0; i < kTM; i++) {
+        const int m = min(mb + ty + 16 * i, M - 1);
+        py[i] = min(y0 + m / g.tile_w, g.height - 1);  // clamped: such rows are not stored
+        px[i] = min(x0 + m % g.tile_w, g.width - 1);
+      }
+      for (int k = 0; k < a.cin; k++) {
+        float av[kTM], bv[kTN];
+#pragma unroll
+        for (int i = 0; i < kTM; i++) av[i] = load_input(a, img, py[i], px[i], k);
+#pragma unroll
+        for (int j = 0; j < kTN; j++) {
+          const int c = nb + tx + 16 * j;
+          bv[j] = c < E ? load_weight<T>(a.w_shortcut, (size_t)k * E + c) : 0.0f;
+        }
+#pragma unroll
+        for (int i = 0; i < kTM; i++)
+#pragma unroll
+          for (int j = 0; j < kTN; j++) acc[i][j] += av[i] * bv[j];
+      }
+#pragma unroll
+      for (int i = 0; i < kTM; i++) {
+        const int m = mb + ty + 16 * i;
+        const int y = y0 + m / g.tile_w, x = x0 + m % g.tile_w;
+        if (m >= M || y >= g.height || x >= g.width) continue;
+        T *dst = pixel_out<T>(a, n, y, x);
+#pragma unroll
+        for (int j = 0; j < kTN; j++) {
+          const int c = nb + tx + 16 * j;
+          if (c < E)
+            dst[c] = sqz::from_float<T>(sqz::to_float(dst[c]) + acc[i][j] + a.b_shortcut[c]);
+        }
+      }
+    }
+}
+
+template <typename T>
+__global__ void __launch_bounds__(SQZ_FIRE_THREADS) fire_fma(sqz_fire_args a) {
+  extern __shared__ float smem[];
+  const int tiles = a.geo.tiles_y * a.geo.tiles_x;
+  const int n = blockIdx.x / tiles;
+  int y0, x0;
+  sqz_tile_origin(&a.geo, blockIdx.x % tiles, &y0, &x0);
+  float *sq = smem;
+  float *in_s = sq + (size_t)sqz_halo_pixels(&a.geo) * (a.squeeze + 1);
+  fma_squeeze<T>(a, n, y0, x0, sq, in_s);
+  fma_expand<T>(a, n, y0, x0, sq, a.w_e1, a.b_e1, a.e1, 0, 1);
+  fma_expand<T>(a, n, y0, x0, sq, a.w_e3, a.b_e3, a.e3, a.e1, 9);
+  if (a.bypass == SQZ_BYPASS_COMPLEX) {
+    __syncthreads();
+    fma_shortcut<T>(a, n, y0, x0);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Tensor cores (fp16 storage, fp32 accumulation). Tile rows are 16 pixels
+// wide, so the 16 rows of an A fragment of the 3x3 expand at tap (dy, dx)
+// are 16 consecutive halo pixels: a strided load straight from the squeeze
+// output in shared memory. B fragments come from the weights in global
+// memory (small, shared by every block, so they live in L2).
+
+using FragA = wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major>;
+using FragB = wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::row_major>;
+using FragC = wmma::fragment<wmma::accumulator, 16, 16, 16, float>;
+
+struct WmmaSmem {
+  __half *sq, *in, *center;
+  float *stage;  // this warp's 16 x 16
+  int lds, ldi, ldc;
+};
+
+__device__ WmmaSmem wmma_smem(const sqz_fire_args &a, unsigned char *raw) {
+  const sqz_fire_geometry &g = a.geo;
+  WmmaSmem s;
+  s.sq = (__half *)raw;
+  s.in = (__half *)(raw + sqz_wmma_sq_bytes(g.tile_h, g.tile_w, a.squeeze));
+  s.center = (__half *)raw;  // reused after the expands
+  const size_t body = sqz_wmma_fire_smem(g.tile_h, g.tile_w, a.cin, a.squeeze,
+                                         a.bypass == SQZ_BYPASS_COMPLEX) -
+                      sqz_wmma_stage_bytes();
+  s.stage = (float *)(raw + body) + (threadIdx.x / 32) * 256;
+  s.lds = a.squeeze + 16;
+  s.ldi = SQZ_FIRE_CHUNK + 16;
+  s.ldc = a.cin + 16;
+  return s;
+}
+
+__device__ void wmma_squeeze(const sqz_fire_args &a, int n, int y0, int x0, const WmmaSmem &s) {
+  const sqz_fire_geometry &g = a.geo;
+  const int hp_count = sqz_halo_pixels(&g), rows = sqz_round16(hp_count);
+  const int n_tiles = a.squeeze / 16, tiles = rows / 16 * n_tiles;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const __half *img = image_in<__half>(a, n);
+  const __half *w = (const __half *)a.w_squeeze;
+  FragC acc[SQZ_WMMA_MAX_FRAGS];
+#pragma unroll
+  for (int j = 0; j < SQZ_WMMA_MAX_FRAGS; j++) wmma::fill_fragment(acc[j], 0.0f);
+  for (int k0 = 0; k0 < a.cin; k0 += SQZ_FIRE_CHUNK) {
+    const int kc = min(SQZ_FIRE_CHUNK, a.cin - k0);  // 16 or 32: cin is a multiple of 16
+    __syncthreads();
+    for (int i = threadIdx.x; i < rows * kc; i += blockDim.x) {
+      const int hp = i / kc, k = i % kc;
+      int y, x;
+      const bool inside = hp < hp_count && sqz_halo_to_image(&g, y0, x0, hp, &y, &x);
+      s.in[hp * s.ldi + k] = __float2half(inside ? load_input(a, img, y, x, k0 + k) : 0.0f);
+    }
+    __syncthreads();
+#pragma unroll
+    for (int j = 0; j < SQZ_WMMA_MAX_FRAGS; j++) {
+      const int t = warp + SQZ_FIRE_WARPS * j;
+      if (t >= tiles) continue;
+      const int mt = t / n_tiles, nt = t % n_tiles;
+      for (int kk = 0; kk < kc; kk += 16) {
+        FragA fa;
+        FragB fb;
+        wmma::load_matrix_sync(fa, s.in + mt * 16 * s.ldi + kk, s.ldi);
+        wmma::load_matrix_sync(fb, w + (size_t)(k0 + kk) * a.squeeze + nt * 16, a.squeeze);
+        wmma::mma_sync(acc[j], fa, fb, acc[j]);
+      }
+    }
+  }
+  // Bias, ReLU and zero outside the image, through each warp's staging.
+#pragma unroll
+  for (int j = 0; j < SQZ_WMMA_MAX_FRAGS; j++) {
+    const int t = warp + SQZ_FIRE_WARPS * j;
+    if (t >= tiles) continue;
+    const int mt = t / n_tiles, nt = t % n_tiles;
+    wmma::store_matrix_sync(s.stage, acc[j], 16, wmma::mem_row_major);
+    __syncwarp();
+    for (int e = lane; e < 256; e += 32) {
+      const int hp = mt * 16 + e / 16, c = nt * 16 + e % 16;
+      int y, x;
+      const bool inside = hp < hp_count && sqz_halo_to_image(&g, y0, x0, hp, &y, &x);
+      const float v = s.stage[e] + a.b_squeeze[c];
+      s.sq[hp * s.lds + c] = __float2half(inside && v > 0.0f ? v : 0.0f);
+    }
+    __syncwarp();
+  }
+  __syncthreads();
+}
+
+// Writes one 16-pixel row of 16 channels (channel base c0) from the
+// staging: bias, then ReLU for the expands (add = 0), or add to what is
+// there for the shortcut (add = 1); the simple bypass adds the input.
+__device__ void wmma_store_row(const sqz_fire_args &a, int n, int y, int x0, int c0,
+                               const float *stage, const float *bias, int add) {
+  const int lane = threadIdx.x % 32;
+  const __half *img = image_in<__half>(a, n);
+  for (int e = lane; e < 256; e += 32) {
+    const int x = x0 + e / 16, c = c0 + e % 16;
+    if (y >= a.geo.height || x >= a.geo.width) continue;
+    __half *dst = pixel_out<__half>(a, n, y, x) + c;
+    float v = stage[e] + bias[e % 16];
+    if (add) {
+      v += __half2float(*dst);
+    } else {
+      v = fmaxf(v, 0.0f);
+      if (a.bypass == SQZ_BYPASS_SIMPLE) v += load_input(a, img, y, x, c);
+    }
+    *dst = __float2half(v);
+  }
+}
+
+// Both expands: output channel tiles nt of the concatenation, 1x1 for
+// nt < e1 / 16, 3x3 after; warps take tiles round-robin.
+__device__ void wmma_expand(const sqz_fire_args &a, int n, int y0, int x0, const WmmaSmem &s) {
+  const sqz_fire_geometry &g = a.geo;
+  const int warp = threadIdx.x / 32, t1 = a.e1 / 16, tiles = (a.e1 + a.e3) / 16;
+  for (int nt = warp; nt < tiles; nt += SQZ_FIRE_WARPS) {
+    const bool is3 = nt >= t1;
+    const int ne = is3 ? a.e3 : a.e1, col = (is3 ? nt - t1 : nt) * 16, taps = is3 ? 9 : 1;
+    const __half *w = (const __half *)(is3 ? a.w_e3 : a.w_e1);
+    FragC acc[SQZ_WMMA_MAX_TILE_H];
+#pragma unroll
+    for (int r = 0; r < SQZ_WMMA_MAX_TILE_H; r++) wmma::fill_fragment(acc[r], 0.0f);
+    for (int tap = 0; tap < taps; tap++) {
+      const int dy = is3 ? tap / 3 - 1 : 0, dx = is3 ? tap % 3 - 1 : 0;
+      for (int ks = 0; ks < a.squeeze; ks += 16) {
+        FragB fb;
+        wmma::load_matrix_sync(fb, w + (size_t)(tap * a.squeeze + ks) * ne + col, ne);
+#pragma unroll
+        for (int r = 0; r < SQZ_WMMA_MAX_TILE_H; r++) {
+          if (r >= g.tile_h) continue;
+          FragA fa;
+          wmma::load_matrix_sync(fa, s.sq + sqz_halo_tap(&g, r, 0, dy, dx) * s.lds + ks, s.lds);
+          wmma::mma_sync(acc[r], fa, fb, acc[r]);
+        }
+      }
+    }
+    const float *bias = (is3 ? a.b_e3 : a.b_e1) + col;
+#pragma unroll
+    for (int r = 0; r < SQZ_WMMA_MAX_TILE_H; r++) {
+      if (r >= g.tile_h) continue;
+      wmma::store_matrix_sync(s.stage, acc[r], 16, wmma::mem_row_major);
+      __syncwarp();
+      wmma_store_row(a, n, y0 + r, x0, nt * 16, s.stage, bias, 0);
+      __syncwarp();
+    }
+  }
+}
+
+// Complex bypass: the tile's input pixels into shared memory, then
+// out += input x W_shortcut + bias, per output channel tile.
+__device__ void wmma_shortcut(const sqz_fire_args &a, int n, int y0, int x0, const WmmaSmem &s) {
+  const sqz_fire_geometry &g = a.geo;
+  const int M = g.tile_h * g.tile_w, E = a.e1 + a.e3;
+  const __half *img = image_in<__half>(a, n);
+  __syncthreads();  // the squeeze output is no longer needed; outputs visible
+  for (int i = threadIdx.x; i < M * a.cin; i += blockDim.x) {
+    const int m = i / a.cin, k = i % a.cin;
+    const int y = y0 + m / g.tile_w, x = x0 + m % g.tile_w;
+    const bool inside = y < g.height && x < g.width;
+    s.center[m * s.ldc + k] = __float2half(inside ? load_input(a, img, y, x, k) : 0.0f);
+  }
+  __syncthreads();
+  const __half *w = (const __half *)a.w_shortcut;
+  for (int nt = threadIdx.x / 32; nt < E / 16; nt += SQZ_FIRE_WARPS) {
+    FragC acc[SQZ_WMMA_MAX_TILE_H];
+#pragma unroll
+    for (int r = 0; r < SQZ_WMMA_MAX_TILE_H; r++) wmma::fill_fragment(acc[r], 0.0f);
+    for (int ks = 0; ks < a.cin; ks += 16) {
+      FragB fb;
+      wmma::load_matrix_sync(fb, w + (size_t)ks * E + nt * 16, E);
+#pragma unroll
+      for (int r = 0; r < SQZ_WMMA_MAX_TILE_H; r++) {
+        if (r >= g.tile_h) continue;
+        FragA fa;
+        wmma::load_matrix_sync(fa, s.center + r * 16 * s.ldc + ks, s.ldc);
+        wmma::mma_sync(acc[r], fa, fb, acc[r]);
+      }
+    }
+#pragma unroll
+    for (int r = 0; r < SQZ_WMMA_MAX_TILE_H; r++) {
+      if (r >= g.tile_h) continue;
+      wmma::store_matrix_sync(s.stage, acc[r], 16, wmma::mem_row_major);
+      __syncwarp();
+      wmma_store_row(a, n, y0 + r, x0, nt * 16, s.stage, a.b_shortcut + nt * 16, 1);
+      __syncwarp();
+    }
+  }
+}
+
+__global__ void __launch_bounds__(SQZ_FIRE_THREADS) fire_wmma(sqz_fire_args a) {
+  extern __shared__ __align__(128) unsigned char raw[];
+  const int tiles = a.geo.tiles_y * a.geo.tiles_x;
+  const int n = blockIdx.x / tiles;
+  int y0, x0;
+  sqz_tile_origin(&a.geo, blockIdx.x % tiles, &y0, &x0);
+  const WmmaSmem s = wmma_smem(a, raw);
+  wmma_squeeze(a, n, y0, x0, s);
+  wmma_expand(a, n, y0, x0, s);
+  if (a.bypass == SQZ_BYPASS_COMPLEX) wmma_shortcut(a, n, y0, x0, s);
+}
+
+}  // namespace
+
+extern "C" cudaError_t sqz_launch_fire(const sqz_fire_args *a, sqz_dtype dtype,
+                                       cudaStream_t stream) {
+  const unsigned grid = (unsigned)(a->batch * a->geo.tiles_y * a->geo.tiles_x);
+  if (a->math == SQZ_MATH_WMMA) {
+    if (dtype != SQZ_DTYPE_F16) return cudaErrorInvalidValue;
+    fire_wmma<<<grid, SQZ_FIRE_THREADS, a->smem, stream>>>(*a);
+  } else if (dtype == SQZ_DTYPE_F16) {
+    fire_fma<__half><<<grid, SQZ_FIRE_THREADS, a->smem, stream>>>(*a);
+  } else {
+    fire_fma<float><<<grid, SQZ_FIRE_THREADS, a->smem, stream>>>(*a);
+  }
+  return cudaGetLastError();
+}
+
+extern "C" cudaError_t sqz_fused_fire_allow_smem(size_t bytes) {
+  cudaError_t err = cudaFuncSetAttribute(fire_wmma, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                         (int)bytes);
+  if (err == cudaSuccess)
+    err = cudaFuncSetAttribute(fire_fma<float>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                               (int)bytes);
+  if (err == cudaSuccess)
+    err = cudaFuncSetAttribute(fire_fma<__half>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                               (int)bytes);
+  return err;
+}

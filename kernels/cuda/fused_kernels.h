@@ -1,0 +1,84 @@
+/* C launchers of the fused kernels (fused_fire.cu, fused_stem.cu,
+ * fused_classifier.cu). Activations are NHWC, fp32 or fp16 storage (dtype);
+ * accumulation is always fp32. Weights are HWIO ([k*k*cin] x cout, output
+ * channels contiguous) in the activation precision; biases fp32. */
+#ifndef SQZ_KERNELS_CUDA_FUSED_KERNELS_H
+#define SQZ_KERNELS_CUDA_FUSED_KERNELS_H
+
+#include <stddef.h>
+
+#include <cuda_runtime_api.h>
+
+#include "kernels/cuda/fused_tiling.h"
+#include "runtime/weight_pack.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum sqz_fused_math {
+  SQZ_MATH_FMA = 0, /* CUDA cores, any channel counts */
+  SQZ_MATH_WMMA = 1 /* tensor cores (fp16, channels multiples of 16) */
+} sqz_fused_math;
+
+/* One Fire module: squeeze + ReLU kept on chip for the tile and its halo,
+ * both expands + ReLU written at channel offsets [0, e1) and [e1, e1+e3),
+ * then the bypass: identity add, or a 1x1 shortcut conv + bias. */
+typedef struct sqz_fire_args {
+  const void *in; /* src_h x src_w x cin per image (before the folded pool) */
+  void *out;      /* height x width x (e1 + e3) per image */
+  int batch, cin, squeeze, e1, e3;
+  int bypass; /* sqz_bypass */
+  sqz_fire_geometry geo;
+  const void *w_squeeze, *w_e1, *w_e3, *w_shortcut; /* HWIO */
+  const float *b_squeeze, *b_e1, *b_e3, *b_shortcut;
+  sqz_fused_math math;
+  int threads;
+  size_t smem; /* dynamic shared memory bytes (fused_tiling.h) */
+} sqz_fire_args;
+
+cudaError_t sqz_launch_fire(const sqz_fire_args *a, sqz_dtype dtype, cudaStream_t stream);
+
+/* The stem: conv (any kernel, stride, pad) + bias + ReLU, then the max
+ * pool that follows it (1x1 stride 1 when none), in one kernel reading the
+ * preprocessed input (NHWC, 3 channels). */
+typedef struct sqz_stem_args {
+  const void *in;
+  void *out;
+  int batch, cin, cout;
+  sqz_stem_geometry geo;
+  const void *weights; /* HWIO */
+  const float *bias;
+  int chunk; /* output channels per pass */
+  size_t smem;
+} sqz_stem_args;
+
+cudaError_t sqz_launch_stem(const sqz_stem_args *a, sqz_dtype dtype, cudaStream_t stream);
+
+/* The classifier: 1x1 conv (padding `pad`) + bias + ReLU + global average
+ * pool into fp32 logits; the padded border contributes ReLU(bias). */
+typedef struct sqz_classifier_args {
+  const void *in; /* height x width x cin per image */
+  float *out;     /* batch x classes */
+  int batch, height, width, cin, classes, pad;
+  const void *weights; /* cin x ldw (ldw >= classes; WMMA: padded to 16) */
+  int ldw;
+  const float *bias;
+  sqz_fused_math math;
+  size_t smem;
+} sqz_classifier_args;
+
+cudaError_t sqz_launch_classifier(const sqz_classifier_args *a, sqz_dtype dtype,
+                                  cudaStream_t stream);
+
+/* Raise each kernel's dynamic shared memory limit to `bytes` (once, at
+ * engine creation: some variants need more than 48 KiB). */
+cudaError_t sqz_fused_fire_allow_smem(size_t bytes);
+cudaError_t sqz_fused_stem_allow_smem(size_t bytes);
+cudaError_t sqz_fused_classifier_allow_smem(size_t bytes);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,169 @@
+#include "fused_plan.h"
+
+#include <limits.h>
+#include <stdio.h>
+
+#include "kernels/cuda/fused_kernels.h"
+#include "runtime/error.h"
+
+static sqz_pool_fold no_pool(int h, int w) {
+  sqz_pool_fold p = {0, 1, 0, h, w};
+  return p;
+}
+
+static sqz_pool_fold fold_of(const sqz_layer *pool) {
+  sqz_pool_fold p = {pool->pool.kernel, pool->pool.stride, pool->pool.pad, pool->in_h,
+                     pool->in_w};
+  return p;
+}
+
+static int is_classifier(const sqz_layer *l) {
+  return l->kind == SQZ_LAYER_CONV && l->conv.kernel == 1 && l->conv.stride == 1 &&
+         l->conv.relu;
+}
+
+sqz_status sqz_fused_plan_buffers(const sqz_layer *layers, int n, int max_batch, sqz_dtype dtype,
+                                  sqz_memory_plan *plan, sqz_fused_plan *out) {
+  const size_t per = (size_t)max_batch * sqz_dtype_size(dtype);
+  if (n < 3 || layers[0].kind != SQZ_LAYER_CONV || !is_classifier(&layers[n - 2]))
+    return sqz_fail(SQZ_ERR_UNSUPPORTED,
+                    "fused: the network must start with a convolution and end with a 1x1 "
+                    "stride-1 convolution + ReLU and the global average pool");
+  int step = 0;
+  out->input = sqz_plan_add(plan, per * layers[0].in_c * layers[0].in_h * layers[0].in_w, 0, 1);
+  int cur = out->input;
+  for (int i = 0; i < n; i++) {
+    const sqz_layer *l = &layers[i];
+    sqz_fused_step *s = &out->steps[i];
+    s->source = cur;
+    s->out = -1;
+    s->pool = no_pool(l->in_h, l->in_w);
+    if (i == 0) {
+      s->role = SQZ_FUSED_STEM;
+      if (n > 1 && layers[1].kind == SQZ_LAYER_MAXPOOL) s->pool = fold_of(&layers[1]);
+      const sqz_layer *last = s->pool.kernel ? &layers[1] : l;
+      s->out = sqz_plan_add(plan, per * last->out_c * last->out_h * last->out_w, step, step + 1);
+    } else if (l->kind == SQZ_LAYER_MAXPOOL) {
+      const int after_stem = i == 1;
+      const int before_fire = i + 1 < n && layers[i + 1].kind == SQZ_LAYER_FIRE;
+      if (!after_stem && !before_fire)
+        return sqz_fail(SQZ_ERR_UNSUPPORTED,
+                        "fused: max pool '%s' must follow the first convolution or precede a "
+                        "Fire module",
+                        l->name);
+      s->role = SQZ_FUSED_FOLDED;
+      continue; /* step and buffers unchanged */
+    } else if (l->kind == SQZ_LAYER_FIRE) {
+      s->role = SQZ_FUSED_FIRE;
+      if (layers[i - 1].kind == SQZ_LAYER_MAXPOOL && i - 1 != 1) s->pool = fold_of(&layers[i - 1]);
+      s->out = sqz_plan_add(plan, per * l->out_c * l->out_h * l->out_w, step, step + 1);
+    } else if (i == n - 2) {
+      s->role = SQZ_FUSED_CLASSIFIER;
+    } else if (i == n - 1) {
+      s->role = SQZ_FUSED_SOFTMAX;
+    } else {
+      return sqz_fail(SQZ_ERR_UNSUPPORTED,
+                      "fused: layer '%s' (a convolution in the middle of the network) has no "
+                      "fused kernel",
+                      l->name);
+    }
+    if (s->out >= 0) {
+      /* The source stays live while this kernel reads it. */
+      if (plan->buffers[cur].last < step) plan->buffers[cur].last = step;
+      cur = s->out;
+      step++;
+    }
+  }
+  if (plan->buffers[cur].last < step) plan->buffers[cur].last = step; /* the classifier */
+  out->classifier_weights = -1;
+  out->classifier_ldw = layers[n - 2].conv.out_channels;
+  if (dtype == SQZ_DTYPE_F16) {
+    out->classifier_ldw = sqz_round16(out->classifier_ldw);
+    out->classifier_weights = sqz_plan_add(
+        plan, (size_t)layers[n - 2].conv.in_channels * out->classifier_ldw * 2, 0, INT_MAX / 2);
+  }
+  if (plan->count >= SQZ_PLAN_MAX_BUFFERS)
+    return sqz_fail(SQZ_ERR_INTERNAL, "fused plan: too many buffers");
+  return SQZ_OK;
+}
+
+static int wmma_channels(const sqz_layer *l) {
+  const sqz_fire *f = &l->fire;
+  return l->in_c % 16 == 0 && f->squeeze.out_channels % 16 == 0 &&
+         f->expand1x1.out_channels % 16 == 0 && f->expand3x3.out_channels % 16 == 0;
+}
+
+sqz_fused_variant sqz_fused_fire_variant(const sqz_layer *l, const sqz_pool_fold *pool,
+                                         sqz_dtype dtype, int batch, int sm_count,
+                                         size_t smem_limit) {
+  (void)pool;
+  static const int heights[] = {8, 4, 2, 1};
+  const sqz_fire *f = &l->fire;
+  const int s = f->squeeze.out_channels, complex = f->bypass == SQZ_BYPASS_COMPLEX;
+  sqz_fused_variant v = {SQZ_MATH_FMA, 0, 16, 0, "CUDA cores"};
+  int wmma = dtype == SQZ_DTYPE_F16 && wmma_channels(l);
+  if (dtype == SQZ_DTYPE_F16 && !wmma) v.why = "CUDA cores: channels not multiples of 16";
+  for (int pass = wmma ? 0 : 1; pass < 2 && v.tile_h == 0; pass++) {
+    const int math = pass == 0 ? SQZ_MATH_WMMA : SQZ_MATH_FMA;
+    int best = 0;
+    size_t best_smem = 0;
+    for (int k = 0; k < 4; k++) {
+      const int th = heights[k];
+      if (th > 1 && th / 2 >= l->out_h) continue; /* taller than the image needs */
+      size_t smem = math == SQZ_MATH_WMMA ? sqz_wmma_fire_smem(th, 16, l->in_c, s, complex)
+                                          : sqz_fma_fire_smem(th, 16, s);
+      if (smem > smem_limit) continue;
+      if (math == SQZ_MATH_WMMA &&
+          sqz_round16((th + 2) * 18) / 16 * (s / 16) > SQZ_FIRE_WARPS * SQZ_WMMA_MAX_FRAGS)
+        continue; /* more squeeze fragments than the warps hold */
+      best = th;
+      best_smem = smem;
+      const long blocks = (long)batch * sqz_div_up(l->out_h, th) * sqz_div_up(l->out_w, 16);
+      if (blocks >= 2L * sm_count) break; /* tall enough and enough blocks */
+    }
+    if (best) {
+      v.math = math;
+      v.tile_h = best;
+      v.smem = best_smem;
+      if (math == SQZ_MATH_WMMA) v.why = "tensor cores";
+    }
+  }
+  return v;
+}
+
+sqz_stem_geometry sqz_fused_stem_geometry(const sqz_layer *conv, const sqz_layer *pool) {
+  sqz_stem_geometry g;
+  g.in_h = conv->in_h;
+  g.in_w = conv->in_w;
+  g.conv_h = conv->out_h;
+  g.conv_w = conv->out_w;
+  g.kernel = conv->conv.kernel;
+  g.stride = conv->conv.stride;
+  g.pad = conv->conv.pad;
+  g.pool_k = pool ? pool->pool.kernel : 1;
+  g.pool_s = pool ? pool->pool.stride : 1;
+  g.pool_p = pool ? pool->pool.pad : 0;
+  g.out_h = pool ? pool->out_h : conv->out_h;
+  g.out_w = pool ? pool->out_w : conv->out_w;
+  g.tile_h = 4;
+  g.tile_w = 8;
+  g.tiles_y = sqz_div_up(g.out_h, g.tile_h);
+  g.tiles_x = sqz_div_up(g.out_w, g.tile_w);
+  return g;
+}
+
+sqz_fused_variant sqz_fused_classifier_variant(const sqz_layer *conv, sqz_dtype dtype,
+                                               size_t smem_limit) {
+  sqz_fused_variant v = {SQZ_MATH_FMA, 0, 0, 0, "CUDA cores"};
+  const int pixels = conv->in_h * conv->in_w;
+  if (dtype == SQZ_DTYPE_F16 && conv->conv.in_channels % 16 == 0 && pixels >= 16) {
+    v.math = SQZ_MATH_WMMA;
+    v.smem = 8 * 256 * 4; /* per-warp staging */
+    v.why = "tensor cores";
+  } else {
+    v.smem = (size_t)16 * conv->conv.in_channels * 4; /* 16 pixels staged */
+    if (dtype == SQZ_DTYPE_F16) v.why = "CUDA cores: channels or pixels too few for tensor cores";
+  }
+  v.tile_h = v.smem <= smem_limit; /* 0: does not fit */
+  return v;
+}

@@ -1,0 +1,75 @@
+/* Internal: how the fused backend maps a network onto its kernels, which
+ * variant each layer gets (the one table of tile sizes), and its buffers.
+ * Pure C, unit-tested on the CPU. */
+#ifndef SQZ_KERNELS_CUDA_FUSED_PLAN_H
+#define SQZ_KERNELS_CUDA_FUSED_PLAN_H
+
+#include <stddef.h>
+
+#include "kernels/cuda/fused_tiling.h"
+#include "runtime/memory_plan.h"
+#include "runtime/model.h"
+#include "runtime/weight_pack.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum sqz_fused_role {
+  SQZ_FUSED_STEM = 0,       /* first conv (+ the max pool after it) */
+  SQZ_FUSED_FOLDED = 1,     /* a max pool done by the next kernel: nothing */
+  SQZ_FUSED_FIRE = 2,       /* a Fire module (+ the pool before it) */
+  SQZ_FUSED_CLASSIFIER = 3, /* 1x1 conv + ReLU + the global average pool */
+  SQZ_FUSED_SOFTMAX = 4     /* the global average pool layer: softmax only */
+} sqz_fused_role;
+
+typedef struct sqz_fused_step {
+  sqz_fused_role role;
+  int source;         /* buffer read (plan index) */
+  int out;            /* buffer written (plan index), -1 for none */
+  sqz_pool_fold pool; /* stem: its pool; fire: the pool folded into its read */
+} sqz_fused_step;
+
+typedef struct sqz_fused_plan {
+  int input;              /* the converted input */
+  int classifier_weights; /* fp16 weights padded to ldw columns, or -1 */
+  int classifier_ldw;
+  sqz_fused_step steps[SQZ_MAX_LAYERS];
+} sqz_fused_plan;
+
+/* Checks the structure (conv [maxpool] ([maxpool] fire)* conv1x1 stride 1
+ * + ReLU, global average pool) and adds the buffers: the input, the stem's
+ * pooled output, each Fire output (live until the next kernel reads it),
+ * and for fp16 the padded classifier weights. Fails with
+ * SQZ_ERR_UNSUPPORTED naming the layer that does not fit. */
+sqz_status sqz_fused_plan_buffers(const sqz_layer *layers, int num_layers, int max_batch,
+                                  sqz_dtype dtype, sqz_memory_plan *plan, sqz_fused_plan *out);
+
+typedef struct sqz_fused_variant {
+  int math; /* sqz_fused_math */
+  int tile_h, tile_w;
+  size_t smem;
+  const char *why; /* a short reason, for the description */
+} sqz_fused_variant;
+
+/* The Fire kernel for this module at this batch: tensor cores when the
+ * precision is fp16 and every channel count is a multiple of 16, else CUDA
+ * cores; then the tallest tile (of 8, 4, 2, 1 rows of 16 pixels) that
+ * still gives at least two blocks per SM and fits the shared memory limit.
+ * tile_h 0 means no variant fits. */
+sqz_fused_variant sqz_fused_fire_variant(const sqz_layer *fire, const sqz_pool_fold *pool,
+                                         sqz_dtype dtype, int batch, int sm_count,
+                                         size_t smem_limit);
+
+/* The stem's geometry and chunk (pooled tiles of 4 x 8, channel chunks of
+ * 16) and the classifier's variant. */
+sqz_stem_geometry sqz_fused_stem_geometry(const sqz_layer *conv, const sqz_layer *pool_or_null);
+enum { SQZ_STEM_CHUNK = 16 };
+sqz_fused_variant sqz_fused_classifier_variant(const sqz_layer *conv, sqz_dtype dtype,
+                                               size_t smem_limit);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,186 @@
+/* Internal: the geometry of the fused kernels, as plain functions that the
+ * CUDA kernels and the CPU tests share. A fused Fire kernel computes a tile
+ * of tile_h x tile_w output pixels of one image: it first computes the
+ * squeeze output for the tile plus a 1-pixel halo (what the 3x3 expand
+ * needs), reading its input through the max pool that precedes the module
+ * when there is one, then both expands from there. */
+#ifndef SQZ_KERNELS_CUDA_FUSED_TILING_H
+#define SQZ_KERNELS_CUDA_FUSED_TILING_H
+
+#ifdef __CUDACC__
+#define SQZ_HD __host__ __device__ __forceinline__
+#else
+#define SQZ_HD static inline
+#endif
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Block shape of the fused Fire kernels: 8 warps; the squeeze streams its
+ * input channels in chunks; the tensor-core kernel keeps at most 8
+ * accumulator fragments per warp in the squeeze and 8 tile rows. */
+enum {
+  SQZ_FIRE_THREADS = 256,
+  SQZ_FIRE_WARPS = 8,
+  SQZ_FIRE_CHUNK = 32,
+  SQZ_WMMA_MAX_FRAGS = 8,
+  SQZ_WMMA_MAX_TILE_H = 8,
+  SQZ_WMMA_TILE_W = 16 /* one tile row is one 16-row fragment */
+};
+
+/* A max pool folded into the read of a tensor: output pixel (y, x) is the
+ * max over source rows [y*stride - pad, +kernel) and columns likewise,
+ * clipped to the source. kernel 0 means no pool (identity). */
+typedef struct sqz_pool_fold {
+  int kernel, stride, pad;
+  int src_h, src_w; /* the tensor actually read */
+} sqz_pool_fold;
+
+/* One image's Fire tile grid and halo. */
+typedef struct sqz_fire_geometry {
+  int height, width;     /* the module's input (after the pool) = output */
+  int tile_h, tile_w;    /* output pixels per block */
+  int tiles_y, tiles_x;  /* tiles per image */
+  sqz_pool_fold pool;
+} sqz_fire_geometry;
+
+SQZ_HD int sqz_div_up(int a, int b) { return (a + b - 1) / b; }
+
+SQZ_HD sqz_fire_geometry sqz_fire_geometry_make(int height, int width, int tile_h, int tile_w,
+                                                sqz_pool_fold pool) {
+  sqz_fire_geometry g;
+  g.height = height;
+  g.width = width;
+  g.tile_h = tile_h;
+  g.tile_w = tile_w;
+  g.tiles_y = sqz_div_up(height, tile_h);
+  g.tiles_x = sqz_div_up(width, tile_w);
+  g.pool = pool;
+  return g;
+}
+
+SQZ_HD int sqz_halo_h(const sqz_fire_geometry *g) { return g->tile_h + 2; }
+SQZ_HD int sqz_halo_w(const sqz_fire_geometry *g) { return g->tile_w + 2; }
+SQZ_HD int sqz_halo_pixels(const sqz_fire_geometry *g) { return sqz_halo_h(g) * sqz_halo_w(g); }
+
+/* The top-left output pixel of tile t (0 <= t < tiles_y * tiles_x). */
+SQZ_HD void sqz_tile_origin(const sqz_fire_geometry *g, int t, int *y0, int *x0) {
+  *y0 = (t / g->tiles_x) * g->tile_h;
+  *x0 = (t % g->tiles_x) * g->tile_w;
+}
+
+/* The image pixel of halo pixel hp of the tile at (y0, x0); returns whether
+ * it lies inside the image (outside, the squeeze output counts as the 3x3
+ * expand's zero padding). */
+SQZ_HD int sqz_halo_to_image(const sqz_fire_geometry *g, int y0, int x0, int hp, int *y, int *x) {
+  *y = y0 - 1 + hp / sqz_halo_w(g);
+  *x = x0 - 1 + hp % sqz_halo_w(g);
+  return *y >= 0 && *y < g->height && *x >= 0 && *x < g->width;
+}
+
+/* The halo pixel that output pixel (ty, tx) of the tile sees at tap
+ * (dy, dx), dy and dx in -1..1. */
+SQZ_HD int sqz_halo_tap(const sqz_fire_geometry *g, int ty, int tx, int dy, int dx) {
+  return (ty + 1 + dy) * sqz_halo_w(g) + (tx + 1 + dx);
+}
+
+/* The source window [*r0, *r1) x [*c0, *c1) whose max is pixel (y, x) of
+ * the pooled tensor (one pixel when there is no pool). Never empty for a
+ * pixel inside the pooled tensor. */
+SQZ_HD void sqz_pool_window(const sqz_pool_fold *p, int y, int x, int *r0, int *r1, int *c0,
+                            int *c1) {
+  if (p->kernel == 0) {
+    *r0 = y;
+    *r1 = y + 1;
+    *c0 = x;
+    *c1 = x + 1;
+    return;
+  }
+  int ys = y * p->stride - p->pad, xs = x * p->stride - p->pad;
+  *r0 = ys < 0 ? 0 : ys;
+  *c0 = xs < 0 ? 0 : xs;
+  *r1 = ys + p->kernel > p->src_h ? p->src_h : ys + p->kernel;
+  *c1 = xs + p->kernel > p->src_w ? p->src_w : xs + p->kernel;
+}
+
+/* The stem: conv (kernel, stride, pad) then a max pool, one block per tile
+ * of pool_tile_h x pool_tile_w pooled pixels; the block computes the conv
+ * outputs its pool windows cover (a region of conv_rows x conv_cols
+ * starting at conv pixel (*cy0, *cx0)). */
+typedef struct sqz_stem_geometry {
+  int in_h, in_w;            /* network input */
+  int conv_h, conv_w;        /* conv output */
+  int out_h, out_w;          /* pooled output */
+  int kernel, stride, pad;   /* conv */
+  int pool_k, pool_s, pool_p; /* 1, 1, 0 when no pool follows */
+  int tile_h, tile_w;        /* pooled pixels per block */
+  int tiles_y, tiles_x;
+} sqz_stem_geometry;
+
+/* Conv rows/cols a tile's pool windows touch (the span, before clipping). */
+SQZ_HD int sqz_stem_conv_span(int tile, int pool_k, int pool_s) {
+  return (tile - 1) * pool_s + pool_k;
+}
+
+/* Conv-output origin of pooled tile t (may be negative with pool padding). */
+SQZ_HD void sqz_stem_tile_origin(const sqz_stem_geometry *g, int t, int *py0, int *px0, int *cy0,
+                                 int *cx0) {
+  *py0 = (t / g->tiles_x) * g->tile_h;
+  *px0 = (t % g->tiles_x) * g->tile_w;
+  *cy0 = *py0 * g->pool_s - g->pool_p;
+  *cx0 = *px0 * g->pool_s - g->pool_p;
+}
+
+SQZ_HD int sqz_round16(int v) { return (v + 15) / 16 * 16; }
+
+/* Shared memory of the tensor-core Fire kernel, in bytes (fp16):
+ *   squeeze output  halo pixels (rounded to 16) x (squeeze + 16)
+ *   input chunk     halo pixels (rounded to 16) x (chunk + 16)
+ *   staging         8 warps x 16 x 16 floats (always last)
+ * and for the complex bypass, afterwards, the tile's input
+ *   (tile_h * 16) x (cin + 16) from the start.
+ * Row strides padded by 16 keep every fragment 32-byte aligned. */
+SQZ_HD size_t sqz_wmma_sq_bytes(int tile_h, int tile_w, int squeeze) {
+  return (size_t)sqz_round16((tile_h + 2) * (tile_w + 2)) * (size_t)(squeeze + 16) * 2;
+}
+SQZ_HD size_t sqz_wmma_in_bytes(int tile_h, int tile_w) {
+  return (size_t)sqz_round16((tile_h + 2) * (tile_w + 2)) * (size_t)(SQZ_FIRE_CHUNK + 16) * 2;
+}
+SQZ_HD size_t sqz_wmma_stage_bytes(void) { return (size_t)SQZ_FIRE_WARPS * 256 * 4; }
+SQZ_HD size_t sqz_wmma_center_bytes(int tile_h, int tile_w, int cin) {
+  return (size_t)tile_h * tile_w * (size_t)(cin + 16) * 2;
+}
+SQZ_HD size_t sqz_wmma_fire_smem(int tile_h, int tile_w, int cin, int squeeze, int complex_bypass) {
+  size_t body = sqz_wmma_sq_bytes(tile_h, tile_w, squeeze) + sqz_wmma_in_bytes(tile_h, tile_w);
+  size_t center = complex_bypass ? sqz_wmma_center_bytes(tile_h, tile_w, cin) : 0;
+  return (body > center ? body : center) + sqz_wmma_stage_bytes();
+}
+
+/* Shared memory of the CUDA-core Fire kernel (fp32 values whatever the
+ * storage): squeeze output halo x (squeeze + 1), input chunk halo x
+ * (chunk + 1); the +1 staggers rows across banks. */
+SQZ_HD size_t sqz_fma_fire_smem(int tile_h, int tile_w, int squeeze) {
+  size_t halo = (size_t)(tile_h + 2) * (tile_w + 2);
+  return halo * (size_t)(squeeze + 1) * 4 + halo * (SQZ_FIRE_CHUNK + 1) * 4;
+}
+
+/* Shared memory of the stem: the input patch (cin channels), the conv
+ * outputs of one chunk of channels for the tile's pool windows, and that
+ * chunk's weights; all fp32. */
+SQZ_HD size_t sqz_stem_smem_bytes(const sqz_stem_geometry *g, int cin, int chunk) {
+  int conv_rows = sqz_stem_conv_span(g->tile_h, g->pool_k, g->pool_s);
+  int conv_cols = sqz_stem_conv_span(g->tile_w, g->pool_k, g->pool_s);
+  int in_rows = (conv_rows - 1) * g->stride + g->kernel;
+  int in_cols = (conv_cols - 1) * g->stride + g->kernel;
+  return ((size_t)in_rows * in_cols * cin + (size_t)conv_rows * conv_cols * chunk +
+          (size_t)g->kernel * g->kernel * cin * chunk) * 4;
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

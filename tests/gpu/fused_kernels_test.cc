@@ -1,0 +1,172 @@
+// The fused kernels one by one against the CPU reference: small networks
+// around a single Fire module (with and without a folded max pool, every
+// bypass) at odd spatial sizes and batches 1..256, and metaparameter models.
+// Skips with the reason without a GPU.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "common/test_util.h"
+#include "sqz.h"
+
+namespace {
+
+bool FusedUsable(std::string *why) {
+  if (!sqz_backend_is_built(SQZ_BACKEND_FUSED)) {
+    *why = "the fused backend is not built into this library";
+    return false;
+  }
+  sqz_model *m = nullptr;
+  sqz_model_builtin("squeezenet1_1", 0, &m);
+  sqz_engine_options o = sqz_engine_options_default();
+  o.backend = SQZ_BACKEND_FUSED;
+  sqz_engine *e = nullptr;
+  sqz_status st = sqz_engine_create(m, &o, &e);
+  if (st != SQZ_OK) *why = std::string("no usable GPU: ") + sqz_last_error();
+  sqz_engine_free(e);
+  sqz_model_free(m);
+  return st == SQZ_OK;
+}
+
+sqz_layer_info Conv(const char *name, int out, int k, int s, int p) {
+  sqz_layer_info l = {};
+  l.name = name;
+  l.kind = SQZ_LAYER_CONV;
+  l.out_channels = out;
+  l.kernel = k;
+  l.stride = s;
+  l.pad = p;
+  l.relu = 1;
+  return l;
+}
+
+sqz_layer_info Fire(const char *name, int s, int e1, int e3, sqz_bypass b) {
+  sqz_layer_info l = {};
+  l.name = name;
+  l.kind = SQZ_LAYER_FIRE;
+  l.squeeze = s;
+  l.expand1x1 = e1;
+  l.expand3x3 = e3;
+  l.bypass = b;
+  return l;
+}
+
+sqz_layer_info Pool(const char *name) {
+  sqz_layer_info l = {};
+  l.name = name;
+  l.kind = SQZ_LAYER_MAXPOOL;
+  l.kernel = 3;
+  l.stride = 2;
+  return l;
+}
+
+sqz_layer_info Gap() {
+  sqz_layer_info l = {};
+  l.name = "gap";
+  l.kind = SQZ_LAYER_GLOBAL_AVGPOOL;
+  return l;
+}
+
+// Random weights for every tensor.
+void Randomize(sqz_model *m, uint32_t seed) {
+  for (int t = 0; t < sqz_model_num_tensors(m); t++) {
+    sqz_tensor_info info;
+    sqz_model_tensor(m, t, &info, nullptr);
+    auto v = sqz_test::RandomVector(info.count, seed + t, -0.3f, 0.3f);
+    ASSERT_EQ(sqz_model_set_tensor(m, info.name, v.data(), v.size()), SQZ_OK);
+  }
+}
+
+float Compare(const sqz_model *m, sqz_precision p, int batch) {
+  int c, h, w;
+  sqz_model_input_shape(m, &c, &h, &w);
+  auto in = sqz_test::RandomVector((size_t)batch * 3 * h * w, 42, -2, 2);
+  std::vector<float> want((size_t)batch * sqz_model_num_classes(m)), got(want.size());
+  for (sqz_backend b : {SQZ_BACKEND_CPU, SQZ_BACKEND_FUSED}) {
+    sqz_engine_options o = sqz_engine_options_default();
+    o.backend = b;
+    o.precision = b == SQZ_BACKEND_CPU ? SQZ_PRECISION_FP32 : p;
+    o.max_batch = batch;
+    sqz_engine *e = nullptr;
+    EXPECT_EQ(sqz_engine_create(m, &o, &e), SQZ_OK) << sqz_last_error();
+    if (!e) return INFINITY;
+    EXPECT_EQ(sqz_engine_run(e, in.data(), batch, SQZ_LAYOUT_NCHW, SQZ_OUTPUT_LOGITS,
+                             (b == SQZ_BACKEND_CPU ? want : got).data()),
+              SQZ_OK)
+        << sqz_last_error();
+    sqz_engine_free(e);
+  }
+  float scale = 1e-6f;
+  for (float v : want) scale = std::max(scale, std::fabs(v));
+  return sqz_test::MaxAbsDiff(got.data(), want.data(), want.size()) / scale;
+}
+
+struct Net {
+  int size;
+  bool pool;  // a max pool between two Fire modules (folded into the second)
+  sqz_bypass bypass;
+  int cin, s, e;  // e: each expand
+};
+
+class FusedOneFire : public ::testing::TestWithParam<Net> {};
+
+TEST_P(FusedOneFire, MatchesTheReferenceAtEveryBatch) {
+  std::string why;
+  if (!FusedUsable(&why)) GTEST_SKIP() << why;
+  const Net n = GetParam();
+  std::vector<sqz_layer_info> layers = {Conv("conv1", n.cin, 1, 1, 0)};
+  if (n.pool) {
+    layers.push_back(Fire("fire2", n.s, n.cin / 2, n.cin - n.cin / 2, SQZ_BYPASS_SIMPLE));
+    layers.push_back(Pool("pool2"));
+  }
+  const sqz_bypass b = n.bypass == SQZ_BYPASS_SIMPLE && 2 * n.e != n.cin ? SQZ_BYPASS_NONE : n.bypass;
+  layers.push_back(Fire("fire3", n.s, n.e, n.e, b));
+  layers.push_back(Conv("conv10", 10, 1, 1, 1));
+  layers.push_back(Gap());
+  sqz_model *m = nullptr;
+  ASSERT_EQ(sqz_model_create("one_fire", n.size, n.size, layers.data(), (int)layers.size(), &m),
+            SQZ_OK)
+      << sqz_last_error();
+  Randomize(m, 7);
+  for (int batch : {1, 3, 256}) {
+    EXPECT_LE(Compare(m, SQZ_PRECISION_FP32, batch), 1e-4f) << "fp32 batch " << batch;
+    EXPECT_LE(Compare(m, SQZ_PRECISION_FP16, batch), 1e-2f) << "fp16 batch " << batch;
+  }
+  sqz_model_free(m);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Sizes, FusedOneFire,
+    ::testing::Values(Net{1, false, SQZ_BYPASS_NONE, 32, 16, 32},
+                      Net{7, false, SQZ_BYPASS_SIMPLE, 64, 16, 32},
+                      Net{13, true, SQZ_BYPASS_NONE, 32, 16, 64},
+                      Net{27, false, SQZ_BYPASS_COMPLEX, 48, 16, 64},
+                      Net{55, true, SQZ_BYPASS_SIMPLE, 64, 16, 32},
+                      Net{57, false, SQZ_BYPASS_NONE, 24, 8, 12},  // not multiples of 16
+                      Net{113, true, SQZ_BYPASS_COMPLEX, 16, 16, 16}));
+
+TEST(FusedModels, MetaparameterModels) {
+  std::string why;
+  if (!FusedUsable(&why)) GTEST_SKIP() << why;
+  struct Meta {
+    double sr, pct;
+    sqz_bypass bypass;
+  } metas[] = {{1.0, 0.5, SQZ_BYPASS_NONE}, {0.125, 0.01, SQZ_BYPASS_SIMPLE},
+               {0.25, 0.99, SQZ_BYPASS_COMPLEX}};
+  for (const Meta &meta : metas) {
+    sqz_metaparams p = sqz_metaparams_default();
+    p.squeeze_ratio = meta.sr;
+    p.pct_3x3 = meta.pct;
+    p.bypass = meta.bypass;
+    sqz_model *m = nullptr;
+    ASSERT_EQ(sqz_model_from_metaparams(&p, 3, &m), SQZ_OK);
+    EXPECT_LE(Compare(m, SQZ_PRECISION_FP32, 2), 1e-4f) << sqz_model_name(m);
+    EXPECT_LE(Compare(m, SQZ_PRECISION_FP16, 2), 1e-2f) << sqz_model_name(m);
+    sqz_model_free(m);
+  }
+}
+
+}  // namespace
