@@ -332,6 +332,16 @@ SQZ_API void sqz_engine_free(sqz_engine *engine);
 SQZ_API sqz_backend sqz_engine_backend(const sqz_engine *engine);
 SQZ_API const char *sqz_engine_describe(const sqz_engine *engine);
 
+/* The input shape and class count the engine was made for (the model's at
+ * creation; later changes to the model do not affect the engine). */
+SQZ_API void sqz_engine_input_shape(const sqz_engine *engine, int *channels,
+                                    int *height, int *width);
+SQZ_API int sqz_engine_num_classes(const sqz_engine *engine);
+
+/* The cudaStream_t runs are enqueued on (the caller's or the engine's own);
+ * NULL on the cpu backend. */
+SQZ_API void *sqz_engine_stream(const sqz_engine *engine);
+
 /* Device and host memory the engine holds, planned at creation; nothing
  * more is allocated while it runs. */
 typedef struct sqz_memory_report {

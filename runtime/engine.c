@@ -204,6 +204,17 @@ sqz_status sqz_engine_synchronize(sqz_engine *e) {
   return e->ops->synchronize(e);
 }
 
+void sqz_engine_input_shape(const sqz_engine *e, int *channels, int *height, int *width) {
+  if (!e) return;
+  if (channels) *channels = e->in_c;
+  if (height) *height = e->in_h;
+  if (width) *width = e->in_w;
+}
+
+int sqz_engine_num_classes(const sqz_engine *e) { return e ? e->num_classes : 0; }
+
+void *sqz_engine_stream(const sqz_engine *e) { return e ? e->ops->stream(e) : NULL; }
+
 sqz_status sqz_engine_memory(const sqz_engine *e, sqz_memory_report *out) {
   if (!e || !out) return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "engine and out must not be NULL");
   *out = e->memory;

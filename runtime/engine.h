@@ -15,6 +15,8 @@ typedef struct sqz_backend_ops {
   sqz_status (*synchronize)(sqz_engine *e);
   /* One run timed per layer (io validated); see sqz_engine_profile. */
   sqz_status (*profile)(sqz_engine *e, const sqz_io *io, float *layer_ms);
+  /* The stream runs go to (NULL when there is none). */
+  void *(*stream)(const sqz_engine *e);
   /* Switch to another stream (already validated); NULL: the own one. */
   sqz_status (*set_stream)(sqz_engine *e, void *stream);
   void (*destroy)(sqz_engine *e);

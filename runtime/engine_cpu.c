@@ -165,6 +165,11 @@ static sqz_status cpu_synchronize(sqz_engine *e) {
   return SQZ_OK;
 }
 
+static void *cpu_stream(const sqz_engine *e) {
+  (void)e;
+  return NULL;
+}
+
 static sqz_status cpu_set_stream(sqz_engine *e, void *stream) {
   (void)e;
   (void)stream; /* nothing runs on a stream here */
@@ -182,8 +187,8 @@ static void cpu_destroy(sqz_engine *e) {
   e->impl = NULL;
 }
 
-static const sqz_backend_ops kCpuOps = {cpu_run, cpu_synchronize, cpu_profile, cpu_set_stream,
-                                        cpu_destroy};
+static const sqz_backend_ops kCpuOps = {cpu_run,    cpu_synchronize, cpu_profile,
+                                        cpu_stream, cpu_set_stream,  cpu_destroy};
 
 sqz_status sqz_cpu_engine_create(sqz_engine *e) {
   cpu_engine *c = sqz_calloc(1, sizeof *c, "cpu engine");

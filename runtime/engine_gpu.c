@@ -403,6 +403,10 @@ static sqz_status switch_stream(sqz_gpu_engine *g, const void *arg) {
   return g->backend->bind_stream(g);
 }
 
+static void *gpu_stream(const sqz_engine *e) {
+  return (void *)((const sqz_gpu_engine *)e->impl)->stream;
+}
+
 static sqz_status gpu_set_stream(sqz_engine *e, void *stream) {
   return on_device(e->impl, switch_stream, stream);
 }
@@ -416,7 +420,7 @@ static void gpu_destroy(sqz_engine *e) {
 }
 
 static const sqz_backend_ops kGpuOps = {gpu_run_async, gpu_synchronize, gpu_profile,
-                                        gpu_set_stream, gpu_destroy};
+                                        gpu_stream,    gpu_set_stream,  gpu_destroy};
 
 sqz_status sqz_gpu_engine_create(sqz_engine *e) {
   const sqz_gpu_backend *backend = backend_for(e->options.backend);

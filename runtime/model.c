@@ -388,13 +388,14 @@ void sqz_model_adopt_labels(sqz_model *m, char **ids, char **names) {
 }
 
 sqz_preprocess sqz_preprocess_torchvision(int crop) {
-  /* torchvision: resize the shorter side to 256 (for a 224 crop), divide by
-   * 255, subtract mean, divide by std; folded here into pixel units. */
+  /* torchvision: resize the shorter side to 256 (or the crop, if larger),
+   * divide by 255, subtract mean, divide by std; folded here into pixel
+   * units. */
   static const float mean[3] = {0.485f, 0.456f, 0.406f};
   static const float std[3] = {0.229f, 0.224f, 0.225f};
   sqz_preprocess p;
   p.resize_mode = SQZ_RESIZE_SHORTER_SIDE;
-  p.resize_size = (crop * 256 + 112) / 224;
+  p.resize_size = crop > 256 ? crop : 256;
   p.channel_order = SQZ_ORDER_RGB;
   for (int c = 0; c < 3; c++) {
     p.mean[c] = 255.0f * mean[c];

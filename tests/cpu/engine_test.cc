@@ -165,6 +165,21 @@ TEST(CpuEngine, ProbabilitiesAreTheSoftmaxOfTheLogits) {
   for (int i = 0; i < 1000; i++) EXPECT_NEAR(probs[i], std::exp((double)logits[i] - mx) / z, 1e-6);
 }
 
+TEST(CpuEngine, ReportsItsShapeAndStream) {
+  Owned o;
+  ASSERT_EQ(sqz_model_builtin("squeezenet1_1", 4, &o.m), SQZ_OK);
+  ASSERT_EQ(sqz_model_set_input_size(o.m, 40, 48), SQZ_OK);
+  o.e = CpuEngine(o.m, 1);
+  ASSERT_EQ(sqz_model_set_input_size(o.m, 224, 224), SQZ_OK);
+  int c = 0, h = 0, w = 0;
+  sqz_engine_input_shape(o.e, &c, &h, &w);
+  EXPECT_EQ(c, 3);
+  EXPECT_EQ(h, 40);
+  EXPECT_EQ(w, 48);
+  EXPECT_EQ(sqz_engine_num_classes(o.e), 1000);
+  EXPECT_EQ(sqz_engine_stream(o.e), nullptr);
+}
+
 TEST(CpuEngine, ExistingEnginesKeepTheirInputSize) {
   Owned o;
   ASSERT_EQ(sqz_model_builtin("squeezenet1_1", 4, &o.m), SQZ_OK);
