@@ -58,6 +58,9 @@ static sqz_status make_weights(void *context, void **ptr, size_t *bytes) {
   sqz_status st = sqz_device_malloc(ptr, size, "weights");
   if (st == SQZ_OK) {
     st = SQZ_GPU_STATUS(cudaMemcpy(*ptr, host, size, cudaMemcpyHostToDevice), "cudaMemcpy(weights)");
+    /* A copy from pageable memory may still be in flight when cudaMemcpy
+     * returns, and the engines' streams do not wait for the legacy one. */
+    if (st == SQZ_OK) st = SQZ_GPU_STATUS(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
     if (st != SQZ_OK) {
       cudaFree(*ptr);
       *ptr = NULL;

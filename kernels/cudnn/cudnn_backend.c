@@ -187,9 +187,11 @@ static sqz_status choose(sqz_gpu_engine *g, const conv_call *call, void *scratch
   sqz_status st = SQZ_ERR_UNSUPPORTED;
   for (int a = 0; a < found && st != SQZ_OK; a++) {
     if (perf[a].status != CUDNN_STATUS_SUCCESS || perf[a].memory > limit) continue;
+    /* fp32 without TF32: FMA math only (DEFAULT permits TF32 on A100 and
+     * later). */
     if (g->act_dtype == SQZ_DTYPE_F32 && !g->e->options.allow_tf32 &&
-        perf[a].mathType != CUDNN_FMA_MATH && perf[a].mathType != CUDNN_DEFAULT_MATH)
-      continue; /* no tensor-op (TF32) algorithms unless asked for */
+        perf[a].mathType != CUDNN_FMA_MATH)
+      continue;
     call->choice->algo = perf[a].algo;
     call->choice->math = perf[a].mathType;
     call->choice->workspace = perf[a].memory;
@@ -247,7 +249,7 @@ static sqz_status probe_ceil_pooling(sqz_gpu_engine *g, int *works) {
   }
   const size_t es = elem_size(g);
   unsigned char *dev = sqz_gpu_buffer(g, s->plan.input); /* free at creation */
-  SQZ_GPU_CHECK(cudaMemcpy(dev, host, 16 * es, cudaMemcpyHostToDevice));
+  SQZ_GPU_CHECK(cudaMemcpyAsync(dev, host, 16 * es, cudaMemcpyHostToDevice, g->stream));
   sqz_view in = sqz_make_view(1, 1, 4, 4, 1, 0, s->nhwc), out = sqz_make_view(1, 1, 2, 2, 1, 0, s->nhwc);
   SQZ_TRY(set_tensor(s->x, s->dtype, &in));
   SQZ_TRY(set_tensor(s->y, s->dtype, &out));
@@ -257,8 +259,8 @@ static sqz_status probe_ceil_pooling(sqz_gpu_engine *g, int *works) {
   cudnnStatus_t st = cudnnPoolingForward(s->handle, s->pool, &one, s->x, dev, &zero, s->y,
                                          dev + 16 * es);
   if (st != CUDNN_STATUS_SUCCESS) return SQZ_OK;
+  SQZ_GPU_CHECK(cudaMemcpyAsync(host, dev + 16 * es, 4 * es, cudaMemcpyDeviceToHost, g->stream));
   SQZ_GPU_CHECK(cudaStreamSynchronize(g->stream));
-  SQZ_GPU_CHECK(cudaMemcpy(host, dev + 16 * es, 4 * es, cudaMemcpyDeviceToHost));
   static const float expected[4] = {10, 11, 14, 15};
   for (int i = 0; i < 4; i++) {
     float v = g->act_dtype == SQZ_DTYPE_F16 ? sqz_half_to_float(((uint16_t *)host)[i])
