@@ -13,8 +13,7 @@ int cli_fail(const char *what, sqz_status status);
 
 /* Prints "sqz <command>: <message>" and a pointer to --help; returns
  * CLI_USAGE_ERROR. */
-int cli_usage(const char *command, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+int cli_usage(const char *command, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* A model from "builtin:NAME" or a file (.sqzw or Deep Compression); NULL
  * means built-in squeezenet1_1 with synthetic weights, which is said on
@@ -33,8 +32,23 @@ typedef struct cli_engine_args {
 
 /* Checks the names; returns 0, or CLI_USAGE_ERROR after printing why. */
 int cli_check_engine_args(const char *command, const cli_engine_args *args);
-int cli_make_engine(const sqz_model *model, const cli_engine_args *args,
-                    sqz_engine **out);
+int cli_make_engine(const sqz_model *model, const cli_engine_args *args, sqz_engine **out);
+
+/* The options classify and eval share. */
+typedef struct cli_run_options {
+  const char *model, *labels;
+  cli_engine_args engine;
+  int json;
+} cli_run_options;
+
+enum { CLI_CONTINUE = -1 };
+
+/* Parses -m/--model, -l/--labels, -b/--backend, -p/--precision, --device,
+ * --batch, --json and -h/--help into o (defaults set by the caller).
+ * Returns CLI_CONTINUE with optind at the first operand, or an exit status
+ * (CLI_OK after printing the help, CLI_USAGE_ERROR after saying why). */
+int cli_parse_run_options(const char *command, int argc, char **argv, void (*help)(FILE *),
+                          cli_run_options *o);
 
 /* Monotonic seconds. */
 double cli_now(void);

@@ -1,4 +1,4 @@
-#define _GNU_SOURCE /* getopt_long */
+#define _GNU_SOURCE /* optind */
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -6,27 +6,28 @@
 #include "cli.h"
 
 static void help(FILE *out) {
-  fprintf(out,
-          "Usage: sqz classify [OPTIONS] IMAGE...\n"
-          "\n"
-          "Prints the five most likely classes of each image with their probabilities.\n"
-          "Images: binary PPM/PGM, and JPEG and PNG when built with libjpeg/libpng.\n"
-          "Each is resized and centre-cropped as the model's preprocessing says.\n"
-          "\n"
-          "Options:\n"
-          "  -m, --model MODEL      .sqzw or Deep Compression file, or builtin:NAME\n"
-          "                         (default: builtin:squeezenet1_1, synthetic weights)\n"
-          "  -l, --labels FILE      class names, one per line (\"wnid name\" or \"name\")\n"
-          "  -b, --backend NAME     auto, cpu, cudnn, unfused or fused (default auto)\n"
-          "  -p, --precision NAME   fp32 or fp16 (default fp32)\n"
-          "      --device N         CUDA device (default 0)\n"
-          "      --batch N          images per engine run (default 8)\n"
-          "      --json             one JSON object per image:\n"
-          "                         {\"file\":..,\"top5\":[{\"index\":..,\"label\":..,\"prob\":..}]}\n"
-          "  -h, --help             this help\n"
-          "\n"
-          "An image that cannot be read is reported and skipped; the exit status is\n"
-          "then 1.\n");
+  fprintf(
+      out,
+      "Usage: sqz classify [OPTIONS] IMAGE...\n"
+      "\n"
+      "Prints the five most likely classes of each image with their probabilities.\n"
+      "Images: binary PPM/PGM, and JPEG and PNG when built with libjpeg/libpng.\n"
+      "Each is resized and centre-cropped as the model's preprocessing says.\n"
+      "\n"
+      "Options:\n"
+      "  -m, --model MODEL      .sqzw or Deep Compression file, or builtin:NAME\n"
+      "                         (default: builtin:squeezenet1_1, synthetic weights)\n"
+      "  -l, --labels FILE      class names, one per line (\"wnid name\" or \"name\")\n"
+      "  -b, --backend NAME     auto, cpu, cudnn, unfused or fused (default auto)\n"
+      "  -p, --precision NAME   fp32 or fp16 (default fp32)\n"
+      "      --device N         CUDA device (default 0)\n"
+      "      --batch N          images per engine run (default 8)\n"
+      "      --json             one JSON object per image:\n"
+      "                         {\"file\":..,\"top5\":[{\"index\":..,\"label\":..,\"prob\":..}]}\n"
+      "  -h, --help             this help\n"
+      "\n"
+      "An image that cannot be read is reported and skipped; the exit status is\n"
+      "then 1.\n");
 }
 
 static void print_result(const sqz_model *m, const char *file, const float *probs, int json) {
@@ -103,44 +104,20 @@ static int classify_all(classify_state *s, char **images, int n, int batch) {
 }
 
 int cmd_classify(int argc, char **argv) {
-  static const struct option options[] = {
-      {"model", required_argument, 0, 'm'},     {"labels", required_argument, 0, 'l'},
-      {"backend", required_argument, 0, 'b'},   {"precision", required_argument, 0, 'p'},
-      {"device", required_argument, 0, 'd'},    {"batch", required_argument, 0, 'B'},
-      {"json", no_argument, 0, 'j'},            {"help", no_argument, 0, 'h'},
-      {0, 0, 0, 0}};
-  const char *model_path = NULL, *labels = NULL;
-  cli_engine_args eargs = {NULL, NULL, 0, 8};
-  int json = 0, opt;
-  optind = 1;
-  while ((opt = getopt_long(argc, argv, "m:l:b:p:h", options, NULL)) != -1) {
-    switch (opt) {
-    case 'm': model_path = optarg; break;
-    case 'l': labels = optarg; break;
-    case 'b': eargs.backend = optarg; break;
-    case 'p': eargs.precision = optarg; break;
-    case 'd':
-      if (cli_parse_int(optarg, 0, 1024, &eargs.device))
-        return cli_usage("classify", "--device needs a number 0..1024, got '%s'", optarg);
-      break;
-    case 'B':
-      if (cli_parse_int(optarg, 1, 4096, &eargs.max_batch))
-        return cli_usage("classify", "--batch needs a number 1..4096, got '%s'", optarg);
-      break;
-    case 'j': json = 1; break;
-    case 'h': help(stdout); return CLI_OK;
-    default: return cli_usage("classify", "bad option");
-    }
-  }
+  cli_run_options o = {NULL, NULL, {NULL, NULL, 0, 8}, 0};
+  int rc = cli_parse_run_options("classify", argc, argv, help, &o);
+  if (rc != CLI_CONTINUE) return rc;
+  const int json = o.json;
+  cli_engine_args eargs = o.engine;
+  const char *model_path = o.model, *labels = o.labels;
   int n = argc - optind;
   if (n < 1) return cli_usage("classify", "no images given");
-  if (cli_check_engine_args("classify", &eargs)) return CLI_USAGE_ERROR;
   if (eargs.max_batch > n) eargs.max_batch = n;
 
   classify_state s;
   memset(&s, 0, sizeof s);
   s.json = json;
-  int rc = cli_load_model(model_path, labels, &s.model);
+  rc = cli_load_model(model_path, labels, &s.model);
   if (rc == CLI_OK) rc = cli_make_engine(s.model, &eargs, &s.engine);
   if (rc == CLI_OK) {
     int c, h, w;

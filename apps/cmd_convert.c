@@ -17,17 +17,16 @@ static void help(FILE *out) {
 }
 
 int cmd_convert(int argc, char **argv) {
-  static const struct option options[] = {{"labels", required_argument, 0, 'l'},
-                                          {"help", no_argument, 0, 'h'},
-                                          {0, 0, 0, 0}};
+  static const struct option options[] = {
+      {"labels", required_argument, 0, 'l'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
   const char *labels = NULL;
   int opt;
   optind = 1;
   while ((opt = getopt_long(argc, argv, "l:h", options, NULL)) != -1) {
     switch (opt) {
-    case 'l': labels = optarg; break;
-    case 'h': help(stdout); return CLI_OK;
-    default: return cli_usage("convert", "bad option");
+      case 'l': labels = optarg; break;
+      case 'h': help(stdout); return CLI_OK;
+      default: return cli_usage("convert", "bad option");
     }
   }
   if (argc - optind != 2) return cli_usage("convert", "expected IN and OUT");
@@ -42,9 +41,9 @@ int cmd_convert(int argc, char **argv) {
   }
   int c, h, w;
   sqz_model_input_shape(m, &c, &h, &w);
-  printf("wrote %s: %s, %llu parameters, input %dx%dx%d, %d classes, %s\n", out,
-         sqz_model_name(m), (unsigned long long)sqz_model_param_count(m), c, h, w,
-         sqz_model_num_classes(m), sqz_model_label(m, 0) ? "labels embedded" : "no labels");
+  printf("wrote %s: %s, %llu parameters, input %dx%dx%d, %d classes, %s\n", out, sqz_model_name(m),
+         (unsigned long long)sqz_model_param_count(m), c, h, w, sqz_model_num_classes(m),
+         sqz_model_label(m, 0) ? "labels embedded" : "no labels");
   sqz_model_free(m);
   return CLI_OK;
 }

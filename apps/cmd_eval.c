@@ -31,8 +31,8 @@ static void help(FILE *out) {
 }
 
 static int has_image_extension(const char *name) {
-  static const char *const exts[] = {".ppm", ".pgm", ".jpg", ".jpeg", ".png", ".JPEG", ".JPG",
-                                     ".PNG"};
+  static const char *const exts[] = {".ppm", ".pgm",  ".jpg", ".jpeg",
+                                     ".png", ".JPEG", ".JPG", ".PNG"};
   size_t n = strlen(name);
   for (size_t i = 0; i < sizeof exts / sizeof exts[0]; i++) {
     size_t e = strlen(exts[i]);
@@ -176,44 +176,20 @@ static int evaluate(eval_state *s, char **files, int n, int batch, int show_prog
 }
 
 int cmd_eval(int argc, char **argv) {
-  static const struct option options[] = {
-      {"model", required_argument, 0, 'm'},   {"labels", required_argument, 0, 'l'},
-      {"backend", required_argument, 0, 'b'}, {"precision", required_argument, 0, 'p'},
-      {"device", required_argument, 0, 'd'},  {"batch", required_argument, 0, 'B'},
-      {"json", no_argument, 0, 'j'},          {"help", no_argument, 0, 'h'},
-      {0, 0, 0, 0}};
-  const char *model_path = NULL, *labels = NULL;
-  cli_engine_args eargs = {NULL, NULL, 0, 16};
-  int json = 0, opt;
-  optind = 1;
-  while ((opt = getopt_long(argc, argv, "m:l:b:p:h", options, NULL)) != -1) {
-    switch (opt) {
-    case 'm': model_path = optarg; break;
-    case 'l': labels = optarg; break;
-    case 'b': eargs.backend = optarg; break;
-    case 'p': eargs.precision = optarg; break;
-    case 'd':
-      if (cli_parse_int(optarg, 0, 1024, &eargs.device))
-        return cli_usage("eval", "--device needs a number 0..1024, got '%s'", optarg);
-      break;
-    case 'B':
-      if (cli_parse_int(optarg, 1, 4096, &eargs.max_batch))
-        return cli_usage("eval", "--batch needs a number 1..4096, got '%s'", optarg);
-      break;
-    case 'j': json = 1; break;
-    case 'h': help(stdout); return CLI_OK;
-    default: return cli_usage("eval", "bad option");
-    }
-  }
+  cli_run_options o = {NULL, NULL, {NULL, NULL, 0, 16}, 0};
+  int rc = cli_parse_run_options("eval", argc, argv, help, &o);
+  if (rc != CLI_CONTINUE) return rc;
+  const int json = o.json;
+  cli_engine_args eargs = o.engine;
+  const char *model_path = o.model, *labels = o.labels;
   if (argc - optind != 1) return cli_usage("eval", "expected one DIR");
   if (!model_path) return cli_usage("eval", "--model is required");
-  if (cli_check_engine_args("eval", &eargs)) return CLI_USAGE_ERROR;
 
   eval_state s;
   memset(&s, 0, sizeof s);
   char **files = NULL;
   int n = 0;
-  int rc = cli_load_model(model_path, labels, &s.model);
+  rc = cli_load_model(model_path, labels, &s.model);
   if (rc == CLI_OK && !sqz_model_label_id(s.model, 0)) {
     fprintf(stderr, "sqz: eval needs labels with wnids: pass --labels synset_words.txt\n");
     rc = CLI_USAGE_ERROR;

@@ -23,13 +23,13 @@ static void help(FILE *out) {
 
 static const char *kind_name(const sqz_layer_info *l) {
   switch (l->kind) {
-  case SQZ_LAYER_CONV: return l->relu ? "conv+relu" : "conv";
-  case SQZ_LAYER_MAXPOOL: return "maxpool";
-  case SQZ_LAYER_FIRE:
-    return l->bypass == SQZ_BYPASS_SIMPLE    ? "fire+add"
-           : l->bypass == SQZ_BYPASS_COMPLEX ? "fire+conv"
-                                             : "fire";
-  case SQZ_LAYER_GLOBAL_AVGPOOL: return "avgpool";
+    case SQZ_LAYER_CONV: return l->relu ? "conv+relu" : "conv";
+    case SQZ_LAYER_MAXPOOL: return "maxpool";
+    case SQZ_LAYER_FIRE:
+      return l->bypass == SQZ_BYPASS_SIMPLE    ? "fire+add"
+             : l->bypass == SQZ_BYPASS_COMPLEX ? "fire+conv"
+                                               : "fire";
+    case SQZ_LAYER_GLOBAL_AVGPOOL: return "avgpool";
   }
   return "?";
 }
@@ -47,8 +47,8 @@ static void print_layers(const sqz_model *m) {
       snprintf(geo, sizeof geo, "%d/%d/%d", l.kernel, l.stride, l.pad);
     else if (l.kind == SQZ_LAYER_FIRE)
       snprintf(geo, sizeof geo, "%d,%d,%d", l.squeeze, l.expand1x1, l.expand3x3);
-    printf("%-10s %-10s %-16s %-16s %-12s %12llu %14llu\n", l.name, kind_name(&l), in, out,
-           geo, (unsigned long long)l.params, (unsigned long long)l.macs);
+    printf("%-10s %-10s %-16s %-16s %-12s %12llu %14llu\n", l.name, kind_name(&l), in, out, geo,
+           (unsigned long long)l.params, (unsigned long long)l.macs);
   }
 }
 
@@ -57,11 +57,12 @@ static void print_preprocess(const sqz_model *m) {
   sqz_model_preprocess(m, &p);
   int c, h, w;
   sqz_model_input_shape(m, &c, &h, &w);
-  printf("preprocessing: resize %s %d, centre crop %dx%d, %s order, "
-         "value = (pixel - mean) * scale with mean %.3f %.3f %.3f, scale %.6g %.6g %.6g\n",
-         p.resize_mode == SQZ_RESIZE_STRETCH ? "both sides to" : "shorter side to",
-         p.resize_size, h, w, p.channel_order == SQZ_ORDER_BGR ? "BGR" : "RGB", p.mean[0],
-         p.mean[1], p.mean[2], p.scale[0], p.scale[1], p.scale[2]);
+  printf(
+      "preprocessing: resize %s %d, centre crop %dx%d, %s order, "
+      "value = (pixel - mean) * scale with mean %.3f %.3f %.3f, scale %.6g %.6g %.6g\n",
+      p.resize_mode == SQZ_RESIZE_STRETCH ? "both sides to" : "shorter side to", p.resize_size, h,
+      w, p.channel_order == SQZ_ORDER_BGR ? "BGR" : "RGB", p.mean[0], p.mean[1], p.mean[2],
+      p.scale[0], p.scale[1], p.scale[2]);
 }
 
 /* The engine's description, when --backend was given. */
@@ -71,10 +72,11 @@ static int print_engine(const sqz_model *m, const cli_engine_args *args) {
   if (rc != CLI_OK) return rc;
   sqz_memory_report r;
   sqz_engine_memory(e, &r);
-  printf("engine: %s\nengine memory: weights %zu, activations %zu, workspace %zu, staging %zu "
-         "bytes\n",
-         sqz_engine_describe(e), r.weight_bytes, r.activation_bytes, r.workspace_bytes,
-         r.staging_bytes);
+  printf(
+      "engine: %s\nengine memory: weights %zu, activations %zu, workspace %zu, staging %zu "
+      "bytes\n",
+      sqz_engine_describe(e), r.weight_bytes, r.activation_bytes, r.workspace_bytes,
+      r.staging_bytes);
   sqz_engine_free(e);
   return CLI_OK;
 }
@@ -91,18 +93,18 @@ int cmd_info(int argc, char **argv) {
   optind = 1;
   while ((opt = getopt_long(argc, argv, "b:p:h", options, NULL)) != -1) {
     switch (opt) {
-    case 's':
-      if (cli_parse_int(optarg, 1, 8192, &size))
-        return cli_usage("info", "--input-size needs a number 1..8192, got '%s'", optarg);
-      break;
-    case 'b': eargs.backend = optarg; break;
-    case 'p': eargs.precision = optarg; break;
-    case 'B':
-      if (cli_parse_int(optarg, 1, 8192, &eargs.max_batch))
-        return cli_usage("info", "--batch needs a number 1..8192, got '%s'", optarg);
-      break;
-    case 'h': help(stdout); return CLI_OK;
-    default: return cli_usage("info", "bad option");
+      case 's':
+        if (cli_parse_int(optarg, 1, 8192, &size))
+          return cli_usage("info", "--input-size needs a number 1..8192, got '%s'", optarg);
+        break;
+      case 'b': eargs.backend = optarg; break;
+      case 'p': eargs.precision = optarg; break;
+      case 'B':
+        if (cli_parse_int(optarg, 1, 8192, &eargs.max_batch))
+          return cli_usage("info", "--batch needs a number 1..8192, got '%s'", optarg);
+        break;
+      case 'h': help(stdout); return CLI_OK;
+      default: return cli_usage("info", "bad option");
     }
   }
   if (argc - optind != 1) return cli_usage("info", "expected one MODEL");

@@ -19,8 +19,8 @@ int main(int argc, char **argv) {
     return 2;
   }
   sqz_model *model = NULL;
-  sqz_status st = argc > 2 ? sqz_model_load(argv[2], &model)
-                           : sqz_model_builtin("squeezenet1_1", 0, &model);
+  sqz_status st =
+      argc > 2 ? sqz_model_load(argv[2], &model) : sqz_model_builtin("squeezenet1_1", 0, &model);
   if (st != SQZ_OK) return fail("model", st);
 
   sqz_engine *engine = NULL;

@@ -115,15 +115,14 @@ SQZ_API sqz_metaparams sqz_metaparams_default(void);
  * "squeezenet1_0", "squeezenet1_1", "squeezenet1_0_simple_bypass",
  * "squeezenet1_0_complex_bypass". Input 3x224x224, 1000 classes, the
  * torchvision preprocessing. The caller owns *out (sqz_model_free). */
-SQZ_API sqz_status sqz_model_builtin(const char *name, uint64_t seed,
-                                     sqz_model **out);
+SQZ_API sqz_status sqz_model_builtin(const char *name, uint64_t seed, sqz_model **out);
 
 /* The names sqz_model_builtin accepts, NULL-terminated; static storage. */
 SQZ_API const char *const *sqz_model_builtin_names(void);
 
 /* A model generated from metaparameters, with synthetic weights from seed. */
-SQZ_API sqz_status sqz_model_from_metaparams(const sqz_metaparams *params,
-                                             uint64_t seed, sqz_model **out);
+SQZ_API sqz_status sqz_model_from_metaparams(const sqz_metaparams *params, uint64_t seed,
+                                             sqz_model **out);
 
 /* Loads a model file. The kind is recognised by content, not by name: a
  * .sqzw file (docs/file-format.md) or a Deep Compression SqueezeNet v1.0
@@ -147,8 +146,7 @@ SQZ_API sqz_status sqz_model_load_labels(sqz_model *model, const char *path);
 /* Sets the input height and width (square or not) that shapes, MACs and new
  * engines use. Fails if any layer's output would be empty. Not thread-safe:
  * call before sharing the model; existing engines are not affected. */
-SQZ_API sqz_status sqz_model_set_input_size(sqz_model *model, int height,
-                                            int width);
+SQZ_API sqz_status sqz_model_set_input_size(sqz_model *model, int height, int width);
 
 /* Replaces the labels with copies of `names` (and `ids`, which may be NULL
  * for no ids), num_classes entries each. Not thread-safe, as above. */
@@ -157,8 +155,7 @@ SQZ_API sqz_status sqz_model_set_labels(sqz_model *model, const char *const *ids
 
 /* Queries. Strings returned are owned by the model and live as long as it. */
 SQZ_API const char *sqz_model_name(const sqz_model *model);
-SQZ_API void sqz_model_input_shape(const sqz_model *model, int *channels,
-                                   int *height, int *width);
+SQZ_API void sqz_model_input_shape(const sqz_model *model, int *channels, int *height, int *width);
 SQZ_API int sqz_model_num_classes(const sqz_model *model);
 SQZ_API uint64_t sqz_model_param_count(const sqz_model *model);
 /* Multiply-accumulates of one forward pass at the current input size. */
@@ -182,8 +179,8 @@ typedef struct sqz_layer_info {
   sqz_layer_kind kind;
   int in_channels, in_height, in_width;
   int out_channels, out_height, out_width;
-  int kernel, stride, pad; /* conv and max pool (max pool: ceil mode) */
-  int relu;                /* conv: ReLU after it */
+  int kernel, stride, pad;           /* conv and max pool (max pool: ceil mode) */
+  int relu;                          /* conv: ReLU after it */
   int squeeze, expand1x1, expand3x3; /* fire */
   sqz_bypass bypass;                 /* fire: its own shortcut */
   uint64_t params;
@@ -191,8 +188,7 @@ typedef struct sqz_layer_info {
 } sqz_layer_info;
 
 SQZ_API int sqz_model_num_layers(const sqz_model *model);
-SQZ_API sqz_status sqz_model_layer(const sqz_model *model, int index,
-                                   sqz_layer_info *out);
+SQZ_API sqz_status sqz_model_layer(const sqz_model *model, int index, sqz_layer_info *out);
 
 /* A model of any SqueezeNet-family architecture, with zero weights, to be
  * filled with sqz_model_set_tensor. Each entry describes one layer with the
@@ -202,8 +198,7 @@ SQZ_API sqz_status sqz_model_layer(const sqz_model *model, int index,
  * average pool: name, and it must come last. The first layer must be a
  * convolution; input channels are 3. Preprocessing: torchvision's. */
 SQZ_API sqz_status sqz_model_create(const char *name, int height, int width,
-                                    const sqz_layer_info *layers, int num_layers,
-                                    sqz_model **out);
+                                    const sqz_layer_info *layers, int num_layers, sqz_model **out);
 
 /* The model's weight tensors, in file order: per convolution
  * "<layer>.weight" (OIHW) and "<layer>.bias"; per Fire module
@@ -218,19 +213,16 @@ typedef struct sqz_tensor_info {
 SQZ_API int sqz_model_num_tensors(const sqz_model *model);
 /* Describes tensor `index`; `data` (may be NULL) receives a pointer to its
  * fp32 values, valid as long as the model and not to be written. */
-SQZ_API sqz_status sqz_model_tensor(const sqz_model *model, int index,
-                                    sqz_tensor_info *info, const float **data);
+SQZ_API sqz_status sqz_model_tensor(const sqz_model *model, int index, sqz_tensor_info *info,
+                                    const float **data);
 /* Copies `count` floats into the named tensor; count must equal its size and
  * every value must be finite. Not thread-safe: call before sharing the
  * model; engines already made keep the weights they were made with only on
  * GPU backends, so set weights before making engines. */
-SQZ_API sqz_status sqz_model_set_tensor(sqz_model *model, const char *name,
-                                        const float *data, size_t count);
+SQZ_API sqz_status sqz_model_set_tensor(sqz_model *model, const char *name, const float *data,
+                                        size_t count);
 
-typedef enum sqz_channel_order {
-  SQZ_ORDER_RGB = 0,
-  SQZ_ORDER_BGR = 1
-} sqz_channel_order;
+typedef enum sqz_channel_order { SQZ_ORDER_RGB = 0, SQZ_ORDER_BGR = 1 } sqz_channel_order;
 
 typedef enum sqz_resize_mode {
   SQZ_RESIZE_SHORTER_SIDE = 0, /* shorter side to resize_size, keep aspect */
@@ -253,8 +245,7 @@ SQZ_API void sqz_model_preprocess(const sqz_model *model, sqz_preprocess *out);
 /* Replaces the preprocessing (checked: known modes, resize size 1..8192,
  * finite means, finite non-zero scales). Not thread-safe: call before
  * sharing the model. */
-SQZ_API sqz_status sqz_model_set_preprocess(sqz_model *model,
-                                            const sqz_preprocess *preprocess);
+SQZ_API sqz_status sqz_model_set_preprocess(sqz_model *model, const sqz_preprocess *preprocess);
 
 /* ------------------------------------------------------------------------ */
 /* Engines                                                                   */
@@ -322,8 +313,7 @@ SQZ_API sqz_engine_options sqz_engine_options_default(void);
  * allocates nothing. The model must outlive the engine. A backend that is
  * not built gives SQZ_ERR_UNSUPPORTED naming it; a GPU backend without a
  * GPU gives SQZ_ERR_NO_DEVICE. `options` may be NULL for the defaults. */
-SQZ_API sqz_status sqz_engine_create(const sqz_model *model,
-                                     const sqz_engine_options *options,
+SQZ_API sqz_status sqz_engine_create(const sqz_model *model, const sqz_engine_options *options,
                                      sqz_engine **out);
 SQZ_API void sqz_engine_free(sqz_engine *engine);
 
@@ -334,8 +324,8 @@ SQZ_API const char *sqz_engine_describe(const sqz_engine *engine);
 
 /* The input shape and class count the engine was made for (the model's at
  * creation; later changes to the model do not affect the engine). */
-SQZ_API void sqz_engine_input_shape(const sqz_engine *engine, int *channels,
-                                    int *height, int *width);
+SQZ_API void sqz_engine_input_shape(const sqz_engine *engine, int *channels, int *height,
+                                    int *width);
 SQZ_API int sqz_engine_num_classes(const sqz_engine *engine);
 
 /* The cudaStream_t runs are enqueued on (the caller's or the engine's own);
@@ -351,8 +341,7 @@ typedef struct sqz_memory_report {
   size_t staging_bytes;    /* pinned host buffers for host inputs/outputs */
 } sqz_memory_report;
 
-SQZ_API sqz_status sqz_engine_memory(const sqz_engine *engine,
-                                     sqz_memory_report *out);
+SQZ_API sqz_status sqz_engine_memory(const sqz_engine *engine, sqz_memory_report *out);
 
 /* Makes later runs enqueue on `stream` (a cudaStream_t; NULL: the engine's
  * own stream). The caller's stream must outlive its use by the engine.
@@ -387,23 +376,18 @@ SQZ_API sqz_status sqz_engine_synchronize(sqz_engine *engine);
  * the batch. A layer a backend folds into another (a max pool computed by
  * the next Fire module, say) reports 0. Blocks until done. For benchmarks:
  * the first call at a batch size includes one-time costs. */
-SQZ_API sqz_status sqz_engine_profile(sqz_engine *engine, const sqz_io *io,
-                                      float *layer_ms);
+SQZ_API sqz_status sqz_engine_profile(sqz_engine *engine, const sqz_io *io, float *layer_ms);
 
 /* Blocking runs on host memory: preprocessed float input in either layout,
  * or 8-bit RGB images (batch x height x width x 3). */
-SQZ_API sqz_status sqz_engine_run(sqz_engine *engine, const float *input,
-                                  int batch, sqz_layout layout,
-                                  sqz_output_kind output_kind, float *output);
-SQZ_API sqz_status sqz_engine_run_images(sqz_engine *engine,
-                                         const uint8_t *images, int batch,
-                                         sqz_output_kind output_kind,
-                                         float *output);
+SQZ_API sqz_status sqz_engine_run(sqz_engine *engine, const float *input, int batch,
+                                  sqz_layout layout, sqz_output_kind output_kind, float *output);
+SQZ_API sqz_status sqz_engine_run_images(sqz_engine *engine, const uint8_t *images, int batch,
+                                         sqz_output_kind output_kind, float *output);
 
 /* The k largest of n scores, largest first (ties: lower index first).
  * indices and values (either may be NULL) receive k entries; 1 <= k <= n. */
-SQZ_API sqz_status sqz_top_k(const float *scores, int n, int k, int *indices,
-                             float *values);
+SQZ_API sqz_status sqz_top_k(const float *scores, int n, int k, int *indices, float *values);
 
 /* ------------------------------------------------------------------------ */
 /* Images                                                                    */
@@ -421,23 +405,21 @@ typedef struct sqz_image {
  * by content. Gray images are expanded to RGB. */
 SQZ_API sqz_status sqz_image_load(const char *path, sqz_image **out);
 /* Decodes an image held in memory, as sqz_image_load. */
-SQZ_API sqz_status sqz_image_decode(const void *data, size_t size,
-                                    sqz_image **out);
+SQZ_API sqz_status sqz_image_decode(const void *data, size_t size, sqz_image **out);
 SQZ_API void sqz_image_free(sqz_image *image);
 /* "ppm", "pgm", "jpeg", "png": 1 if this build reads it. */
 SQZ_API int sqz_image_format_is_built(const char *format);
 
 /* Bilinear resize (pixel centres aligned, no antialiasing) of an RGB image
  * into a caller buffer of out_width * out_height * 3 bytes. */
-SQZ_API sqz_status sqz_image_resize(const sqz_image *image, int out_width,
-                                    int out_height, uint8_t *out);
+SQZ_API sqz_status sqz_image_resize(const sqz_image *image, int out_width, int out_height,
+                                    uint8_t *out);
 
 /* The model's preprocessing up to the crop: resize per its resize mode, then
  * centre crop to its input size, into out (input height x width x 3 bytes,
  * RGB), ready for sqz_engine_run_images. An image that already has the
  * input size is taken as it is: it is assumed to be resized and cropped. */
-SQZ_API sqz_status sqz_image_prepare(const sqz_model *model,
-                                     const sqz_image *image, uint8_t *out);
+SQZ_API sqz_status sqz_image_prepare(const sqz_model *model, const sqz_image *image, uint8_t *out);
 
 #ifdef __cplusplus
 }

@@ -79,8 +79,7 @@ uint8_t sqz_get_u8(sqz_reader *r) {
 uint32_t sqz_get_u32(sqz_reader *r) {
   const unsigned char *p = sqz_get_bytes(r, 4);
   if (!p) return 0;
-  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-         (uint32_t)p[3] << 24;
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
 uint64_t sqz_get_u64(sqz_reader *r) {

@@ -94,20 +94,20 @@ static const char *layer_name(int i, char *buf, size_t n) {
   return buf;
 }
 
-static sqz_status decode_layer(const char *path, sqz_reader *r, int index,
-                               uint32_t nnz, const sqz_conv *conv, float *weights) {
+static sqz_status decode_layer(const char *path, sqz_reader *r, int index, uint32_t nnz,
+                               const sqz_conv *conv, float *weights) {
   char namebuf[32];
   const char *name = layer_name(index, namebuf, sizeof namebuf);
   float codebook[256];
   for (int i = 0; i < 256; i++) {
     codebook[i] = sqz_get_f32(r);
     if (!isfinite(codebook[i]))
-      return sqz_fail(SQZ_ERR_FORMAT, "%s: layer %s codebook entry %d is not finite",
-                      path, name, i);
+      return sqz_fail(SQZ_ERR_FORMAT, "%s: layer %s codebook entry %d is not finite", path, name,
+                      i);
   }
   if (codebook[0] != 0.0f)
-    return sqz_fail(SQZ_ERR_FORMAT, "%s: layer %s codebook entry 0 is %g, expected 0",
-                    path, name, codebook[0]);
+    return sqz_fail(SQZ_ERR_FORMAT, "%s: layer %s codebook entry 0 is %g, expected 0", path, name,
+                    codebook[0]);
   float *bias = weights + conv->bias;
   for (int o = 0; o < conv->out_channels; o++) {
     bias[o] = sqz_get_f32(r);
@@ -116,8 +116,7 @@ static sqz_status decode_layer(const char *path, sqz_reader *r, int index,
   }
   const unsigned char *codes = sqz_get_bytes(r, nnz);
   const unsigned char *gaps = sqz_get_bytes(r, (nnz + 1) / 2);
-  if (!codes || !gaps)
-    return sqz_fail(SQZ_ERR_FORMAT, "%s: layer %s is truncated", path, name);
+  if (!codes || !gaps) return sqz_fail(SQZ_ERR_FORMAT, "%s: layer %s is truncated", path, name);
   size_t count = (size_t)conv->out_channels * conv->in_channels * conv->kernel * conv->kernel;
   float *w = weights + conv->weight;
   memset(w, 0, count * sizeof *w);
@@ -135,12 +134,11 @@ static sqz_status decode_layer(const char *path, sqz_reader *r, int index,
   return SQZ_OK;
 }
 
-sqz_status sqz_deep_compression_parse(const char *path, const unsigned char *data,
-                                      size_t size, sqz_model **out,
-                                      unsigned nonzero_counts[SQZ_DC_LAYERS]) {
+sqz_status sqz_deep_compression_parse(const char *path, const unsigned char *data, size_t size,
+                                      sqz_model **out, unsigned nonzero_counts[SQZ_DC_LAYERS]) {
   if (size < 4 * SQZ_DC_LAYERS)
-    return sqz_fail(SQZ_ERR_FORMAT, "%s: %zu bytes, too short for a Deep Compression file",
-                    path, size);
+    return sqz_fail(SQZ_ERR_FORMAT, "%s: %zu bytes, too short for a Deep Compression file", path,
+                    size);
   size_t want = expected_size(data);
   if (want != size)
     return sqz_fail(SQZ_ERR_FORMAT,
@@ -156,13 +154,14 @@ sqz_status sqz_deep_compression_parse(const char *path, const unsigned char *dat
   sqz_status st = SQZ_OK;
   for (int i = 0; i < SQZ_DC_LAYERS; i++) {
     nnz[i] = sqz_get_u32(&r);
-    size_t count = (size_t)convs[i]->out_channels * convs[i]->in_channels *
-                   convs[i]->kernel * convs[i]->kernel;
+    size_t count = (size_t)convs[i]->out_channels * convs[i]->in_channels * convs[i]->kernel *
+                   convs[i]->kernel;
     if (nnz[i] > count && st == SQZ_OK) {
       char namebuf[32];
-      st = sqz_fail(SQZ_ERR_FORMAT, "%s: layer %s claims %u stored weights, more than "
-                    "its %zu", path, layer_name(i, namebuf, sizeof namebuf),
-                    (unsigned)nnz[i], count);
+      st = sqz_fail(SQZ_ERR_FORMAT,
+                    "%s: layer %s claims %u stored weights, more than "
+                    "its %zu",
+                    path, layer_name(i, namebuf, sizeof namebuf), (unsigned)nnz[i], count);
     }
   }
   for (int i = 0; st == SQZ_OK && i < SQZ_DC_LAYERS; i++)

@@ -20,9 +20,8 @@ int sqz_deep_compression_sniff(const unsigned char *data, size_t size);
 /* Decodes the file into SqueezeNet v1.0 (conv10 padding 1, input 227, Caffe
  * preprocessing). If nonzero_counts is not NULL it receives, per layer, the
  * number of stored weights (the header's counts, verified while decoding). */
-sqz_status sqz_deep_compression_parse(const char *path, const unsigned char *data,
-                                      size_t size, sqz_model **out,
-                                      unsigned nonzero_counts[SQZ_DC_LAYERS]);
+sqz_status sqz_deep_compression_parse(const char *path, const unsigned char *data, size_t size,
+                                      sqz_model **out, unsigned nonzero_counts[SQZ_DC_LAYERS]);
 
 #ifdef __cplusplus
 }

@@ -10,8 +10,7 @@
 #include "../runtime/alloc.h"
 #include "../runtime/error.h"
 
-sqz_status sqz_read_file(const char *path, size_t max_bytes, char **data,
-                         size_t *size) {
+sqz_status sqz_read_file(const char *path, size_t max_bytes, char **data, size_t *size) {
   FILE *fp = fopen(path, "rb");
   if (!fp) return sqz_fail(SQZ_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
   sqz_status st = SQZ_OK;
@@ -25,8 +24,7 @@ sqz_status sqz_read_file(const char *path, size_t max_bytes, char **data,
   if (st != SQZ_OK) {
     /* reported below */
   } else if ((unsigned long)len > max_bytes)
-    st = sqz_fail(SQZ_ERR_FORMAT, "%s: %ld bytes, more than the %zu allowed", path,
-                  len, max_bytes);
+    st = sqz_fail(SQZ_ERR_FORMAT, "%s: %ld bytes, more than the %zu allowed", path, len, max_bytes);
   if (st == SQZ_OK) {
     buf = sqz_malloc((size_t)len + 1, path);
     if (!buf) st = SQZ_ERR_OUT_OF_MEMORY;
@@ -54,8 +52,8 @@ sqz_status sqz_atomic_open(const char *path, sqz_atomic_file *f) {
   memcpy(f->tmp_path + n, ".tmp.XXXXXX", 12);
   int fd = mkstemp(f->tmp_path);
   if (fd < 0) {
-    sqz_status st = sqz_fail(SQZ_ERR_IO, "%s: cannot create a temporary file beside it: %s",
-                             path, strerror(errno));
+    sqz_status st = sqz_fail(SQZ_ERR_IO, "%s: cannot create a temporary file beside it: %s", path,
+                             strerror(errno));
     sqz_free(f->tmp_path);
     f->tmp_path = NULL;
     return st;
@@ -87,8 +85,8 @@ sqz_status sqz_atomic_commit(sqz_atomic_file *f) {
     st = sqz_fail(SQZ_ERR_IO, "%s: closing failed: %s", f->path, strerror(errno));
   f->fp = NULL;
   if (st == SQZ_OK && rename(f->tmp_path, f->path) != 0)
-    st = sqz_fail(SQZ_ERR_IO, "%s: cannot rename the temporary file over it: %s",
-                  f->path, strerror(errno));
+    st = sqz_fail(SQZ_ERR_IO, "%s: cannot rename the temporary file over it: %s", f->path,
+                  strerror(errno));
   if (st != SQZ_OK) {
     sqz_atomic_abort(f);
     return st;

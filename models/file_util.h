@@ -13,8 +13,7 @@ extern "C" {
 
 /* Reads a whole file of at most max_bytes into a new buffer (NUL-terminated
  * for convenience; *size excludes the NUL). */
-sqz_status sqz_read_file(const char *path, size_t max_bytes, char **data,
-                         size_t *size);
+sqz_status sqz_read_file(const char *path, size_t max_bytes, char **data, size_t *size);
 
 /* Atomic replacement: open a temporary file beside `path`, write to it,
  * then commit (flush, sync, rename over path) or abort (remove it). */

@@ -27,8 +27,8 @@ static char *copy_span(const char *s, size_t n) {
 
 /* Splits `text` (size bytes, may lack a final newline) into per-class ids
  * and names. */
-static sqz_status parse_labels(const char *path, const char *text, size_t size,
-                               int classes, char **ids, char **names) {
+static sqz_status parse_labels(const char *path, const char *text, size_t size, int classes,
+                               char **ids, char **names) {
   int line = 0;
   size_t pos = 0;
   while (pos < size) {
@@ -40,8 +40,8 @@ static sqz_status parse_labels(const char *path, const char *text, size_t size,
     pos = end + 1;
     if (len == 0 && pos >= size) break; /* trailing empty line */
     if (line >= classes)
-      return sqz_fail(SQZ_ERR_FORMAT, "%s: more than %d lines, but the model has %d classes",
-                      path, classes, classes);
+      return sqz_fail(SQZ_ERR_FORMAT, "%s: more than %d lines, but the model has %d classes", path,
+                      classes, classes);
     for (size_t i = 0; i < len; i++)
       if (s[i] == '\0')
         return sqz_fail(SQZ_ERR_FORMAT, "%s: line %d has a NUL byte", path, line + 1);
@@ -60,8 +60,8 @@ static sqz_status parse_labels(const char *path, const char *text, size_t size,
     line++;
   }
   if (line != classes)
-    return sqz_fail(SQZ_ERR_FORMAT, "%s: %d label lines, but the model has %d classes",
-                    path, line, classes);
+    return sqz_fail(SQZ_ERR_FORMAT, "%s: %d label lines, but the model has %d classes", path, line,
+                    classes);
   return SQZ_OK;
 }
 

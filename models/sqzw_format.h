@@ -26,8 +26,8 @@ extern "C" {
 #endif
 
 /* Parses a .sqzw image held in memory; `path` names it in errors. */
-sqz_status sqz_sqzw_parse(const char *path, const unsigned char *data,
-                          size_t size, sqz_model **out);
+sqz_status sqz_sqzw_parse(const char *path, const unsigned char *data, size_t size,
+                          sqz_model **out);
 
 /* Whether `data` starts like a .sqzw file. */
 int sqz_sqzw_sniff(const unsigned char *data, size_t size);

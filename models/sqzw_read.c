@@ -22,13 +22,14 @@ typedef struct section {
 } section;
 
 /* Cuts the next section off the file, verifying its length and CRC. */
-static sqz_status next_section(const char *path, sqz_reader *file, size_t file_size,
-                               section *out) {
+static sqz_status next_section(const char *path, sqz_reader *file, size_t file_size, section *out) {
   size_t at = file_size - file->left;
   const unsigned char *head = sqz_get_bytes(file, SQZW_SECTION_HEAD);
   if (!head)
-    return sqz_fail(SQZ_ERR_FORMAT, "%s: truncated at byte %zu: expected a section "
-                    "header (16 bytes), %zu left", path, at, file->left);
+    return sqz_fail(SQZ_ERR_FORMAT,
+                    "%s: truncated at byte %zu: expected a section "
+                    "header (16 bytes), %zu left",
+                    path, at, file->left);
   memcpy(out->tag, head, 4);
   out->tag[4] = '\0';
   sqz_reader h = sqz_reader_make(head + 4, 12);
@@ -38,8 +39,8 @@ static sqz_status next_section(const char *path, sqz_reader *file, size_t file_s
     if (out->tag[i] < ' ' || out->tag[i] > '~')
       return sqz_fail(SQZ_ERR_FORMAT, "%s: byte %zu: section tag is not ASCII", path, at);
   if (flags != 0)
-    return sqz_fail(SQZ_ERR_FORMAT, "%s: section '%s' at byte %zu has flags 0x%x, expected 0",
-                    path, out->tag, at, (unsigned)flags);
+    return sqz_fail(SQZ_ERR_FORMAT, "%s: section '%s' at byte %zu has flags 0x%x, expected 0", path,
+                    out->tag, at, (unsigned)flags);
   if (length > file->left || file->left - length < 4)
     return sqz_fail(SQZ_ERR_FORMAT,
                     "%s: section '%s' at byte %zu claims %llu bytes but only %zu "
@@ -61,23 +62,26 @@ static sqz_status next_section(const char *path, sqz_reader *file, size_t file_s
 
 static sqz_status expect_consumed(const char *path, const section *s) {
   if (s->payload.failed)
-    return sqz_fail(SQZ_ERR_FORMAT, "%s: section '%s' at byte %zu is shorter than its "
+    return sqz_fail(SQZ_ERR_FORMAT,
+                    "%s: section '%s' at byte %zu is shorter than its "
                     "content needs (or a string in it is too long)",
                     path, s->tag, s->offset);
   if (s->payload.left)
-    return sqz_fail(SQZ_ERR_FORMAT, "%s: section '%s' at byte %zu has %zu unexpected "
-                    "trailing bytes", path, s->tag, s->offset, s->payload.left);
+    return sqz_fail(SQZ_ERR_FORMAT,
+                    "%s: section '%s' at byte %zu has %zu unexpected "
+                    "trailing bytes",
+                    path, s->tag, s->offset, s->payload.left);
   return SQZ_OK;
 }
 
 /* A u32 that must fit in [lo, hi]. */
-static sqz_status get_int(const char *path, sqz_reader *r, const char *what,
-                          uint32_t lo, uint32_t hi, int *out) {
+static sqz_status get_int(const char *path, sqz_reader *r, const char *what, uint32_t lo,
+                          uint32_t hi, int *out) {
   uint32_t v = sqz_get_u32(r);
   if (r->failed) return sqz_fail(SQZ_ERR_FORMAT, "%s: truncated reading %s", path, what);
   if (v < lo || v > hi)
-    return sqz_fail(SQZ_ERR_FORMAT, "%s: %s is %u, expected %u..%u", path, what,
-                    (unsigned)v, (unsigned)lo, (unsigned)hi);
+    return sqz_fail(SQZ_ERR_FORMAT, "%s: %s is %u, expected %u..%u", path, what, (unsigned)v,
+                    (unsigned)lo, (unsigned)hi);
   *out = (int)v;
   return SQZ_OK;
 }
@@ -91,50 +95,50 @@ static sqz_status parse_layer(const char *path, sqz_reader *r, sqz_model *m, int
   int a = 0, b = 0, c = 0, d = 0;
   sqz_status st;
   switch (kind) {
-  case SQZ_LAYER_CONV:
-    snprintf(what, sizeof what, "layer '%s' out channels", name);
-    SQZ_TRY(get_int(path, r, what, 1, SQZ_MAX_CHANNELS, &a));
-    snprintf(what, sizeof what, "layer '%s' kernel", name);
-    SQZ_TRY(get_int(path, r, what, 1, SQZ_MAX_KERNEL, &b));
-    snprintf(what, sizeof what, "layer '%s' stride", name);
-    SQZ_TRY(get_int(path, r, what, 1, SQZ_MAX_STRIDE, &c));
-    snprintf(what, sizeof what, "layer '%s' padding", name);
-    SQZ_TRY(get_int(path, r, what, 0, (uint32_t)b, &d));
-    {
-      uint8_t relu = sqz_get_u8(r);
-      if (relu > 1)
-        return sqz_fail(SQZ_ERR_FORMAT, "%s: layer '%s' relu flag is %u, expected 0 or 1",
-                        path, name, relu);
-      st = sqz_model_add_conv(m, name, a, b, c, d, relu);
+    case SQZ_LAYER_CONV:
+      snprintf(what, sizeof what, "layer '%s' out channels", name);
+      SQZ_TRY(get_int(path, r, what, 1, SQZ_MAX_CHANNELS, &a));
+      snprintf(what, sizeof what, "layer '%s' kernel", name);
+      SQZ_TRY(get_int(path, r, what, 1, SQZ_MAX_KERNEL, &b));
+      snprintf(what, sizeof what, "layer '%s' stride", name);
+      SQZ_TRY(get_int(path, r, what, 1, SQZ_MAX_STRIDE, &c));
+      snprintf(what, sizeof what, "layer '%s' padding", name);
+      SQZ_TRY(get_int(path, r, what, 0, (uint32_t)b, &d));
+      {
+        uint8_t relu = sqz_get_u8(r);
+        if (relu > 1)
+          return sqz_fail(SQZ_ERR_FORMAT, "%s: layer '%s' relu flag is %u, expected 0 or 1", path,
+                          name, relu);
+        st = sqz_model_add_conv(m, name, a, b, c, d, relu);
+      }
+      break;
+    case SQZ_LAYER_MAXPOOL:
+      snprintf(what, sizeof what, "layer '%s' kernel", name);
+      SQZ_TRY(get_int(path, r, what, 1, SQZ_MAX_KERNEL, &a));
+      snprintf(what, sizeof what, "layer '%s' stride", name);
+      SQZ_TRY(get_int(path, r, what, 1, SQZ_MAX_STRIDE, &b));
+      snprintf(what, sizeof what, "layer '%s' padding", name);
+      SQZ_TRY(get_int(path, r, what, 0, (uint32_t)a / 2, &c));
+      st = sqz_model_add_maxpool(m, name, a, b, c);
+      break;
+    case SQZ_LAYER_FIRE: {
+      snprintf(what, sizeof what, "layer '%s' squeeze channels", name);
+      SQZ_TRY(get_int(path, r, what, 1, SQZ_MAX_CHANNELS, &a));
+      snprintf(what, sizeof what, "layer '%s' expand1x1 channels", name);
+      SQZ_TRY(get_int(path, r, what, 1, SQZ_MAX_CHANNELS, &b));
+      snprintf(what, sizeof what, "layer '%s' expand3x3 channels", name);
+      SQZ_TRY(get_int(path, r, what, 1, SQZ_MAX_CHANNELS, &c));
+      uint8_t bypass = sqz_get_u8(r);
+      if (bypass > SQZ_BYPASS_COMPLEX)
+        return sqz_fail(SQZ_ERR_FORMAT, "%s: layer '%s' bypass kind is %u, expected 0..2", path,
+                        name, bypass);
+      st = sqz_model_add_fire(m, name, a, b, c, (sqz_bypass)bypass);
+      break;
     }
-    break;
-  case SQZ_LAYER_MAXPOOL:
-    snprintf(what, sizeof what, "layer '%s' kernel", name);
-    SQZ_TRY(get_int(path, r, what, 1, SQZ_MAX_KERNEL, &a));
-    snprintf(what, sizeof what, "layer '%s' stride", name);
-    SQZ_TRY(get_int(path, r, what, 1, SQZ_MAX_STRIDE, &b));
-    snprintf(what, sizeof what, "layer '%s' padding", name);
-    SQZ_TRY(get_int(path, r, what, 0, (uint32_t)a / 2, &c));
-    st = sqz_model_add_maxpool(m, name, a, b, c);
-    break;
-  case SQZ_LAYER_FIRE: {
-    snprintf(what, sizeof what, "layer '%s' squeeze channels", name);
-    SQZ_TRY(get_int(path, r, what, 1, SQZ_MAX_CHANNELS, &a));
-    snprintf(what, sizeof what, "layer '%s' expand1x1 channels", name);
-    SQZ_TRY(get_int(path, r, what, 1, SQZ_MAX_CHANNELS, &b));
-    snprintf(what, sizeof what, "layer '%s' expand3x3 channels", name);
-    SQZ_TRY(get_int(path, r, what, 1, SQZ_MAX_CHANNELS, &c));
-    uint8_t bypass = sqz_get_u8(r);
-    if (bypass > SQZ_BYPASS_COMPLEX)
-      return sqz_fail(SQZ_ERR_FORMAT, "%s: layer '%s' bypass kind is %u, expected 0..2",
-                      path, name, bypass);
-    st = sqz_model_add_fire(m, name, a, b, c, (sqz_bypass)bypass);
-    break;
-  }
-  case SQZ_LAYER_GLOBAL_AVGPOOL: st = sqz_model_add_global_avgpool(m, name); break;
-  default:
-    return sqz_fail(SQZ_ERR_FORMAT, "%s: layer %d ('%s') has unknown kind %u", path,
-                    index, name, kind);
+    case SQZ_LAYER_GLOBAL_AVGPOOL: st = sqz_model_add_global_avgpool(m, name); break;
+    default:
+      return sqz_fail(SQZ_ERR_FORMAT, "%s: layer %d ('%s') has unknown kind %u", path, index, name,
+                      kind);
   }
   if (r->failed) return sqz_fail(SQZ_ERR_FORMAT, "%s: layer '%s' is truncated", path, name);
   if (st != SQZ_OK) return sqz_fail_context(SQZ_ERR_FORMAT, "%s", path);
@@ -184,12 +188,12 @@ static sqz_status parse_prep(const char *path, section *s, sqz_model *m) {
     return sqz_fail(SQZ_ERR_FORMAT, "%s: channel order %u, expected 0 or 1", path, order);
   int crop = m->in_h > m->in_w ? m->in_h : m->in_w;
   if (resize < (uint32_t)crop || resize > SQZ_MAX_INPUT_SIZE)
-    return sqz_fail(SQZ_ERR_FORMAT, "%s: resize size %u, expected %d..%d", path,
-                    (unsigned)resize, crop, SQZ_MAX_INPUT_SIZE);
+    return sqz_fail(SQZ_ERR_FORMAT, "%s: resize size %u, expected %d..%d", path, (unsigned)resize,
+                    crop, SQZ_MAX_INPUT_SIZE);
   for (int c = 0; c < 3; c++)
     if (!isfinite(p.mean[c]) || !isfinite(p.scale[c]) || p.scale[c] == 0.0f)
-      return sqz_fail(SQZ_ERR_FORMAT, "%s: channel %d mean %g / scale %g not usable",
-                      path, c, p.mean[c], p.scale[c]);
+      return sqz_fail(SQZ_ERR_FORMAT, "%s: channel %d mean %g / scale %g not usable", path, c,
+                      p.mean[c], p.scale[c]);
   p.resize_mode = (sqz_resize_mode)mode;
   p.resize_size = (int)resize;
   p.channel_order = (sqz_channel_order)order;
@@ -201,8 +205,8 @@ static sqz_status parse_labels(const char *path, section *s, sqz_model *m) {
   sqz_reader *r = &s->payload;
   uint32_t count = sqz_get_u32(r);
   if (r->failed || count != (uint32_t)m->num_classes)
-    return sqz_fail(SQZ_ERR_FORMAT, "%s: %u labels for %d classes", path,
-                    (unsigned)count, m->num_classes);
+    return sqz_fail(SQZ_ERR_FORMAT, "%s: %u labels for %d classes", path, (unsigned)count,
+                    m->num_classes);
   char **ids = sqz_calloc(count, sizeof *ids, "label ids");
   char **names = sqz_calloc(count, sizeof *names, "label names");
   sqz_status st = ids && names ? SQZ_OK : SQZ_ERR_OUT_OF_MEMORY;
@@ -210,8 +214,7 @@ static sqz_status parse_labels(const char *path, section *s, sqz_model *m) {
   for (uint32_t i = 0; st == SQZ_OK && i < count; i++) {
     if (!sqz_get_string(r, id, SQZW_MAX_LABEL_ID) ||
         !sqz_get_string(r, name, SQZW_MAX_LABEL_NAME)) {
-      st = sqz_fail(SQZ_ERR_FORMAT, "%s: label %u is truncated or too long", path,
-                    (unsigned)i);
+      st = sqz_fail(SQZ_ERR_FORMAT, "%s: label %u is truncated or too long", path, (unsigned)i);
       break;
     }
     ids[i] = sqz_strdup(id, "label id");
@@ -228,44 +231,42 @@ static sqz_status parse_labels(const char *path, section *s, sqz_model *m) {
   return SQZ_OK;
 }
 
-static sqz_status parse_tensor(const char *path, section *s, sqz_model *m,
-                               unsigned char *seen) {
+static sqz_status parse_tensor(const char *path, section *s, sqz_model *m, unsigned char *seen) {
   sqz_reader *r = &s->payload;
   char name[sizeof m->tensors[0].name];
   if (!sqz_get_string(r, name, sizeof name - 1))
-    return sqz_fail(SQZ_ERR_FORMAT, "%s: tensor at byte %zu: bad or truncated name",
-                    path, s->offset);
+    return sqz_fail(SQZ_ERR_FORMAT, "%s: tensor at byte %zu: bad or truncated name", path,
+                    s->offset);
   const sqz_tensor *t = sqz_model_find_tensor(m, name);
   if (!t)
-    return sqz_fail(SQZ_ERR_FORMAT, "%s: tensor '%s' is not part of the architecture",
-                    path, name);
+    return sqz_fail(SQZ_ERR_FORMAT, "%s: tensor '%s' is not part of the architecture", path, name);
   size_t index = (size_t)(t - m->tensors);
-  if (seen[index])
-    return sqz_fail(SQZ_ERR_FORMAT, "%s: tensor '%s' appears twice", path, name);
+  if (seen[index]) return sqz_fail(SQZ_ERR_FORMAT, "%s: tensor '%s' appears twice", path, name);
   uint8_t dtype = sqz_get_u8(r);
   uint8_t ndim = sqz_get_u8(r);
   if (dtype != SQZW_DTYPE_F32)
-    return sqz_fail(SQZ_ERR_FORMAT, "%s: tensor '%s' has dtype %u; this version reads "
-                    "only float32 (1)", path, name, dtype);
+    return sqz_fail(SQZ_ERR_FORMAT,
+                    "%s: tensor '%s' has dtype %u; this version reads "
+                    "only float32 (1)",
+                    path, name, dtype);
   if (ndim != (uint8_t)t->ndim)
-    return sqz_fail(SQZ_ERR_FORMAT, "%s: tensor '%s' has %u dimensions, expected %d",
-                    path, name, ndim, t->ndim);
+    return sqz_fail(SQZ_ERR_FORMAT, "%s: tensor '%s' has %u dimensions, expected %d", path, name,
+                    ndim, t->ndim);
   for (int d = 0; d < t->ndim; d++) {
     uint32_t dim = sqz_get_u32(r);
     if (!r->failed && dim != (uint32_t)t->dims[d])
       return sqz_fail(SQZ_ERR_FORMAT,
-                      "%s: tensor '%s' dimension %d is %u, the architecture needs %d",
-                      path, name, d, (unsigned)dim, t->dims[d]);
+                      "%s: tensor '%s' dimension %d is %u, the architecture needs %d", path, name,
+                      d, (unsigned)dim, t->dims[d]);
   }
   if (r->failed || r->left != t->count * 4)
-    return sqz_fail(SQZ_ERR_FORMAT, "%s: tensor '%s' has %zu data bytes, expected %zu",
-                    path, name, r->failed ? 0 : r->left, t->count * 4);
+    return sqz_fail(SQZ_ERR_FORMAT, "%s: tensor '%s' has %zu data bytes, expected %zu", path, name,
+                    r->failed ? 0 : r->left, t->count * 4);
   float *w = m->weights + t->offset;
   for (size_t i = 0; i < t->count; i++) {
     w[i] = sqz_get_f32(r);
     if (!isfinite(w[i]))
-      return sqz_fail(SQZ_ERR_FORMAT, "%s: tensor '%s' element %zu is not finite", path,
-                      name, i);
+      return sqz_fail(SQZ_ERR_FORMAT, "%s: tensor '%s' element %zu is not finite", path, name, i);
   }
   seen[index] = 1;
   return SQZ_OK;
@@ -281,20 +282,20 @@ static sqz_status parse_header(const char *path, sqz_reader *file) {
   if (crc != sqz_crc32(0, h, 12))
     return sqz_fail(SQZ_ERR_FORMAT, "%s: header checksum mismatch (corrupt file)", path);
   if (version != SQZW_VERSION)
-    return sqz_fail(SQZ_ERR_FORMAT, "%s: format version %u, this library reads version %u",
-                    path, (unsigned)version, SQZW_VERSION);
+    return sqz_fail(SQZ_ERR_FORMAT, "%s: format version %u, this library reads version %u", path,
+                    (unsigned)version, SQZW_VERSION);
   return SQZ_OK;
 }
 
 static sqz_status expect_tag(const char *path, const section *s, const char *tag) {
   if (strcmp(s->tag, tag) != 0)
-    return sqz_fail(SQZ_ERR_FORMAT, "%s: section '%s' at byte %zu where '%s' was expected",
-                    path, s->tag, s->offset, tag);
+    return sqz_fail(SQZ_ERR_FORMAT, "%s: section '%s' at byte %zu where '%s' was expected", path,
+                    s->tag, s->offset, tag);
   return SQZ_OK;
 }
 
-static sqz_status parse_body(const char *path, sqz_reader *file, size_t size,
-                             sqz_model *m, unsigned char *seen) {
+static sqz_status parse_body(const char *path, sqz_reader *file, size_t size, sqz_model *m,
+                             unsigned char *seen) {
   section s;
   SQZ_TRY(next_section(path, file, size, &s));
   SQZ_TRY(expect_tag(path, &s, SQZW_TAG_PREP));
@@ -311,12 +312,11 @@ static sqz_status parse_body(const char *path, sqz_reader *file, size_t size,
   SQZ_TRY(expect_tag(path, &s, SQZW_TAG_END));
   SQZ_TRY(expect_consumed(path, &s));
   if (file->left)
-    return sqz_fail(SQZ_ERR_FORMAT, "%s: %zu unexpected bytes after the end section",
-                    path, file->left);
+    return sqz_fail(SQZ_ERR_FORMAT, "%s: %zu unexpected bytes after the end section", path,
+                    file->left);
   for (int t = 0; t < m->num_tensors; t++)
     if (!seen[t])
-      return sqz_fail(SQZ_ERR_FORMAT, "%s: tensor '%s' is missing", path,
-                      m->tensors[t].name);
+      return sqz_fail(SQZ_ERR_FORMAT, "%s: tensor '%s' is missing", path, m->tensors[t].name);
   return SQZ_OK;
 }
 

@@ -19,25 +19,25 @@ static void put_arch(sqz_buffer *b, const sqz_model *m) {
     sqz_put_u8(b, (uint8_t)l->kind);
     sqz_put_string(b, l->name);
     switch (l->kind) {
-    case SQZ_LAYER_CONV:
-      sqz_put_u32(b, (uint32_t)l->conv.out_channels);
-      sqz_put_u32(b, (uint32_t)l->conv.kernel);
-      sqz_put_u32(b, (uint32_t)l->conv.stride);
-      sqz_put_u32(b, (uint32_t)l->conv.pad);
-      sqz_put_u8(b, (uint8_t)l->conv.relu);
-      break;
-    case SQZ_LAYER_MAXPOOL:
-      sqz_put_u32(b, (uint32_t)l->pool.kernel);
-      sqz_put_u32(b, (uint32_t)l->pool.stride);
-      sqz_put_u32(b, (uint32_t)l->pool.pad);
-      break;
-    case SQZ_LAYER_FIRE:
-      sqz_put_u32(b, (uint32_t)l->fire.squeeze.out_channels);
-      sqz_put_u32(b, (uint32_t)l->fire.expand1x1.out_channels);
-      sqz_put_u32(b, (uint32_t)l->fire.expand3x3.out_channels);
-      sqz_put_u8(b, (uint8_t)l->fire.bypass);
-      break;
-    case SQZ_LAYER_GLOBAL_AVGPOOL: break;
+      case SQZ_LAYER_CONV:
+        sqz_put_u32(b, (uint32_t)l->conv.out_channels);
+        sqz_put_u32(b, (uint32_t)l->conv.kernel);
+        sqz_put_u32(b, (uint32_t)l->conv.stride);
+        sqz_put_u32(b, (uint32_t)l->conv.pad);
+        sqz_put_u8(b, (uint8_t)l->conv.relu);
+        break;
+      case SQZ_LAYER_MAXPOOL:
+        sqz_put_u32(b, (uint32_t)l->pool.kernel);
+        sqz_put_u32(b, (uint32_t)l->pool.stride);
+        sqz_put_u32(b, (uint32_t)l->pool.pad);
+        break;
+      case SQZ_LAYER_FIRE:
+        sqz_put_u32(b, (uint32_t)l->fire.squeeze.out_channels);
+        sqz_put_u32(b, (uint32_t)l->fire.expand1x1.out_channels);
+        sqz_put_u32(b, (uint32_t)l->fire.expand3x3.out_channels);
+        sqz_put_u8(b, (uint8_t)l->fire.bypass);
+        break;
+      case SQZ_LAYER_GLOBAL_AVGPOOL: break;
     }
   }
 }
@@ -69,8 +69,7 @@ static void put_tensor(sqz_buffer *b, const sqz_model *m, const sqz_tensor *t) {
 
 /* Writes one section (head, payload, CRC over both) and empties the
  * payload buffer for the next one. */
-static sqz_status write_section(sqz_atomic_file *f, const char *tag,
-                                sqz_buffer *payload) {
+static sqz_status write_section(sqz_atomic_file *f, const char *tag, sqz_buffer *payload) {
   if (payload->failed) return SQZ_ERR_OUT_OF_MEMORY;
   unsigned char head[SQZW_SECTION_HEAD + 4];
   sqz_buffer h = {head, 0, sizeof head, 0}; /* fits: never grows */
@@ -87,8 +86,7 @@ static sqz_status write_section(sqz_atomic_file *f, const char *tag,
   return st;
 }
 
-static sqz_status write_all(sqz_atomic_file *f, const sqz_model *m,
-                            sqz_buffer *b) {
+static sqz_status write_all(sqz_atomic_file *f, const sqz_model *m, sqz_buffer *b) {
   sqz_put_bytes(b, SQZW_MAGIC, SQZW_MAGIC_SIZE);
   sqz_put_u32(b, SQZW_VERSION);
   if (b->failed) return SQZ_ERR_OUT_OF_MEMORY;

@@ -29,7 +29,6 @@ void sqz_model_init_synthetic(sqz_model *m, uint64_t seed) {
     float bound = tensor->fan_in ? (float)sqrt(6.0 / tensor->fan_in) : 0.1f;
     float shift = tensor->fan_in ? 0.0f : 0.02f;
     float *w = m->weights + tensor->offset;
-    for (size_t i = 0; i < tensor->count; i++)
-      w[i] = bound * next_signed_unit(&state) + shift;
+    for (size_t i = 0; i < tensor->count; i++) w[i] = bound * next_signed_unit(&state) + shift;
   }
 }

@@ -15,8 +15,7 @@ int sqz_debug_alloc_should_fail(void) {
   long left = atomic_load(&fail_countdown);
   while (left > 0) {
     if (left == 1) return 1; /* stays at 1: every later allocation fails */
-    if (atomic_compare_exchange_weak(&fail_countdown, &left, left - 1))
-      return 0;
+    if (atomic_compare_exchange_weak(&fail_countdown, &left, left - 1)) return 0;
   }
   return 0;
 }
@@ -24,8 +23,7 @@ int sqz_debug_alloc_should_fail(void) {
 void *sqz_malloc(size_t bytes, const char *what) {
   void *p = sqz_debug_alloc_should_fail() ? NULL : malloc(bytes ? bytes : 1);
   if (!p)
-    sqz_fail(SQZ_ERR_OUT_OF_MEMORY, "out of host memory allocating %zu bytes for %s",
-             bytes, what);
+    sqz_fail(SQZ_ERR_OUT_OF_MEMORY, "out of host memory allocating %zu bytes for %s", bytes, what);
   return p;
 }
 
@@ -34,12 +32,10 @@ void *sqz_calloc(size_t count, size_t size, const char *what) {
     sqz_fail(SQZ_ERR_OUT_OF_MEMORY, "allocation size overflow for %s", what);
     return NULL;
   }
-  void *p = sqz_debug_alloc_should_fail() ? NULL
-                                          : calloc(count ? count : 1, size ? size : 1);
+  void *p = sqz_debug_alloc_should_fail() ? NULL : calloc(count ? count : 1, size ? size : 1);
   if (!p)
-    sqz_fail(SQZ_ERR_OUT_OF_MEMORY,
-             "out of host memory allocating %zu x %zu bytes for %s", count, size,
-             what);
+    sqz_fail(SQZ_ERR_OUT_OF_MEMORY, "out of host memory allocating %zu x %zu bytes for %s", count,
+             size, what);
   return p;
 }
 

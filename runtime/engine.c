@@ -36,25 +36,24 @@ sqz_status sqz_precision_parse(const char *name, sqz_precision *out) {
       if (out) *out = (sqz_precision)i;
       return SQZ_OK;
     }
-  return sqz_fail(SQZ_ERR_INVALID_ARGUMENT,
-                  "unknown precision '%s' (expected fp32 or fp16)",
+  return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "unknown precision '%s' (expected fp32 or fp16)",
                   name ? name : "(null)");
 }
 
 int sqz_backend_is_built(sqz_backend b) {
   switch (b) {
-  case SQZ_BACKEND_AUTO:
-  case SQZ_BACKEND_CPU: return 1;
+    case SQZ_BACKEND_AUTO:
+    case SQZ_BACKEND_CPU: return 1;
 #ifdef SQZ_HAVE_CUDNN
-  case SQZ_BACKEND_CUDNN: return 1;
+    case SQZ_BACKEND_CUDNN: return 1;
 #endif
 #ifdef SQZ_HAVE_CUDA
-  case SQZ_BACKEND_UNFUSED: return 1;
+    case SQZ_BACKEND_UNFUSED: return 1;
 #endif
 #ifdef SQZ_HAVE_FUSED
-  case SQZ_BACKEND_FUSED: return 1;
+    case SQZ_BACKEND_FUSED: return 1;
 #endif
-  default: return 0;
+    default: return 0;
   }
 }
 
@@ -74,21 +73,19 @@ static sqz_status check_options(const sqz_engine_options *o) {
   if ((unsigned)o->precision > SQZ_PRECISION_FP16)
     return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "unknown precision %d", (int)o->precision);
   if (o->max_batch < 1 || o->max_batch > 65536)
-    return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "max_batch must be 1..65536, got %d",
-                    o->max_batch);
+    return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "max_batch must be 1..65536, got %d", o->max_batch);
   if (o->device < 0)
     return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "device must be >= 0, got %d", o->device);
   if (o->cpu_threads < 0)
-    return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "cpu_threads must be >= 0, got %d",
-                    o->cpu_threads);
+    return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "cpu_threads must be >= 0, got %d", o->cpu_threads);
   return SQZ_OK;
 }
 
 /* What a backend needs at build time. */
 static const char *backend_requirement(sqz_backend b) {
   switch (b) {
-  case SQZ_BACKEND_CUDNN: return "it needs the CUDA toolkit and cuDNN at build time";
-  default: return "it needs the CUDA toolkit at build time";
+    case SQZ_BACKEND_CUDNN: return "it needs the CUDA toolkit and cuDNN at build time";
+    default: return "it needs the CUDA toolkit at build time";
   }
 }
 
@@ -110,8 +107,8 @@ static sqz_status create_backend(sqz_engine *e, sqz_backend b) {
  * device" (and cpu's fp32-only) move on to the next, any other failure is
  * reported. */
 static sqz_status create_auto(sqz_engine *e) {
-  static const sqz_backend order[] = {SQZ_BACKEND_FUSED, SQZ_BACKEND_CUDNN,
-                                      SQZ_BACKEND_UNFUSED, SQZ_BACKEND_CPU};
+  static const sqz_backend order[] = {SQZ_BACKEND_FUSED, SQZ_BACKEND_CUDNN, SQZ_BACKEND_UNFUSED,
+                                      SQZ_BACKEND_CPU};
   char skipped[768] = "";
   sqz_status last = SQZ_ERR_UNSUPPORTED;
   for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
@@ -119,26 +116,24 @@ static sqz_status create_auto(sqz_engine *e) {
     if (st == SQZ_OK) {
       if (skipped[0]) {
         size_t n = strlen(e->description);
-        snprintf(e->description + n, sizeof e->description - n, " [auto; skipped %s]",
-                 skipped);
+        snprintf(e->description + n, sizeof e->description - n, " [auto; skipped %s]", skipped);
       }
       return SQZ_OK;
     }
     if (st != SQZ_ERR_UNSUPPORTED && st != SQZ_ERR_NO_DEVICE) return st;
     if (last != SQZ_ERR_NO_DEVICE) last = st; /* "no GPU" says most */
     size_t n = strlen(skipped);
-    snprintf(skipped + n, sizeof skipped - n, "%s%s: %s", n ? "; " : "",
-             sqz_backend_name(order[i]), sqz_last_error());
+    snprintf(skipped + n, sizeof skipped - n, "%s%s: %s", n ? "; " : "", sqz_backend_name(order[i]),
+             sqz_last_error());
   }
   e->options.backend = SQZ_BACKEND_AUTO;
-  return sqz_fail(last, "no backend can run %s here (%s)",
-                  sqz_precision_name(e->options.precision), skipped);
+  return sqz_fail(last, "no backend can run %s here (%s)", sqz_precision_name(e->options.precision),
+                  skipped);
 }
 
 sqz_status sqz_engine_create(const sqz_model *model, const sqz_engine_options *options,
                              sqz_engine **out) {
-  if (!model || !out)
-    return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "model and out must not be NULL");
+  if (!model || !out) return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "model and out must not be NULL");
   sqz_engine_options o = options ? *options : sqz_engine_options_default();
   SQZ_TRY(check_options(&o));
   sqz_engine *e = sqz_calloc(1, sizeof *e, "engine");
@@ -177,12 +172,10 @@ static sqz_status check_io(const sqz_engine *e, const sqz_io *io) {
   if (!io->input || !io->output)
     return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "input and output must not be NULL");
   if (io->batch < 1 || io->batch > e->options.max_batch)
-    return sqz_fail(SQZ_ERR_INVALID_ARGUMENT,
-                    "batch %d is outside 1..%d (the engine's max_batch)", io->batch,
-                    e->options.max_batch);
+    return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "batch %d is outside 1..%d (the engine's max_batch)",
+                    io->batch, e->options.max_batch);
   if ((unsigned)io->input_format > SQZ_INPUT_U8_RGB)
-    return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "unknown input format %d",
-                    (int)io->input_format);
+    return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "unknown input format %d", (int)io->input_format);
   if ((unsigned)io->output_kind > SQZ_OUTPUT_PROBS)
     return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "unknown output kind %d", (int)io->output_kind);
   return SQZ_OK;
@@ -237,8 +230,8 @@ sqz_status sqz_engine_run(sqz_engine *e, const float *input, int batch, sqz_layo
                           sqz_output_kind kind, float *output) {
   if ((unsigned)layout > SQZ_LAYOUT_NHWC)
     return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "unknown layout %d", (int)layout);
-  sqz_io io = {batch, layout == SQZ_LAYOUT_NCHW ? SQZ_INPUT_F32_NCHW : SQZ_INPUT_F32_NHWC,
-               input, kind, output};
+  sqz_io io = {batch, layout == SQZ_LAYOUT_NCHW ? SQZ_INPUT_F32_NCHW : SQZ_INPUT_F32_NHWC, input,
+               kind, output};
   return run_blocking(e, &io);
 }
 

@@ -42,8 +42,7 @@ sqz_status sqz_cpu_engine_create(sqz_engine *e);
 sqz_status sqz_gpu_engine_create(sqz_engine *e); /* cudnn, unfused, fused */
 
 /* Input conversion on the host: one image into NCHW floats. */
-void sqz_u8_to_nchw(const uint8_t *rgb, int h, int w, const sqz_preprocess *p,
-                    float *out);
+void sqz_u8_to_nchw(const uint8_t *rgb, int h, int w, const sqz_preprocess *p, float *out);
 void sqz_nhwc_to_nchw(const float *in, int c, int h, int w, float *out);
 
 #ifdef __cplusplus

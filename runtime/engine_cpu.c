@@ -60,18 +60,17 @@ static size_t plan_scratch(const sqz_engine *e) {
   return best;
 }
 
-static void run_conv(const sqz_engine *e, cpu_engine *c, const sqz_conv *conv, int in_h,
-                     int in_w, const float *in, float *out, int accumulate) {
+static void run_conv(const sqz_engine *e, cpu_engine *c, const sqz_conv *conv, int in_h, int in_w,
+                     const float *in, float *out, int accumulate) {
   const float *w = e->model->weights;
   sqz_ref_conv_shape s = conv_shape(conv, in_h, in_w);
-  sqz_ref_conv2d(&s, in, w + conv->weight, w + conv->bias, conv->relu, accumulate, out,
-                 c->scratch);
+  sqz_ref_conv2d(&s, in, w + conv->weight, w + conv->bias, conv->relu, accumulate, out, c->scratch);
 }
 
 /* Fire: squeeze into its buffer, the expands straight into their channel
  * ranges of the output (that is the concatenation), then the shortcut. */
-static void run_fire(const sqz_engine *e, cpu_engine *c, const sqz_layer *l,
-                     const float *in, float *out) {
+static void run_fire(const sqz_engine *e, cpu_engine *c, const sqz_layer *l, const float *in,
+                     float *out) {
   const sqz_fire *f = &l->fire;
   const size_t hw = (size_t)l->out_h * l->out_w;
   run_conv(e, c, &f->squeeze, l->in_h, l->in_w, in, c->squeeze, 0);
@@ -87,17 +86,16 @@ static void run_fire(const sqz_engine *e, cpu_engine *c, const sqz_layer *l,
 static void load_input(const sqz_engine *e, const sqz_io *io, int b, float *dst) {
   const size_t n = (size_t)e->in_c * e->in_h * e->in_w;
   switch (io->input_format) {
-  case SQZ_INPUT_F32_NCHW:
-    memcpy(dst, (const float *)io->input + (size_t)b * n, n * sizeof *dst);
-    break;
-  case SQZ_INPUT_F32_NHWC:
-    sqz_nhwc_to_nchw((const float *)io->input + (size_t)b * n, e->in_c, e->in_h, e->in_w,
-                     dst);
-    break;
-  case SQZ_INPUT_U8_RGB:
-    sqz_u8_to_nchw((const uint8_t *)io->input + (size_t)b * n, e->in_h, e->in_w,
-                   &e->model->preprocess, dst);
-    break;
+    case SQZ_INPUT_F32_NCHW:
+      memcpy(dst, (const float *)io->input + (size_t)b * n, n * sizeof *dst);
+      break;
+    case SQZ_INPUT_F32_NHWC:
+      sqz_nhwc_to_nchw((const float *)io->input + (size_t)b * n, e->in_c, e->in_h, e->in_w, dst);
+      break;
+    case SQZ_INPUT_U8_RGB:
+      sqz_u8_to_nchw((const uint8_t *)io->input + (size_t)b * n, e->in_h, e->in_w,
+                     &e->model->preprocess, dst);
+      break;
   }
 }
 
@@ -118,15 +116,15 @@ static void run_image(const sqz_engine *e, cpu_engine *c, const sqz_io *io, int 
     const sqz_layer *l = &e->layers[i];
     const double start = layer_ms ? now_ms() : 0.0;
     switch (l->kind) {
-    case SQZ_LAYER_CONV: run_conv(e, c, &l->conv, l->in_h, l->in_w, cur, next, 0); break;
-    case SQZ_LAYER_MAXPOOL:
-      sqz_ref_maxpool(cur, l->in_c, l->in_h, l->in_w, l->pool.kernel, l->pool.stride,
-                      l->pool.pad, next, l->out_h, l->out_w);
-      break;
-    case SQZ_LAYER_FIRE: run_fire(e, c, l, cur, next); break;
-    case SQZ_LAYER_GLOBAL_AVGPOOL:
-      sqz_ref_global_avgpool(cur, l->in_c, l->in_h, l->in_w, logits);
-      break;
+      case SQZ_LAYER_CONV: run_conv(e, c, &l->conv, l->in_h, l->in_w, cur, next, 0); break;
+      case SQZ_LAYER_MAXPOOL:
+        sqz_ref_maxpool(cur, l->in_c, l->in_h, l->in_w, l->pool.kernel, l->pool.stride, l->pool.pad,
+                        next, l->out_h, l->out_w);
+        break;
+      case SQZ_LAYER_FIRE: run_fire(e, c, l, cur, next); break;
+      case SQZ_LAYER_GLOBAL_AVGPOOL:
+        sqz_ref_global_avgpool(cur, l->in_c, l->in_h, l->in_w, logits);
+        break;
     }
     if (layer_ms) layer_ms[i] += (float)(now_ms() - start);
     if (l->kind == SQZ_LAYER_GLOBAL_AVGPOOL) continue; /* wrote the output: no swap */
@@ -198,8 +196,9 @@ sqz_status sqz_cpu_engine_create(sqz_engine *e) {
   size_t act = sqz_layers_max_activation(e->layers, e->num_layers);
   c->act[0] = sqz_malloc(act * sizeof(float), "cpu activations");
   c->act[1] = sqz_malloc(act * sizeof(float), "cpu activations");
-  c->squeeze = sqz_malloc(max_size(sqz_layers_max_squeeze(e->layers, e->num_layers), 1) * sizeof(float),
-                          "cpu squeeze buffer");
+  c->squeeze =
+      sqz_malloc(max_size(sqz_layers_max_squeeze(e->layers, e->num_layers), 1) * sizeof(float),
+                 "cpu squeeze buffer");
   c->scratch = sqz_malloc(plan_scratch(e) * sizeof(float), "cpu convolution scratch");
   if (!c->act[0] || !c->act[1] || !c->squeeze || !c->scratch) {
     cpu_destroy(e);

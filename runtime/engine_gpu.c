@@ -50,14 +50,15 @@ typedef struct weights_job {
 static sqz_status make_weights(void *context, void **ptr, size_t *bytes) {
   sqz_gpu_engine *g = ((weights_job *)context)->g;
   const sqz_engine *e = g->e;
-  size_t size = sqz_pack_weights(e->layers, e->num_layers, e->model->weights, g->format, NULL,
-                                 g->packed);
+  size_t size =
+      sqz_pack_weights(e->layers, e->num_layers, e->model->weights, g->format, NULL, g->packed);
   void *host = sqz_malloc(size, "packed weights");
   if (!host) return SQZ_ERR_OUT_OF_MEMORY;
   sqz_pack_weights(e->layers, e->num_layers, e->model->weights, g->format, host, g->packed);
   sqz_status st = sqz_device_malloc(ptr, size, "weights");
   if (st == SQZ_OK) {
-    st = SQZ_GPU_STATUS(cudaMemcpy(*ptr, host, size, cudaMemcpyHostToDevice), "cudaMemcpy(weights)");
+    st =
+        SQZ_GPU_STATUS(cudaMemcpy(*ptr, host, size, cudaMemcpyHostToDevice), "cudaMemcpy(weights)");
     /* A copy from pageable memory may still be in flight when cudaMemcpy
      * returns, and the engines' streams do not wait for the legacy one. */
     if (st == SQZ_OK) st = SQZ_GPU_STATUS(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
@@ -102,13 +103,13 @@ static sqz_status upload_weights(sqz_gpu_engine *g) {
 static const sqz_gpu_backend *backend_for(sqz_backend b) {
   switch (b) {
 #ifdef SQZ_HAVE_CUDNN
-  case SQZ_BACKEND_CUDNN: return &sqz_cudnn_backend;
+    case SQZ_BACKEND_CUDNN: return &sqz_cudnn_backend;
 #endif
 #ifdef SQZ_HAVE_FUSED
-  case SQZ_BACKEND_FUSED: return &sqz_fused_backend;
+    case SQZ_BACKEND_FUSED: return &sqz_fused_backend;
 #endif
-  case SQZ_BACKEND_UNFUSED: return &sqz_unfused_backend;
-  default: return NULL;
+    case SQZ_BACKEND_UNFUSED: return &sqz_unfused_backend;
+    default: return NULL;
   }
 }
 
@@ -118,8 +119,8 @@ static sqz_status plan_memory(sqz_gpu_engine *g) {
   SQZ_TRY(g->backend->plan(g));
   const size_t raw = (size_t)e->options.max_batch * sqz_gpu_elems(e->in_c, e->in_h, e->in_w) * 4;
   g->raw_input_buffer = sqz_plan_add(&g->plan, raw, 0, LIFETIME_ALL);
-  g->logits_buffer = sqz_plan_add(&g->plan, (size_t)e->options.max_batch * e->num_classes * 4, 0,
-                                  LIFETIME_ALL);
+  g->logits_buffer =
+      sqz_plan_add(&g->plan, (size_t)e->options.max_batch * e->num_classes * 4, 0, LIFETIME_ALL);
   if (g->raw_input_buffer < 0 || g->logits_buffer < 0) return SQZ_ERR_INTERNAL;
   sqz_plan_finish(&g->plan);
   return sqz_device_malloc((void **)&g->arena, g->plan.total, "activations and workspace");
@@ -309,8 +310,10 @@ static sqz_status run_network(sqz_gpu_engine *g, int batch, sqz_output_kind kind
     if (st != SQZ_OK) {
       *slot = NULL;
       (void)cudaGetLastError();
-      return sqz_fail_context(st, "capturing the CUDA graph for batch %d (cuda_graphs = 0 "
-                              "runs without graphs)", batch);
+      return sqz_fail_context(st,
+                              "capturing the CUDA graph for batch %d (cuda_graphs = 0 "
+                              "runs without graphs)",
+                              batch);
     }
   }
   SQZ_GPU_CHECK(cudaGraphLaunch(*slot, g->stream));
@@ -377,7 +380,8 @@ static sqz_status profile_on_device(sqz_gpu_engine *g, const void *arg) {
   SQZ_TRY(deliver_output(g, job->io));
   SQZ_GPU_CHECK(cudaStreamSynchronize(g->stream));
   for (int i = 0; i < n; i++)
-    SQZ_GPU_CHECK(cudaEventElapsedTime(&job->layer_ms[i], g->layer_events[i], g->layer_events[i + 1]));
+    SQZ_GPU_CHECK(
+        cudaEventElapsedTime(&job->layer_ms[i], g->layer_events[i], g->layer_events[i + 1]));
   return SQZ_OK;
 }
 
@@ -392,7 +396,9 @@ static sqz_status sync_on_device(sqz_gpu_engine *g, const void *unused) {
   return SQZ_OK;
 }
 
-static sqz_status gpu_synchronize(sqz_engine *e) { return on_device(e->impl, sync_on_device, NULL); }
+static sqz_status gpu_synchronize(sqz_engine *e) {
+  return on_device(e->impl, sync_on_device, NULL);
+}
 
 static sqz_status switch_stream(sqz_gpu_engine *g, const void *arg) {
   cudaStream_t next = (cudaStream_t)arg;

@@ -36,15 +36,15 @@ const char *sqz_last_error(void) { return last_error; }
 
 const char *sqz_status_string(sqz_status status) {
   switch (status) {
-  case SQZ_OK: return "ok";
-  case SQZ_ERR_INVALID_ARGUMENT: return "invalid argument";
-  case SQZ_ERR_OUT_OF_MEMORY: return "out of memory";
-  case SQZ_ERR_IO: return "i/o error";
-  case SQZ_ERR_FORMAT: return "invalid format";
-  case SQZ_ERR_UNSUPPORTED: return "unsupported";
-  case SQZ_ERR_NO_DEVICE: return "no device";
-  case SQZ_ERR_DEVICE: return "device error";
-  case SQZ_ERR_INTERNAL: return "internal error";
+    case SQZ_OK: return "ok";
+    case SQZ_ERR_INVALID_ARGUMENT: return "invalid argument";
+    case SQZ_ERR_OUT_OF_MEMORY: return "out of memory";
+    case SQZ_ERR_IO: return "i/o error";
+    case SQZ_ERR_FORMAT: return "invalid format";
+    case SQZ_ERR_UNSUPPORTED: return "unsupported";
+    case SQZ_ERR_NO_DEVICE: return "no device";
+    case SQZ_ERR_DEVICE: return "device error";
+    case SQZ_ERR_INTERNAL: return "internal error";
   }
   return "unknown status";
 }

@@ -21,18 +21,17 @@ sqz_status sqz_fail(sqz_status status, const char *fmt, ...) SQZ_PRINTF(2, 3);
 
 /* Prepends "context: " to this thread's current message and returns status;
  * for adding the file name or layer to an error raised deeper down. */
-sqz_status sqz_fail_context(sqz_status status, const char *fmt, ...)
-    SQZ_PRINTF(2, 3);
+sqz_status sqz_fail_context(sqz_status status, const char *fmt, ...) SQZ_PRINTF(2, 3);
 
 #ifdef __cplusplus
 }
 #endif
 
 /* Returns from the calling function when `expr` yields a failing status. */
-#define SQZ_TRY(expr)                                                          \
-  do {                                                                         \
-    sqz_status sqz_try_status_ = (expr);                                       \
-    if (sqz_try_status_ != SQZ_OK) return sqz_try_status_;                     \
+#define SQZ_TRY(expr)                                      \
+  do {                                                     \
+    sqz_status sqz_try_status_ = (expr);                   \
+    if (sqz_try_status_ != SQZ_OK) return sqz_try_status_; \
   } while (0)
 
 #endif

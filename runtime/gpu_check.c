@@ -5,11 +5,11 @@
 
 static sqz_status cuda_status(cudaError_t err) {
   switch (err) {
-  case cudaErrorMemoryAllocation: return SQZ_ERR_OUT_OF_MEMORY;
-  case cudaErrorNoDevice:
-  case cudaErrorInsufficientDriver:
-  case cudaErrorInvalidDevice: return SQZ_ERR_NO_DEVICE;
-  default: return SQZ_ERR_DEVICE;
+    case cudaErrorMemoryAllocation: return SQZ_ERR_OUT_OF_MEMORY;
+    case cudaErrorNoDevice:
+    case cudaErrorInsufficientDriver:
+    case cudaErrorInvalidDevice: return SQZ_ERR_NO_DEVICE;
+    default: return SQZ_ERR_DEVICE;
   }
 }
 
@@ -38,8 +38,10 @@ sqz_status sqz_check_cudnn(cudnnStatus_t st, const char *call, const char *file,
 sqz_status sqz_device_malloc(void **p, size_t bytes, const char *what) {
   *p = NULL;
   if (sqz_debug_alloc_should_fail())
-    return sqz_fail(SQZ_ERR_OUT_OF_MEMORY, "out of device memory allocating %zu bytes for %s "
-                    "(injected)", bytes, what);
+    return sqz_fail(SQZ_ERR_OUT_OF_MEMORY,
+                    "out of device memory allocating %zu bytes for %s "
+                    "(injected)",
+                    bytes, what);
   cudaError_t err = cudaMalloc(p, bytes ? bytes : 1);
   if (err != cudaSuccess) {
     *p = NULL;
@@ -53,14 +55,16 @@ sqz_status sqz_device_malloc(void **p, size_t bytes, const char *what) {
 sqz_status sqz_host_pinned_malloc(void **p, size_t bytes, const char *what) {
   *p = NULL;
   if (sqz_debug_alloc_should_fail())
-    return sqz_fail(SQZ_ERR_OUT_OF_MEMORY, "out of pinned host memory allocating %zu bytes for "
-                    "%s (injected)", bytes, what);
+    return sqz_fail(SQZ_ERR_OUT_OF_MEMORY,
+                    "out of pinned host memory allocating %zu bytes for "
+                    "%s (injected)",
+                    bytes, what);
   cudaError_t err = cudaHostAlloc(p, bytes ? bytes : 1, cudaHostAllocDefault);
   if (err != cudaSuccess) {
     *p = NULL;
     (void)cudaGetLastError();
-    return sqz_fail(cuda_status(err), "cudaHostAlloc of %zu bytes for %s failed: %s", bytes,
-                    what, cudaGetErrorString(err));
+    return sqz_fail(cuda_status(err), "cudaHostAlloc of %zu bytes for %s failed: %s", bytes, what,
+                    cudaGetErrorString(err));
   }
   return SQZ_OK;
 }

@@ -21,7 +21,9 @@ sqz_status sqz_check_cuda(cudaError_t err, const char *call, const char *file, i
 sqz_status sqz_check_cublas(cublasStatus_t st, const char *call, const char *file, int line);
 #ifdef SQZ_HAVE_CUDNN
 sqz_status sqz_check_cudnn(cudnnStatus_t st, const char *call, const char *file, int line);
-#define SQZ_CUDNN_CHECKER cudnnStatus_t : sqz_check_cudnn,
+#define SQZ_CUDNN_CHECKER \
+  cudnnStatus_t:          \
+  sqz_check_cudnn,
 #else
 #define SQZ_CUDNN_CHECKER
 #endif
@@ -31,15 +33,15 @@ sqz_status sqz_check_cudnn(cudnnStatus_t st, const char *call, const char *file,
 #endif
 
 /* The status of a CUDA, cuBLAS or cuDNN result (SQZ_OK on success). */
-#define SQZ_GPU_STATUS(result, call)                                           \
-  _Generic((result), SQZ_CUDNN_CHECKER cublasStatus_t                         \
-           : sqz_check_cublas, default                                         \
+#define SQZ_GPU_STATUS(result, call)                  \
+  _Generic((result), SQZ_CUDNN_CHECKER cublasStatus_t \
+           : sqz_check_cublas, default                \
            : sqz_check_cuda)((result), (call), __FILE__, __LINE__)
 
-#define SQZ_GPU_CHECK(expr)                                                    \
-  do {                                                                         \
-    sqz_status sqz_gpu_status_ = SQZ_GPU_STATUS((expr), #expr);                \
-    if (sqz_gpu_status_ != SQZ_OK) return sqz_gpu_status_;                     \
+#define SQZ_GPU_CHECK(expr)                                     \
+  do {                                                          \
+    sqz_status sqz_gpu_status_ = SQZ_GPU_STATUS((expr), #expr); \
+    if (sqz_gpu_status_ != SQZ_OK) return sqz_gpu_status_;      \
   } while (0)
 
 /* Device allocations go through these: fault injection for tests (the same

@@ -59,15 +59,15 @@ struct sqz_gpu_engine {
   sqz_memory_plan plan;
   unsigned char *arena;
   int input_buffer, raw_input_buffer, logits_buffer; /* plan indices */
-  const unsigned char *weights;                       /* shared */
+  const unsigned char *weights;                      /* shared */
   size_t weight_bytes;
   sqz_packed_layer packed[SQZ_MAX_LAYERS];
   void *host_in, *host_out; /* pinned staging */
   cudaEvent_t host_in_free, host_out_free;
   sqz_host_copy pending_out;
-  cudaGraphExec_t *graphs; /* [2 * max_batch], NULL when graphs are off */
+  cudaGraphExec_t *graphs;   /* [2 * max_batch], NULL when graphs are off */
   cudaEvent_t *layer_events; /* num_layers + 1, made by the first profile */
-  char detail[512];        /* the backend's part of the description */
+  char detail[512];          /* the backend's part of the description */
 };
 
 /* The device address of a planned buffer. */

@@ -12,9 +12,10 @@
 sqz_status sqz_check_image_size(const char *name, long width, long height) {
   if (width < 1 || height < 1 || width > SQZ_MAX_IMAGE_SIDE || height > SQZ_MAX_IMAGE_SIDE ||
       (double)width * (double)height > SQZ_MAX_IMAGE_PIXELS)
-    return sqz_fail(SQZ_ERR_FORMAT, "%s: image size %ldx%ld is outside the supported "
-                    "1..%d per side, %d pixels", name, width, height, SQZ_MAX_IMAGE_SIDE,
-                    SQZ_MAX_IMAGE_PIXELS);
+    return sqz_fail(SQZ_ERR_FORMAT,
+                    "%s: image size %ldx%ld is outside the supported "
+                    "1..%d per side, %d pixels",
+                    name, width, height, SQZ_MAX_IMAGE_SIDE, SQZ_MAX_IMAGE_PIXELS);
   return SQZ_OK;
 }
 
@@ -50,8 +51,7 @@ int sqz_image_format_is_built(const char *format) {
   return 0;
 }
 
-static sqz_status decode_named(const char *name, const void *data, size_t size,
-                               sqz_image **out) {
+static sqz_status decode_named(const char *name, const void *data, size_t size, sqz_image **out) {
   const unsigned char *b = data;
   if (size >= 2 && b[0] == 'P' && (b[1] == '5' || b[1] == '6'))
     return sqz_decode_pnm(name, b, size, out);
@@ -59,8 +59,8 @@ static sqz_status decode_named(const char *name, const void *data, size_t size,
     return sqz_decode_jpeg(name, b, size, out);
   if (size >= 8 && memcmp(b, "\x89PNG\r\n\x1a\n", 8) == 0)
     return sqz_decode_png(name, b, size, out);
-  return sqz_fail(SQZ_ERR_FORMAT,
-                  "%s: unknown image format (expected binary PPM/PGM, JPEG or PNG)", name);
+  return sqz_fail(SQZ_ERR_FORMAT, "%s: unknown image format (expected binary PPM/PGM, JPEG or PNG)",
+                  name);
 }
 
 sqz_status sqz_image_decode(const void *data, size_t size, sqz_image **out) {
@@ -82,8 +82,8 @@ sqz_status sqz_image_load(const char *path, sqz_image **out) {
 /* Bilinear sampling of the (scaled_w x scaled_h) resize of `img`, window
  * [off_x, off_x + out_w) x [off_y, off_y + out_h), pixel centres aligned
  * (x_src = (x + 0.5) * in / scaled - 0.5, clamped at the borders). */
-static void resize_window(const sqz_image *img, int scaled_w, int scaled_h, int off_x,
-                          int off_y, int out_w, int out_h, uint8_t *out) {
+static void resize_window(const sqz_image *img, int scaled_w, int scaled_h, int off_x, int off_y,
+                          int out_w, int out_h, uint8_t *out) {
   const double sx = (double)img->width / scaled_w, sy = (double)img->height / scaled_h;
   for (int y = 0; y < out_h; y++) {
     double fy = (y + off_y + 0.5) * sy - 0.5;
@@ -115,8 +115,7 @@ static void resize_window(const sqz_image *img, int scaled_w, int scaled_h, int 
 sqz_status sqz_image_resize(const sqz_image *img, int out_w, int out_h, uint8_t *out) {
   if (!img || !out) return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "image and out must not be NULL");
   if (out_w < 1 || out_h < 1 || out_w > SQZ_MAX_IMAGE_SIDE || out_h > SQZ_MAX_IMAGE_SIDE)
-    return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "output size %dx%d is out of range", out_w,
-                    out_h);
+    return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "output size %dx%d is out of range", out_w, out_h);
   resize_window(img, out_w, out_h, 0, 0, out_w, out_h, out);
   return SQZ_OK;
 }

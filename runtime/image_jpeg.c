@@ -65,13 +65,16 @@ sqz_status sqz_decode_jpeg(const char *name, const unsigned char *data, size_t s
   jpeg_read_header(&cinfo, TRUE);
   if (cinfo.num_components != 1 && cinfo.num_components != 3) {
     jpeg_destroy_decompress(&cinfo);
-    return sqz_fail(SQZ_ERR_UNSUPPORTED, "%s: JPEG with %d components (CMYK?) is not "
-                    "supported", name, cinfo.num_components);
+    return sqz_fail(SQZ_ERR_UNSUPPORTED,
+                    "%s: JPEG with %d components (CMYK?) is not "
+                    "supported",
+                    name, cinfo.num_components);
   }
   cinfo.out_color_space = JCS_RGB;
   sqz_status st = sqz_check_image_size(name, (long)cinfo.image_width, (long)cinfo.image_height);
   sqz_image *allocated = NULL;
-  if (st == SQZ_OK) st = sqz_image_alloc((int)cinfo.image_width, (int)cinfo.image_height, &allocated);
+  if (st == SQZ_OK)
+    st = sqz_image_alloc((int)cinfo.image_width, (int)cinfo.image_height, &allocated);
   if (st != SQZ_OK) {
     jpeg_destroy_decompress(&cinfo);
     return st;

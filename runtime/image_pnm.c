@@ -12,8 +12,8 @@ static void skip_space_and_comments(pnm_cursor *c) {
   while (c->p < c->end) {
     if (*c->p == '#') {
       while (c->p < c->end && *c->p != '\n') c->p++;
-    } else if (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r' ||
-               *c->p == '\v' || *c->p == '\f') {
+    } else if (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r' || *c->p == '\v' ||
+               *c->p == '\f') {
       c->p++;
     } else {
       return;
@@ -51,8 +51,8 @@ sqz_status sqz_decode_pnm(const char *name, const unsigned char *data, size_t si
   const size_t bytes_per_sample = maxval > 255 ? 2 : 1;
   const size_t samples = (size_t)width * height * channels;
   if ((size_t)(c.end - c.p) < samples * bytes_per_sample)
-    return sqz_fail(SQZ_ERR_FORMAT, "%s: %zu bytes of pixel data, expected %zu (truncated)",
-                    name, (size_t)(c.end - c.p), samples * bytes_per_sample);
+    return sqz_fail(SQZ_ERR_FORMAT, "%s: %zu bytes of pixel data, expected %zu (truncated)", name,
+                    (size_t)(c.end - c.p), samples * bytes_per_sample);
   sqz_image *img;
   SQZ_TRY(sqz_image_alloc((int)width, (int)height, &img));
   for (size_t i = 0; i < (size_t)width * height; i++) {

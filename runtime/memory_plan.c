@@ -9,7 +9,9 @@ void sqz_plan_init(sqz_memory_plan *p) {
   p->total = 0;
 }
 
-static size_t align_up(size_t n) { return (n + SQZ_PLAN_ALIGN - 1) / SQZ_PLAN_ALIGN * SQZ_PLAN_ALIGN; }
+static size_t align_up(size_t n) {
+  return (n + SQZ_PLAN_ALIGN - 1) / SQZ_PLAN_ALIGN * SQZ_PLAN_ALIGN;
+}
 
 int sqz_plan_add(sqz_memory_plan *p, size_t bytes, int first, int last) {
   if (p->count >= SQZ_PLAN_MAX_BUFFERS) {

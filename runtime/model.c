@@ -13,18 +13,13 @@ void sqz_model_free(sqz_model *m) {
   sqz_free(m);
 }
 
-sqz_status sqz_model_begin(const char *name, int in_c, int in_h, int in_w,
-                           sqz_model **out) {
+sqz_status sqz_model_begin(const char *name, int in_c, int in_h, int in_w, sqz_model **out) {
   if (!name || !*name || strlen(name) >= sizeof((sqz_model *)0)->name)
-    return sqz_fail(SQZ_ERR_INVALID_ARGUMENT,
-                    "model name must have 1 to 63 characters");
+    return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "model name must have 1 to 63 characters");
   if (in_c != 3)
-    return sqz_fail(SQZ_ERR_INVALID_ARGUMENT,
-                    "model input must have 3 channels, got %d", in_c);
-  if (in_h < 1 || in_w < 1 || in_h > SQZ_MAX_INPUT_SIZE ||
-      in_w > SQZ_MAX_INPUT_SIZE)
-    return sqz_fail(SQZ_ERR_INVALID_ARGUMENT,
-                    "model input size must be 1..%d, got %dx%d",
+    return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "model input must have 3 channels, got %d", in_c);
+  if (in_h < 1 || in_w < 1 || in_h > SQZ_MAX_INPUT_SIZE || in_w > SQZ_MAX_INPUT_SIZE)
+    return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "model input size must be 1..%d, got %dx%d",
                     SQZ_MAX_INPUT_SIZE, in_h, in_w);
   sqz_model *m = sqz_calloc(1, sizeof *m, "model");
   if (!m) return SQZ_ERR_OUT_OF_MEMORY;
@@ -37,22 +32,20 @@ sqz_status sqz_model_begin(const char *name, int in_c, int in_h, int in_w,
   return SQZ_OK;
 }
 
-static sqz_status check_range(const char *layer, const char *what, int v,
-                              int lo, int hi) {
+static sqz_status check_range(const char *layer, const char *what, int v, int lo, int hi) {
   if (v < lo || v > hi)
-    return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "layer '%s': %s must be %d..%d, got %d",
-                    layer, what, lo, hi, v);
+    return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "layer '%s': %s must be %d..%d, got %d", layer, what,
+                    lo, hi, v);
   return SQZ_OK;
 }
 
-static sqz_status append_layer(sqz_model *m, const char *name,
-                               sqz_layer_kind kind, sqz_layer **out) {
+static sqz_status append_layer(sqz_model *m, const char *name, sqz_layer_kind kind,
+                               sqz_layer **out) {
   if (m->num_layers >= SQZ_MAX_LAYERS)
-    return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "more than %d layers",
-                    SQZ_MAX_LAYERS);
+    return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "more than %d layers", SQZ_MAX_LAYERS);
   if (!name || !*name || strlen(name) >= SQZ_MAX_NAME)
-    return sqz_fail(SQZ_ERR_INVALID_ARGUMENT,
-                    "layer names must have 1 to %d characters", SQZ_MAX_NAME - 1);
+    return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "layer names must have 1 to %d characters",
+                    SQZ_MAX_NAME - 1);
   for (const char *c = name; *c; c++)
     if (*c <= ' ' || *c > '~')
       return sqz_fail(SQZ_ERR_INVALID_ARGUMENT,
@@ -68,8 +61,8 @@ static sqz_status append_layer(sqz_model *m, const char *name,
   return SQZ_OK;
 }
 
-static sqz_status set_conv(const char *layer, sqz_conv *c, int out_channels,
-                           int kernel, int stride, int pad, int relu) {
+static sqz_status set_conv(const char *layer, sqz_conv *c, int out_channels, int kernel, int stride,
+                           int pad, int relu) {
   SQZ_TRY(check_range(layer, "output channels", out_channels, 1, SQZ_MAX_CHANNELS));
   SQZ_TRY(check_range(layer, "kernel", kernel, 1, SQZ_MAX_KERNEL));
   SQZ_TRY(check_range(layer, "stride", stride, 1, SQZ_MAX_STRIDE));
@@ -84,8 +77,8 @@ static sqz_status set_conv(const char *layer, sqz_conv *c, int out_channels,
   return SQZ_OK;
 }
 
-sqz_status sqz_model_add_conv(sqz_model *m, const char *name, int out_channels,
-                              int kernel, int stride, int pad, int relu) {
+sqz_status sqz_model_add_conv(sqz_model *m, const char *name, int out_channels, int kernel,
+                              int stride, int pad, int relu) {
   sqz_layer *l = NULL;
   SQZ_TRY(append_layer(m, name, SQZ_LAYER_CONV, &l));
   sqz_status st = set_conv(name, &l->conv, out_channels, kernel, stride, pad, relu);
@@ -93,8 +86,7 @@ sqz_status sqz_model_add_conv(sqz_model *m, const char *name, int out_channels,
   return st;
 }
 
-sqz_status sqz_model_add_maxpool(sqz_model *m, const char *name, int kernel,
-                                 int stride, int pad) {
+sqz_status sqz_model_add_maxpool(sqz_model *m, const char *name, int kernel, int stride, int pad) {
   sqz_layer *l = NULL;
   SQZ_TRY(append_layer(m, name, SQZ_LAYER_MAXPOOL, &l));
   sqz_status st = check_range(name, "kernel", kernel, 1, SQZ_MAX_KERNEL);
@@ -111,8 +103,8 @@ sqz_status sqz_model_add_maxpool(sqz_model *m, const char *name, int kernel,
   return SQZ_OK;
 }
 
-sqz_status sqz_model_add_fire(sqz_model *m, const char *name, int squeeze,
-                              int expand1x1, int expand3x3, sqz_bypass bypass) {
+sqz_status sqz_model_add_fire(sqz_model *m, const char *name, int squeeze, int expand1x1,
+                              int expand3x3, sqz_bypass bypass) {
   sqz_layer *l = NULL;
   SQZ_TRY(append_layer(m, name, SQZ_LAYER_FIRE, &l));
   sqz_fire *f = &l->fire;
@@ -120,11 +112,11 @@ sqz_status sqz_model_add_fire(sqz_model *m, const char *name, int squeeze,
   if (st == SQZ_OK) st = set_conv(name, &f->expand1x1, expand1x1, 1, 1, 0, 1);
   if (st == SQZ_OK) st = set_conv(name, &f->expand3x3, expand3x3, 3, 1, 1, 1);
   if (st == SQZ_OK && expand1x1 + expand3x3 > SQZ_MAX_CHANNELS)
-    st = sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "layer '%s': more than %d output channels",
-                  name, SQZ_MAX_CHANNELS);
+    st = sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "layer '%s': more than %d output channels", name,
+                  SQZ_MAX_CHANNELS);
   if (st == SQZ_OK && (bypass < SQZ_BYPASS_NONE || bypass > SQZ_BYPASS_COMPLEX))
-    st = sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "layer '%s': unknown bypass kind %d",
-                  name, (int)bypass);
+    st =
+        sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "layer '%s': unknown bypass kind %d", name, (int)bypass);
   if (st == SQZ_OK && bypass == SQZ_BYPASS_COMPLEX)
     st = set_conv(name, &f->shortcut, expand1x1 + expand3x3, 1, 1, 0, 0);
   if (st != SQZ_OK) {
@@ -140,11 +132,9 @@ sqz_status sqz_model_add_global_avgpool(sqz_model *m, const char *name) {
   return append_layer(m, name, SQZ_LAYER_GLOBAL_AVGPOOL, &l);
 }
 
-static sqz_status add_tensor(sqz_model *m, const char *layer, const char *part,
-                             const char *kind, int ndim, const int *dims,
-                             size_t *offset, int fan_in) {
-  if (m->num_tensors >= SQZ_MAX_TENSORS)
-    return sqz_fail(SQZ_ERR_INTERNAL, "too many tensors");
+static sqz_status add_tensor(sqz_model *m, const char *layer, const char *part, const char *kind,
+                             int ndim, const int *dims, size_t *offset, int fan_in) {
+  if (m->num_tensors >= SQZ_MAX_TENSORS) return sqz_fail(SQZ_ERR_INTERNAL, "too many tensors");
   sqz_tensor *t = &m->tensors[m->num_tensors++];
   if (part)
     snprintf(t->name, sizeof t->name, "%s.%s.%s", layer, part, kind);
@@ -164,8 +154,8 @@ static sqz_status add_tensor(sqz_model *m, const char *layer, const char *part,
 }
 
 /* Lays out one conv's weight and bias, given its input channels. */
-static sqz_status layout_conv(sqz_model *m, const char *layer, const char *part,
-                              sqz_conv *c, int in_channels) {
+static sqz_status layout_conv(sqz_model *m, const char *layer, const char *part, sqz_conv *c,
+                              int in_channels) {
   c->in_channels = in_channels;
   int wdims[4] = {c->out_channels, in_channels, c->kernel, c->kernel};
   int fan_in = in_channels * c->kernel * c->kernel;
@@ -180,31 +170,28 @@ static sqz_status layout_weights(sqz_model *m) {
   for (int i = 0; i < m->num_layers; i++) {
     sqz_layer *l = &m->layers[i];
     switch (l->kind) {
-    case SQZ_LAYER_CONV:
-      SQZ_TRY(layout_conv(m, l->name, NULL, &l->conv, channels));
-      channels = l->conv.out_channels;
-      break;
-    case SQZ_LAYER_FIRE: {
-      sqz_fire *f = &l->fire;
-      int out = f->expand1x1.out_channels + f->expand3x3.out_channels;
-      if (f->bypass == SQZ_BYPASS_SIMPLE && channels != out)
-        return sqz_fail(SQZ_ERR_INVALID_ARGUMENT,
-                        "layer '%s': a simple bypass needs equal input and output "
-                        "channels, got %d and %d",
-                        l->name, channels, out);
-      SQZ_TRY(layout_conv(m, l->name, "squeeze", &f->squeeze, channels));
-      SQZ_TRY(layout_conv(m, l->name, "expand1x1", &f->expand1x1,
-                          f->squeeze.out_channels));
-      SQZ_TRY(layout_conv(m, l->name, "expand3x3", &f->expand3x3,
-                          f->squeeze.out_channels));
-      if (f->bypass == SQZ_BYPASS_COMPLEX)
-        SQZ_TRY(layout_conv(m, l->name, "shortcut", &f->shortcut, channels));
-      channels = out;
-      break;
-    }
-    case SQZ_LAYER_MAXPOOL:
-    case SQZ_LAYER_GLOBAL_AVGPOOL:
-      break;
+      case SQZ_LAYER_CONV:
+        SQZ_TRY(layout_conv(m, l->name, NULL, &l->conv, channels));
+        channels = l->conv.out_channels;
+        break;
+      case SQZ_LAYER_FIRE: {
+        sqz_fire *f = &l->fire;
+        int out = f->expand1x1.out_channels + f->expand3x3.out_channels;
+        if (f->bypass == SQZ_BYPASS_SIMPLE && channels != out)
+          return sqz_fail(SQZ_ERR_INVALID_ARGUMENT,
+                          "layer '%s': a simple bypass needs equal input and output "
+                          "channels, got %d and %d",
+                          l->name, channels, out);
+        SQZ_TRY(layout_conv(m, l->name, "squeeze", &f->squeeze, channels));
+        SQZ_TRY(layout_conv(m, l->name, "expand1x1", &f->expand1x1, f->squeeze.out_channels));
+        SQZ_TRY(layout_conv(m, l->name, "expand3x3", &f->expand3x3, f->squeeze.out_channels));
+        if (f->bypass == SQZ_BYPASS_COMPLEX)
+          SQZ_TRY(layout_conv(m, l->name, "shortcut", &f->shortcut, channels));
+        channels = out;
+        break;
+      }
+      case SQZ_LAYER_MAXPOOL:
+      case SQZ_LAYER_GLOBAL_AVGPOOL: break;
     }
   }
   m->num_classes = channels;
@@ -215,8 +202,7 @@ sqz_status sqz_model_finish(sqz_model *m) {
   if (m->num_layers < 2)
     return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "a model needs at least two layers");
   if (m->layers[0].kind != SQZ_LAYER_CONV)
-    return sqz_fail(SQZ_ERR_INVALID_ARGUMENT,
-                    "the first layer must be a convolution, '%s' is not",
+    return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "the first layer must be a convolution, '%s' is not",
                     m->layers[0].name);
   for (int i = 0; i < m->num_layers; i++) {
     int last = i == m->num_layers - 1;
@@ -248,8 +234,7 @@ int sqz_pool_out_size(int in, int kernel, int stride, int pad) {
 }
 
 sqz_status sqz_model_infer_shapes(sqz_model *m, int height, int width) {
-  if (height < 1 || width < 1 || height > SQZ_MAX_INPUT_SIZE ||
-      width > SQZ_MAX_INPUT_SIZE)
+  if (height < 1 || width < 1 || height > SQZ_MAX_INPUT_SIZE || width > SQZ_MAX_INPUT_SIZE)
     return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "input size must be 1..%d, got %dx%d",
                     SQZ_MAX_INPUT_SIZE, height, width);
   int c = m->in_c, h = height, w = width;
@@ -259,21 +244,19 @@ sqz_status sqz_model_infer_shapes(sqz_model *m, int height, int width) {
     l->in_h = h;
     l->in_w = w;
     switch (l->kind) {
-    case SQZ_LAYER_CONV:
-      c = l->conv.out_channels;
-      h = sqz_conv_out_size(h, l->conv.kernel, l->conv.stride, l->conv.pad);
-      w = sqz_conv_out_size(w, l->conv.kernel, l->conv.stride, l->conv.pad);
-      break;
-    case SQZ_LAYER_MAXPOOL:
-      h = sqz_pool_out_size(h, l->pool.kernel, l->pool.stride, l->pool.pad);
-      w = sqz_pool_out_size(w, l->pool.kernel, l->pool.stride, l->pool.pad);
-      break;
-    case SQZ_LAYER_FIRE:
-      c = l->fire.expand1x1.out_channels + l->fire.expand3x3.out_channels;
-      break;
-    case SQZ_LAYER_GLOBAL_AVGPOOL:
-      h = w = 1;
-      break;
+      case SQZ_LAYER_CONV:
+        c = l->conv.out_channels;
+        h = sqz_conv_out_size(h, l->conv.kernel, l->conv.stride, l->conv.pad);
+        w = sqz_conv_out_size(w, l->conv.kernel, l->conv.stride, l->conv.pad);
+        break;
+      case SQZ_LAYER_MAXPOOL:
+        h = sqz_pool_out_size(h, l->pool.kernel, l->pool.stride, l->pool.pad);
+        w = sqz_pool_out_size(w, l->pool.kernel, l->pool.stride, l->pool.pad);
+        break;
+      case SQZ_LAYER_FIRE:
+        c = l->fire.expand1x1.out_channels + l->fire.expand3x3.out_channels;
+        break;
+      case SQZ_LAYER_GLOBAL_AVGPOOL: h = w = 1; break;
     }
     if (h < 1 || w < 1)
       return sqz_fail(SQZ_ERR_INVALID_ARGUMENT,
@@ -295,37 +278,36 @@ uint64_t sqz_conv_params(const sqz_conv *c) {
 }
 
 static uint64_t conv_macs(const sqz_conv *c, int out_h, int out_w) {
-  return (uint64_t)c->out_channels * c->in_channels * c->kernel * c->kernel *
-         (uint64_t)out_h * (uint64_t)out_w;
+  return (uint64_t)c->out_channels * c->in_channels * c->kernel * c->kernel * (uint64_t)out_h *
+         (uint64_t)out_w;
 }
 
 uint64_t sqz_layer_params(const sqz_layer *l) {
   switch (l->kind) {
-  case SQZ_LAYER_CONV: return sqz_conv_params(&l->conv);
-  case SQZ_LAYER_FIRE: {
-    const sqz_fire *f = &l->fire;
-    uint64_t p = sqz_conv_params(&f->squeeze) + sqz_conv_params(&f->expand1x1) +
-                 sqz_conv_params(&f->expand3x3);
-    if (f->bypass == SQZ_BYPASS_COMPLEX) p += sqz_conv_params(&f->shortcut);
-    return p;
-  }
-  default: return 0;
+    case SQZ_LAYER_CONV: return sqz_conv_params(&l->conv);
+    case SQZ_LAYER_FIRE: {
+      const sqz_fire *f = &l->fire;
+      uint64_t p = sqz_conv_params(&f->squeeze) + sqz_conv_params(&f->expand1x1) +
+                   sqz_conv_params(&f->expand3x3);
+      if (f->bypass == SQZ_BYPASS_COMPLEX) p += sqz_conv_params(&f->shortcut);
+      return p;
+    }
+    default: return 0;
   }
 }
 
 uint64_t sqz_layer_macs(const sqz_layer *l) {
   switch (l->kind) {
-  case SQZ_LAYER_CONV: return conv_macs(&l->conv, l->out_h, l->out_w);
-  case SQZ_LAYER_FIRE: {
-    const sqz_fire *f = &l->fire;
-    uint64_t n = conv_macs(&f->squeeze, l->out_h, l->out_w) +
-                 conv_macs(&f->expand1x1, l->out_h, l->out_w) +
-                 conv_macs(&f->expand3x3, l->out_h, l->out_w);
-    if (f->bypass == SQZ_BYPASS_COMPLEX)
-      n += conv_macs(&f->shortcut, l->out_h, l->out_w);
-    return n;
-  }
-  default: return 0;
+    case SQZ_LAYER_CONV: return conv_macs(&l->conv, l->out_h, l->out_w);
+    case SQZ_LAYER_FIRE: {
+      const sqz_fire *f = &l->fire;
+      uint64_t n = conv_macs(&f->squeeze, l->out_h, l->out_w) +
+                   conv_macs(&f->expand1x1, l->out_h, l->out_w) +
+                   conv_macs(&f->expand3x3, l->out_h, l->out_w);
+      if (f->bypass == SQZ_BYPASS_COMPLEX) n += conv_macs(&f->shortcut, l->out_h, l->out_w);
+      return n;
+    }
+    default: return 0;
   }
 }
 

@@ -87,14 +87,12 @@ struct sqz_model {
 /* Building a model: start, append layers, finish. Names must be unique and
  * nonempty. sqz_model_begin allocates; the caller frees with
  * sqz_model_free on any failure. */
-sqz_status sqz_model_begin(const char *name, int in_c, int in_h, int in_w,
-                           sqz_model **out);
-sqz_status sqz_model_add_conv(sqz_model *m, const char *name, int out_channels,
-                              int kernel, int stride, int pad, int relu);
-sqz_status sqz_model_add_maxpool(sqz_model *m, const char *name, int kernel,
-                                 int stride, int pad);
-sqz_status sqz_model_add_fire(sqz_model *m, const char *name, int squeeze,
-                              int expand1x1, int expand3x3, sqz_bypass bypass);
+sqz_status sqz_model_begin(const char *name, int in_c, int in_h, int in_w, sqz_model **out);
+sqz_status sqz_model_add_conv(sqz_model *m, const char *name, int out_channels, int kernel,
+                              int stride, int pad, int relu);
+sqz_status sqz_model_add_maxpool(sqz_model *m, const char *name, int kernel, int stride, int pad);
+sqz_status sqz_model_add_fire(sqz_model *m, const char *name, int squeeze, int expand1x1,
+                              int expand3x3, sqz_bypass bypass);
 sqz_status sqz_model_add_global_avgpool(sqz_model *m, const char *name);
 /* Checks the structure (last layer a global average pool, channels chain),
  * lays out the weight block (zeroed), lists the tensors, infers shapes. */

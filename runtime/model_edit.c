@@ -7,27 +7,25 @@
 #include "model.h"
 
 static sqz_status add_layer(sqz_model *m, const sqz_layer_info *l) {
-  if (!l->name)
-    return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "layer %d has no name", m->num_layers);
+  if (!l->name) return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "layer %d has no name", m->num_layers);
   switch (l->kind) {
-  case SQZ_LAYER_CONV:
-    return sqz_model_add_conv(m, l->name, l->out_channels, l->kernel, l->stride, l->pad, l->relu);
-  case SQZ_LAYER_MAXPOOL: return sqz_model_add_maxpool(m, l->name, l->kernel, l->stride, l->pad);
-  case SQZ_LAYER_FIRE:
-    return sqz_model_add_fire(m, l->name, l->squeeze, l->expand1x1, l->expand3x3, l->bypass);
-  case SQZ_LAYER_GLOBAL_AVGPOOL: return sqz_model_add_global_avgpool(m, l->name);
+    case SQZ_LAYER_CONV:
+      return sqz_model_add_conv(m, l->name, l->out_channels, l->kernel, l->stride, l->pad, l->relu);
+    case SQZ_LAYER_MAXPOOL: return sqz_model_add_maxpool(m, l->name, l->kernel, l->stride, l->pad);
+    case SQZ_LAYER_FIRE:
+      return sqz_model_add_fire(m, l->name, l->squeeze, l->expand1x1, l->expand3x3, l->bypass);
+    case SQZ_LAYER_GLOBAL_AVGPOOL: return sqz_model_add_global_avgpool(m, l->name);
   }
   return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "layer '%s' has unknown kind %d", l->name,
                   (int)l->kind);
 }
 
-sqz_status sqz_model_create(const char *name, int height, int width,
-                            const sqz_layer_info *layers, int num_layers, sqz_model **out) {
-  if (!layers || !out)
-    return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "layers and out must not be NULL");
+sqz_status sqz_model_create(const char *name, int height, int width, const sqz_layer_info *layers,
+                            int num_layers, sqz_model **out) {
+  if (!layers || !out) return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "layers and out must not be NULL");
   if (num_layers < 2 || num_layers > SQZ_MAX_LAYERS)
-    return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "a model has 2..%d layers, got %d",
-                    SQZ_MAX_LAYERS, num_layers);
+    return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "a model has 2..%d layers, got %d", SQZ_MAX_LAYERS,
+                    num_layers);
   sqz_model *m;
   SQZ_TRY(sqz_model_begin(name, 3, height, width, &m));
   sqz_status st = SQZ_OK;
@@ -58,15 +56,14 @@ sqz_status sqz_model_tensor(const sqz_model *m, int index, sqz_tensor_info *info
   return SQZ_OK;
 }
 
-sqz_status sqz_model_set_tensor(sqz_model *m, const char *name, const float *data,
-                                size_t count) {
+sqz_status sqz_model_set_tensor(sqz_model *m, const char *name, const float *data, size_t count) {
   if (!m || !name || !data)
     return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "model, name and data must not be NULL");
   const sqz_tensor *t = sqz_model_find_tensor(m, name);
   if (!t) return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "model '%s' has no tensor '%s'", m->name, name);
   if (count != t->count)
-    return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "tensor '%s' has %zu values, got %zu", name,
-                    t->count, count);
+    return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "tensor '%s' has %zu values, got %zu", name, t->count,
+                    count);
   for (size_t i = 0; i < count; i++)
     if (!isfinite(data[i]))
       return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "tensor '%s' value %zu is not finite", name, i);

@@ -6,8 +6,7 @@
 
 const char *sqz_model_name(const sqz_model *m) { return m ? m->name : NULL; }
 
-void sqz_model_input_shape(const sqz_model *m, int *channels, int *height,
-                           int *width) {
+void sqz_model_input_shape(const sqz_model *m, int *channels, int *height, int *width) {
   if (!m) return;
   if (channels) *channels = m->in_c;
   if (height) *height = m->in_h;
@@ -50,8 +49,8 @@ int sqz_model_num_layers(const sqz_model *m) { return m ? m->num_layers : 0; }
 sqz_status sqz_model_layer(const sqz_model *m, int index, sqz_layer_info *out) {
   if (!m || !out) return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "model and out must not be NULL");
   if (index < 0 || index >= m->num_layers)
-    return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "layer index %d out of range 0..%d",
-                    index, m->num_layers - 1);
+    return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "layer index %d out of range 0..%d", index,
+                    m->num_layers - 1);
   const sqz_layer *l = &m->layers[index];
   sqz_layer_info info;
   memset(&info, 0, sizeof info);

@@ -1,7 +1,6 @@
 #include "engine.h"
 
-void sqz_u8_to_nchw(const uint8_t *rgb, int h, int w, const sqz_preprocess *p,
-                    float *out) {
+void sqz_u8_to_nchw(const uint8_t *rgb, int h, int w, const sqz_preprocess *p, float *out) {
   const size_t hw = (size_t)h * w;
   for (int c = 0; c < 3; c++) {
     /* Channel c of the model's order comes from R, G or B of the image. */

@@ -14,8 +14,8 @@ sqz_status sqz_top_k(const float *scores, int n, int k, int *indices, float *val
   int *idx = k <= SMALL ? idx_small : indices;
   float *val = k <= SMALL ? val_small : values;
   if (!idx || !val)
-    return sqz_fail(SQZ_ERR_INVALID_ARGUMENT,
-                    "top-k with k > %d needs both indices and values", SMALL);
+    return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "top-k with k > %d needs both indices and values",
+                    SMALL);
   int count = 0;
   for (int i = 0; i < n; i++) {
     float v = isnan(scores[i]) ? -INFINITY : scores[i];

@@ -12,8 +12,8 @@ uint16_t sqz_float_to_half(float f) {
   if (abs >= 0x7F800000u) /* inf or nan: keep nan quiet */
     return (uint16_t)(sign | 0x7C00u | (abs > 0x7F800000u ? 0x200u : 0));
   if (abs >= 0x477FF000u) return (uint16_t)(sign | 0x7C00u); /* rounds past 65504 */
-  if (abs < 0x38800000u) {                                     /* subnormal or zero in half */
-    if (abs < 0x33000000u) return (uint16_t)sign;              /* below half of the smallest */
+  if (abs < 0x38800000u) {                                   /* subnormal or zero in half */
+    if (abs < 0x33000000u) return (uint16_t)sign;            /* below half of the smallest */
     const uint32_t mant = (abs & 0x7FFFFFu) | 0x800000u;
     const int shift = 126 - (int)(abs >> 23); /* 14..24 */
     uint32_t half = mant >> shift;
@@ -66,9 +66,9 @@ void sqz_pack_conv_weights(const float *oihw, int out_c, int in_c, int kernel,
         const float v = oihw[((size_t)o * in_c + i) * k2 + r];
         size_t at;
         switch (layout) {
-        case SQZ_WEIGHTS_OHWI: at = ((size_t)o * k2 + r) * in_c + i; break;
-        case SQZ_WEIGHTS_HWIO: at = ((size_t)r * in_c + i) * out_c + o; break;
-        default: at = ((size_t)o * in_c + i) * k2 + r; break;
+          case SQZ_WEIGHTS_OHWI: at = ((size_t)o * k2 + r) * in_c + i; break;
+          case SQZ_WEIGHTS_HWIO: at = ((size_t)r * in_c + i) * out_c + o; break;
+          default: at = ((size_t)o * in_c + i) * k2 + r; break;
         }
         store(dst, at, v, dtype);
       }
@@ -77,8 +77,8 @@ void sqz_pack_conv_weights(const float *oihw, int out_c, int in_c, int kernel,
 static size_t align256(size_t n) { return (n + 255) / 256 * 256; }
 
 /* Places one conv at *size, advancing it, and writes it when dst is set. */
-static sqz_packed_conv place(const sqz_conv *c, const float *weights, sqz_pack_format f,
-                             void *dst, size_t *size) {
+static sqz_packed_conv place(const sqz_conv *c, const float *weights, sqz_pack_format f, void *dst,
+                             size_t *size) {
   sqz_packed_conv at;
   const size_t count = (size_t)c->out_channels * c->in_channels * c->kernel * c->kernel;
   at.weight = *size;
@@ -86,8 +86,8 @@ static sqz_packed_conv place(const sqz_conv *c, const float *weights, sqz_pack_f
   at.bias = *size;
   *size = align256(*size + (size_t)c->out_channels * sqz_dtype_size(f.bias_dtype));
   if (dst) {
-    sqz_pack_conv_weights(weights + c->weight, c->out_channels, c->in_channels, c->kernel,
-                          f.layout, f.weight_dtype, (char *)dst + at.weight);
+    sqz_pack_conv_weights(weights + c->weight, c->out_channels, c->in_channels, c->kernel, f.layout,
+                          f.weight_dtype, (char *)dst + at.weight);
     for (int o = 0; o < c->out_channels; o++)
       store((char *)dst + at.bias, (size_t)o, weights[c->bias + o], f.bias_dtype);
   }

@@ -40,8 +40,7 @@ __global__ void concat(const T *a, int ca, const T *b, int cb, size_t rows, T *o
 }  // namespace
 
 extern "C" cudaError_t sqz_launch_bias_act(void *x, const float *bias, size_t rows, int channels,
-                                           int ld, int relu, sqz_dtype dtype,
-                                           cudaStream_t stream) {
+                                           int ld, int relu, sqz_dtype dtype, cudaStream_t stream) {
   const unsigned block = 256, grid = sqz::grid_for(rows * channels, block);
   if (dtype == SQZ_DTYPE_F16)
     bias_act<<<grid, block, 0, stream>>>((__half *)x, bias, rows, channels, ld, relu);
@@ -60,9 +59,8 @@ extern "C" cudaError_t sqz_launch_add(void *dst, const void *src, size_t n, sqz_
   return cudaGetLastError();
 }
 
-extern "C" cudaError_t sqz_launch_concat(const void *a, int ca, const void *b, int cb,
-                                         size_t rows, void *out, sqz_dtype dtype,
-                                         cudaStream_t stream) {
+extern "C" cudaError_t sqz_launch_concat(const void *a, int ca, const void *b, int cb, size_t rows,
+                                         void *out, sqz_dtype dtype, cudaStream_t stream) {
   const unsigned block = 256, grid = sqz::grid_for(rows * (ca + cb), block);
   if (dtype == SQZ_DTYPE_F16)
     concat<<<grid, block, 0, stream>>>((const __half *)a, ca, (const __half *)b, cb, rows,

@@ -57,21 +57,23 @@ static sqz_status describe_variants(sqz_gpu_engine *g) {
       v = sqz_fused_fire_variant(l, &s->pool, g->act_dtype, e->options.max_batch, g->sm_count,
                                  f->smem_limit);
       if (!v.tile_h)
-        return sqz_fail(SQZ_ERR_UNSUPPORTED, "fused: no Fire kernel variant fits '%s' (squeeze "
-                        "%d channels) in %zu bytes of shared memory", l->name,
-                        l->fire.squeeze.out_channels, f->smem_limit);
+        return sqz_fail(SQZ_ERR_UNSUPPORTED,
+                        "fused: no Fire kernel variant fits '%s' (squeeze "
+                        "%d channels) in %zu bytes of shared memory",
+                        l->name, l->fire.squeeze.out_channels, f->smem_limit);
       n += snprintf(d + n, left - n, " %s %s%s %dx%d", l->name,
-                    v.math == SQZ_MATH_WMMA ? "tc" : "fma", s->pool.kernel ? "+pool" : "",
-                    v.tile_h, v.tile_w);
+                    v.math == SQZ_MATH_WMMA ? "tc" : "fma", s->pool.kernel ? "+pool" : "", v.tile_h,
+                    v.tile_w);
       if (g->act_dtype == SQZ_DTYPE_F16 && v.math != SQZ_MATH_WMMA)
         n += snprintf(d + n, left - n, " (%s)", v.why);
     } else if (s->role == SQZ_FUSED_CLASSIFIER) {
       v = sqz_fused_classifier_variant(l, g->act_dtype, f->smem_limit);
       if (!v.tile_h)
-        return sqz_fail(SQZ_ERR_UNSUPPORTED, "fused: the classifier's %d input channels do not "
-                        "fit in shared memory", l->conv.in_channels);
-      n += snprintf(d + n, left - n, " %s+gap %s", l->name,
-                    v.math == SQZ_MATH_WMMA ? "tc" : "fma");
+        return sqz_fail(SQZ_ERR_UNSUPPORTED,
+                        "fused: the classifier's %d input channels do not "
+                        "fit in shared memory",
+                        l->conv.in_channels);
+      n += snprintf(d + n, left - n, " %s+gap %s", l->name, v.math == SQZ_MATH_WMMA ? "tc" : "fma");
     } else if (s->role == SQZ_FUSED_STEM) {
       n += snprintf(d + n, left - n, " %s%s fma", l->name, s->pool.kernel ? "+pool" : "");
     }
@@ -104,11 +106,13 @@ static sqz_status fused_init(sqz_gpu_engine *g) {
   SQZ_GPU_CHECK(sqz_fused_stem_allow_smem(f->smem_limit));
   SQZ_GPU_CHECK(sqz_fused_classifier_allow_smem(f->smem_limit));
   const sqz_layer *stem = &g->e->layers[0];
-  sqz_stem_geometry geo = sqz_fused_stem_geometry(stem, f->plan.steps[0].pool.kernel ? stem + 1 : NULL);
+  sqz_stem_geometry geo =
+      sqz_fused_stem_geometry(stem, f->plan.steps[0].pool.kernel ? stem + 1 : NULL);
   if (sqz_stem_smem_bytes(&geo, stem->in_c, SQZ_STEM_CHUNK) > f->smem_limit)
-    return sqz_fail(SQZ_ERR_UNSUPPORTED, "fused: the stem's %dx%d stride-%d convolution does not "
-                    "fit in shared memory", stem->conv.kernel, stem->conv.kernel,
-                    stem->conv.stride);
+    return sqz_fail(SQZ_ERR_UNSUPPORTED,
+                    "fused: the stem's %dx%d stride-%d convolution does not "
+                    "fit in shared memory",
+                    stem->conv.kernel, stem->conv.kernel, stem->conv.stride);
   SQZ_TRY(pad_classifier_weights(g));
   return describe_variants(g);
 }
@@ -192,15 +196,15 @@ static sqz_status run_classifier(sqz_gpu_engine *g, int i, int batch) {
 
 static sqz_status fused_layer(sqz_gpu_engine *g, int i, int batch, sqz_output_kind kind) {
   switch (state(g)->plan.steps[i].role) {
-  case SQZ_FUSED_STEM: return run_stem(g, i, batch);
-  case SQZ_FUSED_FIRE: return run_fire(g, i, batch);
-  case SQZ_FUSED_CLASSIFIER: return run_classifier(g, i, batch);
-  case SQZ_FUSED_SOFTMAX:
-    if (kind == SQZ_OUTPUT_PROBS)
-      SQZ_GPU_CHECK(sqz_launch_softmax(sqz_gpu_buffer(g, g->logits_buffer), batch,
-                                       g->e->num_classes, g->stream));
-    return SQZ_OK;
-  case SQZ_FUSED_FOLDED: return SQZ_OK;
+    case SQZ_FUSED_STEM: return run_stem(g, i, batch);
+    case SQZ_FUSED_FIRE: return run_fire(g, i, batch);
+    case SQZ_FUSED_CLASSIFIER: return run_classifier(g, i, batch);
+    case SQZ_FUSED_SOFTMAX:
+      if (kind == SQZ_OUTPUT_PROBS)
+        SQZ_GPU_CHECK(sqz_launch_softmax(sqz_gpu_buffer(g, g->logits_buffer), batch,
+                                         g->e->num_classes, g->stream));
+      return SQZ_OK;
+    case SQZ_FUSED_FOLDED: return SQZ_OK;
   }
   return sqz_fail(SQZ_ERR_INTERNAL, "fused: unknown step");
 }

@@ -126,8 +126,8 @@ extern "C" cudaError_t sqz_launch_classifier(const sqz_classifier_args *a, sqz_d
     if (dtype != SQZ_DTYPE_F16) return cudaErrorInvalidValue;
     classifier_wmma<<<(unsigned)a->batch, kWarps * 32, a->smem, stream>>>(*a);
   } else {
-    const dim3 grid((unsigned)a->batch, (unsigned)((a->classes + kClassesPerBlock - 1) /
-                                                   kClassesPerBlock));
+    const dim3 grid((unsigned)a->batch,
+                    (unsigned)((a->classes + kClassesPerBlock - 1) / kClassesPerBlock));
     if (dtype == SQZ_DTYPE_F16)
       classifier_fma<__half><<<grid, kClassesPerBlock, a->smem, stream>>>(*a);
     else
@@ -140,7 +140,7 @@ extern "C" cudaError_t sqz_fused_classifier_allow_smem(size_t bytes) {
   cudaError_t err = cudaFuncSetAttribute(classifier_fma<float>,
                                          cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
   if (err == cudaSuccess)
-    err = cudaFuncSetAttribute(classifier_fma<__half>,
-                               cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
+    err = cudaFuncSetAttribute(classifier_fma<__half>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                               (int)bytes);
   return err;
 }

@@ -257,9 +257,9 @@ __device__ WmmaSmem wmma_smem(const sqz_fire_args &a, unsigned char *raw) {
   s.sq = (__half *)raw;
   s.in = (__half *)(raw + sqz_wmma_sq_bytes(g.tile_h, g.tile_w, a.squeeze));
   s.center = (__half *)raw;  // reused after the expands
-  const size_t body = sqz_wmma_fire_smem(g.tile_h, g.tile_w, a.cin, a.squeeze,
-                                         a.bypass == SQZ_BYPASS_COMPLEX) -
-                      sqz_wmma_stage_bytes();
+  const size_t body =
+      sqz_wmma_fire_smem(g.tile_h, g.tile_w, a.cin, a.squeeze, a.bypass == SQZ_BYPASS_COMPLEX) -
+      sqz_wmma_stage_bytes();
   s.stage = (float *)(raw + body) + (threadIdx.x / 32) * 256;
   s.lds = a.squeeze + 16;
   s.ldi = SQZ_FIRE_CHUNK + 16;
@@ -451,8 +451,8 @@ extern "C" cudaError_t sqz_launch_fire(const sqz_fire_args *a, sqz_dtype dtype,
 }
 
 extern "C" cudaError_t sqz_fused_fire_allow_smem(size_t bytes) {
-  cudaError_t err = cudaFuncSetAttribute(fire_wmma, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                         (int)bytes);
+  cudaError_t err =
+      cudaFuncSetAttribute(fire_wmma, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
   if (err == cudaSuccess)
     err = cudaFuncSetAttribute(fire_fma<float>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                (int)bytes);

@@ -12,14 +12,12 @@ static sqz_pool_fold no_pool(int h, int w) {
 }
 
 static sqz_pool_fold fold_of(const sqz_layer *pool) {
-  sqz_pool_fold p = {pool->pool.kernel, pool->pool.stride, pool->pool.pad, pool->in_h,
-                     pool->in_w};
+  sqz_pool_fold p = {pool->pool.kernel, pool->pool.stride, pool->pool.pad, pool->in_h, pool->in_w};
   return p;
 }
 
 static int is_classifier(const sqz_layer *l) {
-  return l->kind == SQZ_LAYER_CONV && l->conv.kernel == 1 && l->conv.stride == 1 &&
-         l->conv.relu;
+  return l->kind == SQZ_LAYER_CONV && l->conv.kernel == 1 && l->conv.stride == 1 && l->conv.relu;
 }
 
 sqz_status sqz_fused_plan_buffers(const sqz_layer *layers, int n, int max_batch, sqz_dtype dtype,

@@ -26,9 +26,9 @@ __global__ void __launch_bounds__(256) stem(sqz_stem_args a) {
   const int in_cols = (conv_cols - 1) * g.stride + g.kernel;
   const int iy0 = cy0 * g.stride - g.pad, ix0 = cx0 * g.stride - g.pad;
   const int kk = g.kernel * g.kernel * a.cin;
-  float *patch = smem;                                    // in_rows x in_cols x cin
-  float *conv = patch + in_rows * in_cols * a.cin;        // conv_rows x conv_cols x chunk
-  float *w_s = conv + conv_rows * conv_cols * a.chunk;    // kk x chunk
+  float *patch = smem;                                  // in_rows x in_cols x cin
+  float *conv = patch + in_rows * in_cols * a.cin;      // conv_rows x conv_cols x chunk
+  float *w_s = conv + conv_rows * conv_cols * a.chunk;  // kk x chunk
 
   const T *img = (const T *)a.in + (size_t)n * g.in_h * g.in_w * a.cin;
   for (int i = threadIdx.x; i < in_rows * in_cols * a.cin; i += blockDim.x) {
@@ -90,7 +90,7 @@ extern "C" cudaError_t sqz_fused_stem_allow_smem(size_t bytes) {
   cudaError_t err =
       cudaFuncSetAttribute(stem<float>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
   if (err == cudaSuccess)
-    err = cudaFuncSetAttribute(stem<__half>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                               (int)bytes);
+    err =
+        cudaFuncSetAttribute(stem<__half>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
   return err;
 }

@@ -41,9 +41,9 @@ typedef struct sqz_pool_fold {
 
 /* One image's Fire tile grid and halo. */
 typedef struct sqz_fire_geometry {
-  int height, width;     /* the module's input (after the pool) = output */
-  int tile_h, tile_w;    /* output pixels per block */
-  int tiles_y, tiles_x;  /* tiles per image */
+  int height, width;    /* the module's input (after the pool) = output */
+  int tile_h, tile_w;   /* output pixels per block */
+  int tiles_y, tiles_x; /* tiles per image */
   sqz_pool_fold pool;
 } sqz_fire_geometry;
 
@@ -111,12 +111,12 @@ SQZ_HD void sqz_pool_window(const sqz_pool_fold *p, int y, int x, int *r0, int *
  * outputs its pool windows cover (a region of conv_rows x conv_cols
  * starting at conv pixel (*cy0, *cx0)). */
 typedef struct sqz_stem_geometry {
-  int in_h, in_w;            /* network input */
-  int conv_h, conv_w;        /* conv output */
-  int out_h, out_w;          /* pooled output */
-  int kernel, stride, pad;   /* conv */
+  int in_h, in_w;             /* network input */
+  int conv_h, conv_w;         /* conv output */
+  int out_h, out_w;           /* pooled output */
+  int kernel, stride, pad;    /* conv */
   int pool_k, pool_s, pool_p; /* 1, 1, 0 when no pool follows */
-  int tile_h, tile_w;        /* pooled pixels per block */
+  int tile_h, tile_w;         /* pooled pixels per block */
   int tiles_y, tiles_x;
 } sqz_stem_geometry;
 
@@ -176,7 +176,8 @@ SQZ_HD size_t sqz_stem_smem_bytes(const sqz_stem_geometry *g, int cin, int chunk
   int in_rows = (conv_rows - 1) * g->stride + g->kernel;
   int in_cols = (conv_cols - 1) * g->stride + g->kernel;
   return ((size_t)in_rows * in_cols * cin + (size_t)conv_rows * conv_cols * chunk +
-          (size_t)g->kernel * g->kernel * cin * chunk) * 4;
+          (size_t)g->kernel * g->kernel * cin * chunk) *
+         4;
 }
 
 #ifdef __cplusplus

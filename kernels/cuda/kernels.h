@@ -43,8 +43,8 @@ cudaError_t sqz_launch_add(void *dst, const void *src, size_t n, sqz_dtype dtype
                            cudaStream_t stream);
 
 /* out[r] = [a[r] (ca values), b[r] (cb values)] for r < rows. */
-cudaError_t sqz_launch_concat(const void *a, int ca, const void *b, int cb, size_t rows,
-                              void *out, sqz_dtype dtype, cudaStream_t stream);
+cudaError_t sqz_launch_concat(const void *a, int ca, const void *b, int cb, size_t rows, void *out,
+                              sqz_dtype dtype, cudaStream_t stream);
 
 /* NHWC im2col: col[(n, oy, ox)][(ky, kx, ci)], zero where the window leaves
  * the input. */

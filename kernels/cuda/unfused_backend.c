@@ -45,9 +45,9 @@ static sqz_status unfused_init(sqz_gpu_engine *g) {
   SQZ_GPU_CHECK(cublasSetWorkspace(u->cublas, sqz_gpu_buffer(g, u->plan.cublas_workspace),
                                    SQZ_CUBLAS_WORKSPACE));
   snprintf(g->detail, sizeof g->detail, "cuBLAS GEMMs (%s), im2col for k>1",
-           g->act_dtype == SQZ_DTYPE_F16    ? "fp16 in, fp32 accumulate"
-           : g->e->options.allow_tf32 ? "fp32, TF32 allowed"
-                                      : "fp32 FMA");
+           g->act_dtype == SQZ_DTYPE_F16 ? "fp16 in, fp32 accumulate"
+           : g->e->options.allow_tf32    ? "fp32, TF32 allowed"
+                                         : "fp32 FMA");
   return SQZ_OK;
 }
 
@@ -66,13 +66,13 @@ static void unfused_destroy(sqz_gpu_engine *g) {
 
 /* out[rows x cout] (row stride ldc) = in[rows x k] * W^T, W being
  * [cout x k] row-major; accumulate adds to out (beta = 1). */
-static sqz_status gemm(sqz_gpu_engine *g, const void *in, const void *w, void *out, int rows,
-                       int k, int cout, int ldc, int accumulate) {
+static sqz_status gemm(sqz_gpu_engine *g, const void *in, const void *w, void *out, int rows, int k,
+                       int cout, int ldc, int accumulate) {
   unfused *u = g->impl;
   const cudaDataType_t t = g->act_dtype == SQZ_DTYPE_F16 ? CUDA_R_16F : CUDA_R_32F;
-  const cublasComputeType_t compute =
-      g->act_dtype == SQZ_DTYPE_F32 && g->e->options.allow_tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32
-                                                                : CUBLAS_COMPUTE_32F;
+  const cublasComputeType_t compute = g->act_dtype == SQZ_DTYPE_F32 && g->e->options.allow_tf32
+                                          ? CUBLAS_COMPUTE_32F_FAST_TF32
+                                          : CUBLAS_COMPUTE_32F;
   const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
   /* Column-major view: out^T (cout x rows) = W (cout x k, stored as k x cout
    * column-major, hence op T) times in^T (k x rows). */
@@ -95,10 +95,10 @@ static sqz_status conv(sqz_gpu_engine *g, const sqz_conv *c, const sqz_packed_co
     SQZ_GPU_CHECK(sqz_launch_im2col(&win, in, (void *)a, g->act_dtype, g->stream));
   }
   const int accumulate = mode < 0;
-  SQZ_TRY(gemm(g, a, sqz_gpu_weights(g, w->weight), out, rows, k, c->out_channels, ldc,
-               accumulate));
-  SQZ_GPU_CHECK(sqz_launch_bias_act(out, sqz_gpu_weights(g, w->bias), (size_t)rows,
-                                    c->out_channels, ldc, mode > 0, g->act_dtype, g->stream));
+  SQZ_TRY(
+      gemm(g, a, sqz_gpu_weights(g, w->weight), out, rows, k, c->out_channels, ldc, accumulate));
+  SQZ_GPU_CHECK(sqz_launch_bias_act(out, sqz_gpu_weights(g, w->bias), (size_t)rows, c->out_channels,
+                                    ldc, mode > 0, g->act_dtype, g->stream));
   return SQZ_OK;
 }
 
@@ -136,28 +136,28 @@ static sqz_status unfused_layer(sqz_gpu_engine *g, int i, int batch, sqz_output_
   const void *in = layer_input(g, i);
   void *out = b->out >= 0 ? sqz_gpu_buffer(g, b->out) : NULL;
   switch (l->kind) {
-  case SQZ_LAYER_CONV:
-    return conv(g, &l->conv, &g->packed[i].conv, batch, l->in_h, l->in_w, in, b->col, out,
-                l->conv.out_channels, l->conv.relu);
-  case SQZ_LAYER_MAXPOOL: {
-    sqz_window w = {batch, l->in_h, l->in_w, l->in_c, l->pool.kernel, l->pool.stride,
-                    l->pool.pad, l->out_h, l->out_w, 0};
-    SQZ_GPU_CHECK(sqz_launch_maxpool(&w, in, out, g->act_dtype, g->stream));
-    return SQZ_OK;
-  }
-  case SQZ_LAYER_FIRE: return fire(g, l, &g->packed[i], b, batch, in, out);
-  case SQZ_LAYER_GLOBAL_AVGPOOL: {
-    float *logits = sqz_gpu_buffer(g, g->logits_buffer);
-    SQZ_GPU_CHECK(sqz_launch_global_avgpool(in, batch, l->in_h * l->in_w, l->in_c, logits,
-                                            g->act_dtype, g->stream));
-    if (kind == SQZ_OUTPUT_PROBS)
-      SQZ_GPU_CHECK(sqz_launch_softmax(logits, batch, g->e->num_classes, g->stream));
-    return SQZ_OK;
-  }
+    case SQZ_LAYER_CONV:
+      return conv(g, &l->conv, &g->packed[i].conv, batch, l->in_h, l->in_w, in, b->col, out,
+                  l->conv.out_channels, l->conv.relu);
+    case SQZ_LAYER_MAXPOOL: {
+      sqz_window w = {batch,          l->in_h,     l->in_w,  l->in_c,  l->pool.kernel,
+                      l->pool.stride, l->pool.pad, l->out_h, l->out_w, 0};
+      SQZ_GPU_CHECK(sqz_launch_maxpool(&w, in, out, g->act_dtype, g->stream));
+      return SQZ_OK;
+    }
+    case SQZ_LAYER_FIRE: return fire(g, l, &g->packed[i], b, batch, in, out);
+    case SQZ_LAYER_GLOBAL_AVGPOOL: {
+      float *logits = sqz_gpu_buffer(g, g->logits_buffer);
+      SQZ_GPU_CHECK(sqz_launch_global_avgpool(in, batch, l->in_h * l->in_w, l->in_c, logits,
+                                              g->act_dtype, g->stream));
+      if (kind == SQZ_OUTPUT_PROBS)
+        SQZ_GPU_CHECK(sqz_launch_softmax(logits, batch, g->e->num_classes, g->stream));
+      return SQZ_OK;
+    }
   }
   return sqz_fail(SQZ_ERR_INTERNAL, "unfused: unknown layer kind %d", (int)l->kind);
 }
 
-const sqz_gpu_backend sqz_unfused_backend = {unfused_configure, unfused_plan,
-                                             unfused_init,      unfused_layer,
+const sqz_gpu_backend sqz_unfused_backend = {unfused_configure,   unfused_plan,
+                                             unfused_init,        unfused_layer,
                                              unfused_bind_stream, unfused_destroy};

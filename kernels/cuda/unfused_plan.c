@@ -57,8 +57,10 @@ sqz_status sqz_unfused_plan_buffers(const sqz_layer *layers, int num_layers, int
   out->workspace_bytes = 0;
   out->input = add(&p, (size_t)layers[0].in_c * layers[0].in_h * layers[0].in_w);
   out->cublas_workspace = sqz_plan_add(plan, SQZ_CUBLAS_WORKSPACE, 0, INT_MAX / 2);
-  if (out->cublas_workspace < 0) p.ok = 0;
-  else out->workspace_bytes += plan->buffers[out->cublas_workspace].bytes;
+  if (out->cublas_workspace < 0)
+    p.ok = 0;
+  else
+    out->workspace_bytes += plan->buffers[out->cublas_workspace].bytes;
   p.step++;
   int cur = out->input;
   for (int i = 0; i < num_layers && p.ok; i++) {
@@ -67,44 +69,44 @@ sqz_status sqz_unfused_plan_buffers(const sqz_layer *layers, int num_layers, int
     b->out = b->col = b->squeeze = b->e1 = b->e3 = -1;
     const size_t out_elems = (size_t)l->out_c * l->out_h * l->out_w;
     switch (l->kind) {
-    case SQZ_LAYER_CONV:
-      b->out = add(&p, out_elems);
-      plan_conv(&p, &l->conv, cur, b->out, l->in_h, l->in_w, &b->col, &out->workspace_bytes);
-      break;
-    case SQZ_LAYER_MAXPOOL:
-      b->out = add(&p, out_elems);
-      use(&p, cur);
-      p.step++;
-      break;
-    case SQZ_LAYER_FIRE: {
-      const sqz_fire *f = &l->fire;
-      const size_t hw = (size_t)l->out_h * l->out_w;
-      int unused_col;
-      b->squeeze = add(&p, hw * f->squeeze.out_channels);
-      plan_conv(&p, &f->squeeze, cur, b->squeeze, l->in_h, l->in_w, &unused_col,
-                &out->workspace_bytes);
-      b->e1 = add(&p, hw * f->expand1x1.out_channels);
-      plan_conv(&p, &f->expand1x1, b->squeeze, b->e1, l->in_h, l->in_w, &unused_col,
-                &out->workspace_bytes);
-      b->e3 = add(&p, hw * f->expand3x3.out_channels);
-      plan_conv(&p, &f->expand3x3, b->squeeze, b->e3, l->in_h, l->in_w, &b->col,
-                &out->workspace_bytes);
-      b->out = add(&p, out_elems);
-      use(&p, b->e1);
-      use(&p, b->e3);
-      p.step++; /* concatenation */
-      if (f->bypass != SQZ_BYPASS_NONE) {
-        use(&p, cur); /* identity add, or shortcut GEMM + bias */
-        use(&p, b->out);
-        p.step += 2;
-        use(&p, b->out);
+      case SQZ_LAYER_CONV:
+        b->out = add(&p, out_elems);
+        plan_conv(&p, &l->conv, cur, b->out, l->in_h, l->in_w, &b->col, &out->workspace_bytes);
+        break;
+      case SQZ_LAYER_MAXPOOL:
+        b->out = add(&p, out_elems);
+        use(&p, cur);
+        p.step++;
+        break;
+      case SQZ_LAYER_FIRE: {
+        const sqz_fire *f = &l->fire;
+        const size_t hw = (size_t)l->out_h * l->out_w;
+        int unused_col;
+        b->squeeze = add(&p, hw * f->squeeze.out_channels);
+        plan_conv(&p, &f->squeeze, cur, b->squeeze, l->in_h, l->in_w, &unused_col,
+                  &out->workspace_bytes);
+        b->e1 = add(&p, hw * f->expand1x1.out_channels);
+        plan_conv(&p, &f->expand1x1, b->squeeze, b->e1, l->in_h, l->in_w, &unused_col,
+                  &out->workspace_bytes);
+        b->e3 = add(&p, hw * f->expand3x3.out_channels);
+        plan_conv(&p, &f->expand3x3, b->squeeze, b->e3, l->in_h, l->in_w, &b->col,
+                  &out->workspace_bytes);
+        b->out = add(&p, out_elems);
+        use(&p, b->e1);
+        use(&p, b->e3);
+        p.step++; /* concatenation */
+        if (f->bypass != SQZ_BYPASS_NONE) {
+          use(&p, cur); /* identity add, or shortcut GEMM + bias */
+          use(&p, b->out);
+          p.step += 2;
+          use(&p, b->out);
+        }
+        break;
       }
-      break;
-    }
-    case SQZ_LAYER_GLOBAL_AVGPOOL:
-      use(&p, cur);
-      p.step++;
-      break;
+      case SQZ_LAYER_GLOBAL_AVGPOOL:
+        use(&p, cur);
+        p.step++;
+        break;
     }
     if (b->out >= 0) cur = b->out;
   }

@@ -12,10 +12,10 @@ extern "C" {
 
 /* Plan indices per layer; -1 where a layer has no such buffer. */
 typedef struct sqz_unfused_buffers {
-  int out;            /* the layer's output (NHWC) */
-  int col;            /* im2col of a conv (or of the squeeze output for 3x3) */
-  int squeeze;        /* fire: squeeze output */
-  int e1, e3;         /* fire: expand outputs before the concatenation */
+  int out;     /* the layer's output (NHWC) */
+  int col;     /* im2col of a conv (or of the squeeze output for 3x3) */
+  int squeeze; /* fire: squeeze output */
+  int e1, e3;  /* fire: expand outputs before the concatenation */
 } sqz_unfused_buffers;
 
 typedef struct sqz_unfused_plan {
@@ -34,8 +34,7 @@ int sqz_unfused_needs_im2col(const sqz_conv *c);
  * elem_size bytes. The last layer (global average pool) writes the logits,
  * which the engine owns: it gets no buffer. */
 sqz_status sqz_unfused_plan_buffers(const sqz_layer *layers, int num_layers, int max_batch,
-                                    size_t elem_size, sqz_memory_plan *plan,
-                                    sqz_unfused_plan *out);
+                                    size_t elem_size, sqz_memory_plan *plan, sqz_unfused_plan *out);
 
 #ifdef __cplusplus
 }

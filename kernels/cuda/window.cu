@@ -47,8 +47,10 @@ __global__ void maxpool(sqz_window w, const T *in, T *out, size_t total) {
       oy = (int)((pix / w.out_width) % w.out_height);
       n = pix / ((size_t)w.out_width * w.out_height);
     }
-    const int y0 = max(oy * w.stride - w.pad, 0), y1 = min(oy * w.stride - w.pad + w.kernel, w.height);
-    const int x0 = max(ox * w.stride - w.pad, 0), x1 = min(ox * w.stride - w.pad + w.kernel, w.width);
+    const int y0 = max(oy * w.stride - w.pad, 0),
+              y1 = min(oy * w.stride - w.pad + w.kernel, w.height);
+    const int x0 = max(ox * w.stride - w.pad, 0),
+              x1 = min(ox * w.stride - w.pad + w.kernel, w.width);
     float m = -FLT_MAX;
     for (int y = y0; y < y1; y++)
       for (int x = x0; x < x1; x++) {
@@ -87,7 +89,8 @@ __global__ void softmax(float *x, int cols) {
   scratch[threadIdx.x] = m;
   __syncthreads();
   for (int s = blockDim.x / 2; s > 0; s >>= 1) {
-    if ((int)threadIdx.x < s) scratch[threadIdx.x] = fmaxf(scratch[threadIdx.x], scratch[threadIdx.x + s]);
+    if ((int)threadIdx.x < s)
+      scratch[threadIdx.x] = fmaxf(scratch[threadIdx.x], scratch[threadIdx.x + s]);
     __syncthreads();
   }
   m = scratch[0];
@@ -108,8 +111,8 @@ __global__ void softmax(float *x, int cols) {
 
 extern "C" cudaError_t sqz_launch_im2col(const sqz_window *w, const void *in, void *col,
                                          sqz_dtype dtype, cudaStream_t stream) {
-  const size_t total = (size_t)w->batch * w->out_height * w->out_width * w->kernel * w->kernel *
-                       w->channels;
+  const size_t total =
+      (size_t)w->batch * w->out_height * w->out_width * w->kernel * w->kernel * w->channels;
   const unsigned block = 256, grid = sqz::grid_for(total, block);
   if (dtype == SQZ_DTYPE_F16)
     im2col<<<grid, block, 0, stream>>>(*w, (const __half *)in, (__half *)col, total);
@@ -130,8 +133,7 @@ extern "C" cudaError_t sqz_launch_maxpool(const sqz_window *w, const void *in, v
 }
 
 extern "C" cudaError_t sqz_launch_global_avgpool(const void *in, int batch, int hw, int channels,
-                                                 float *out, sqz_dtype dtype,
-                                                 cudaStream_t stream) {
+                                                 float *out, sqz_dtype dtype, cudaStream_t stream) {
   const dim3 block(32, 8), grid((unsigned)((channels + 31) / 32), (unsigned)batch);
   if (dtype == SQZ_DTYPE_F16)
     global_avgpool<<<grid, block, 0, stream>>>((const __half *)in, hw, channels, out);

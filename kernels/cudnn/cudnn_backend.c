@@ -84,11 +84,11 @@ static sqz_status describe_conv(sqz_gpu_engine *g, const conv_call *call, int n,
   SQZ_GPU_CHECK(cudnnSetFilter4dDescriptor(s->w, s->dtype,
                                            s->nhwc ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW,
                                            c->out_channels, c->in_channels, c->kernel, c->kernel));
-  SQZ_GPU_CHECK(cudnnSetConvolution2dDescriptor(s->conv, c->pad, c->pad, c->stride, c->stride, 1,
-                                                1, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+  SQZ_GPU_CHECK(cudnnSetConvolution2dDescriptor(s->conv, c->pad, c->pad, c->stride, c->stride, 1, 1,
+                                                CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
   SQZ_GPU_CHECK(cudnnSetConvolutionMathType(s->conv, call->choice->math));
-  SQZ_GPU_CHECK(cudnnSetTensor4dDescriptor(s->bias, CUDNN_TENSOR_NCHW, s->dtype, 1,
-                                           c->out_channels, 1, 1));
+  SQZ_GPU_CHECK(
+      cudnnSetTensor4dDescriptor(s->bias, CUDNN_TENSOR_NCHW, s->dtype, 1, c->out_channels, 1, 1));
   *y = (char *)call->y + yv.offset * elem_size(g);
   return SQZ_OK;
 }
@@ -99,22 +99,22 @@ static sqz_status run_conv(sqz_gpu_engine *g, const conv_call *call, int n) {
   SQZ_TRY(describe_conv(g, call, n, &y));
   cudnnConvolutionFwdAlgo_t algo = call->choice->algo;
   size_t need = 0;
-  SQZ_GPU_CHECK(cudnnGetConvolutionForwardWorkspaceSize(s->handle, s->x, s->w, s->conv, s->y, algo,
-                                                        &need));
+  SQZ_GPU_CHECK(
+      cudnnGetConvolutionForwardWorkspaceSize(s->handle, s->x, s->w, s->conv, s->y, algo, &need));
   if (need > s->workspace_bytes) {
     /* Chosen for max_batch; this batch wants more: the precomputed implicit
      * GEMM needs next to none. */
     algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
-    SQZ_GPU_CHECK(cudnnGetConvolutionForwardWorkspaceSize(s->handle, s->x, s->w, s->conv, s->y,
-                                                          algo, &need));
+    SQZ_GPU_CHECK(
+        cudnnGetConvolutionForwardWorkspaceSize(s->handle, s->x, s->w, s->conv, s->y, algo, &need));
     if (need > s->workspace_bytes)
-      return sqz_fail(SQZ_ERR_INTERNAL, "cudnn: batch %d needs %zu workspace bytes, %zu planned",
-                      n, need, s->workspace_bytes);
+      return sqz_fail(SQZ_ERR_INTERNAL, "cudnn: batch %d needs %zu workspace bytes, %zu planned", n,
+                      need, s->workspace_bytes);
   }
   const float one = 1.0f, zero = 0.0f;
   SQZ_GPU_CHECK(cudnnConvolutionBiasActivationForward(
-      s->handle, &one, s->x, call->x, s->w, sqz_gpu_weights(g, call->packed->weight), s->conv,
-      algo, s->workspace, s->workspace_bytes, call->accumulate ? &one : &zero, s->y, y, s->bias,
+      s->handle, &one, s->x, call->x, s->w, sqz_gpu_weights(g, call->packed->weight), s->conv, algo,
+      s->workspace, s->workspace_bytes, call->accumulate ? &one : &zero, s->y, y, s->bias,
       sqz_gpu_weights(g, call->packed->bias), call->accumulate ? s->identity : s->relu, s->y, y));
   return SQZ_OK;
 }
@@ -127,23 +127,24 @@ static int layer_calls(sqz_gpu_engine *g, int i, const void *in, conv_call calls
   void *out = sqz_gpu_buffer(g, s->plan.layers[i].out);
   memset(calls, 0, sizeof(conv_call) * CONVS_PER_LAYER);
   if (l->kind == SQZ_LAYER_CONV) {
-    calls[0] = (conv_call){&l->conv, &p->conv, in, l->in_h, l->in_w, out, l->out_c, 0, 0,
-                           &s->choice[i][0]};
+    calls[0] = (conv_call){&l->conv, &p->conv, in, l->in_h, l->in_w,
+                           out,      l->out_c, 0,  0,       &s->choice[i][0]};
     return 1;
   }
   if (l->kind != SQZ_LAYER_FIRE) return 0;
   const sqz_fire *f = &l->fire;
   void *sq = sqz_gpu_buffer(g, s->plan.layers[i].squeeze);
   const int e1 = f->expand1x1.out_channels;
-  calls[0] = (conv_call){&f->squeeze, &p->squeeze, in, l->in_h, l->in_w, sq,
-                         f->squeeze.out_channels, 0, 0, &s->choice[i][0]};
-  calls[1] = (conv_call){&f->expand1x1, &p->expand1x1, sq, l->in_h, l->in_w, out, l->out_c, 0, 0,
-                         &s->choice[i][1]};
-  calls[2] = (conv_call){&f->expand3x3, &p->expand3x3, sq, l->in_h, l->in_w, out, l->out_c, e1, 0,
-                         &s->choice[i][2]};
+  calls[0] = (conv_call){
+      &f->squeeze, &p->squeeze,     in, l->in_h, l->in_w, sq, f->squeeze.out_channels, 0,
+      0,           &s->choice[i][0]};
+  calls[1] = (conv_call){&f->expand1x1, &p->expand1x1, sq, l->in_h, l->in_w,
+                         out,           l->out_c,      0,  0,       &s->choice[i][1]};
+  calls[2] = (conv_call){&f->expand3x3, &p->expand3x3, sq, l->in_h, l->in_w,
+                         out,           l->out_c,      e1, 0,       &s->choice[i][2]};
   if (f->bypass != SQZ_BYPASS_COMPLEX) return 3;
-  calls[3] = (conv_call){&f->shortcut, &p->shortcut, in, l->in_h, l->in_w, out, l->out_c, 0, 1,
-                         &s->choice[i][3]};
+  calls[3] = (conv_call){&f->shortcut, &p->shortcut, in, l->in_h, l->in_w,
+                         out,          l->out_c,     0,  1,       &s->choice[i][3]};
   return 4;
 }
 
@@ -169,8 +170,8 @@ static sqz_status choose(sqz_gpu_engine *g, const conv_call *call, void *scratch
   int found = 0;
   if (!call->accumulate) {
     SQZ_GPU_CHECK(cudnnFindConvolutionForwardAlgorithmEx(
-        s->handle, s->x, call->x, s->w, sqz_gpu_weights(g, call->packed->weight), s->conv, s->y,
-        y, MAX_ALGOS, &found, perf, scratch, limit));
+        s->handle, s->x, call->x, s->w, sqz_gpu_weights(g, call->packed->weight), s->conv, s->y, y,
+        MAX_ALGOS, &found, perf, scratch, limit));
   }
   /* The identity activation is only supported with the precomputed
    * implicit GEMM, which is also the fallback. */
@@ -250,14 +251,15 @@ static sqz_status probe_ceil_pooling(sqz_gpu_engine *g, int *works) {
   const size_t es = elem_size(g);
   unsigned char *dev = sqz_gpu_buffer(g, s->plan.input); /* free at creation */
   SQZ_GPU_CHECK(cudaMemcpyAsync(dev, host, 16 * es, cudaMemcpyHostToDevice, g->stream));
-  sqz_view in = sqz_make_view(1, 1, 4, 4, 1, 0, s->nhwc), out = sqz_make_view(1, 1, 2, 2, 1, 0, s->nhwc);
+  sqz_view in = sqz_make_view(1, 1, 4, 4, 1, 0, s->nhwc),
+           out = sqz_make_view(1, 1, 2, 2, 1, 0, s->nhwc);
   SQZ_TRY(set_tensor(s->x, s->dtype, &in));
   SQZ_TRY(set_tensor(s->y, s->dtype, &out));
   SQZ_GPU_CHECK(cudnnSetPooling2dDescriptor(s->pool, CUDNN_POOLING_MAX, CUDNN_NOT_PROPAGATE_NAN, 3,
                                             3, 0, 0, 2, 2));
   const float one = 1.0f, zero = 0.0f;
-  cudnnStatus_t st = cudnnPoolingForward(s->handle, s->pool, &one, s->x, dev, &zero, s->y,
-                                         dev + 16 * es);
+  cudnnStatus_t st =
+      cudnnPoolingForward(s->handle, s->pool, &one, s->x, dev, &zero, s->y, dev + 16 * es);
   if (st != CUDNN_STATUS_SUCCESS) return SQZ_OK;
   SQZ_GPU_CHECK(cudaMemcpyAsync(host, dev + 16 * es, 4 * es, cudaMemcpyDeviceToHost, g->stream));
   SQZ_GPU_CHECK(cudaStreamSynchronize(g->stream));
@@ -271,12 +273,11 @@ static sqz_status probe_ceil_pooling(sqz_gpu_engine *g, int *works) {
   return SQZ_OK;
 }
 
-static sqz_status maxpool(sqz_gpu_engine *g, const sqz_layer *l, int n, const void *in,
-                          void *out) {
+static sqz_status maxpool(sqz_gpu_engine *g, const sqz_layer *l, int n, const void *in, void *out) {
   cudnn_state *s = state(g);
   if (s->own_maxpool) {
-    sqz_window w = {n, l->in_h, l->in_w, l->in_c, l->pool.kernel, l->pool.stride, l->pool.pad,
-                    l->out_h, l->out_w, !s->nhwc};
+    sqz_window w = {n,           l->in_h,  l->in_w,  l->in_c, l->pool.kernel, l->pool.stride,
+                    l->pool.pad, l->out_h, l->out_w, !s->nhwc};
     SQZ_GPU_CHECK(sqz_launch_maxpool(&w, in, out, g->act_dtype, g->stream));
     return SQZ_OK;
   }
@@ -354,8 +355,8 @@ static sqz_status cudnn_init(sqz_gpu_engine *g) {
   SQZ_GPU_CHECK(cudnnCreateActivationDescriptor(&s->relu));
   SQZ_GPU_CHECK(cudnnCreateActivationDescriptor(&s->identity));
   SQZ_GPU_CHECK(cudnnCreatePoolingDescriptor(&s->pool));
-  SQZ_GPU_CHECK(cudnnSetActivationDescriptor(s->relu, CUDNN_ACTIVATION_RELU,
-                                             CUDNN_NOT_PROPAGATE_NAN, 0.0));
+  SQZ_GPU_CHECK(
+      cudnnSetActivationDescriptor(s->relu, CUDNN_ACTIVATION_RELU, CUDNN_NOT_PROPAGATE_NAN, 0.0));
   SQZ_GPU_CHECK(cudnnSetActivationDescriptor(s->identity, CUDNN_ACTIVATION_IDENTITY,
                                              CUDNN_NOT_PROPAGATE_NAN, 0.0));
   int ceil_ok = 0;
@@ -364,9 +365,9 @@ static sqz_status cudnn_init(sqz_gpu_engine *g) {
   SQZ_TRY(choose_all(g));
   snprintf(g->detail, sizeof g->detail, "cuDNN %zu, %s, workspace %zu bytes, max pool: %s",
            cudnnGetVersion(),
-           g->act_dtype == SQZ_DTYPE_F16    ? "tensor-op math"
-           : g->e->options.allow_tf32 ? "TF32 allowed"
-                                      : "FMA math",
+           g->act_dtype == SQZ_DTYPE_F16 ? "tensor-op math"
+           : g->e->options.allow_tf32    ? "TF32 allowed"
+                                         : "FMA math",
            s->workspace_bytes,
            s->own_maxpool ? "sqz kernel (cuDNN refused ceil-mode sizes)" : "cuDNN");
   return SQZ_OK;

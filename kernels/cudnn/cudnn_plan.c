@@ -45,8 +45,8 @@ sqz_status sqz_cudnn_plan_buffers(const sqz_layer *layers, int num_layers, int m
     /* Read by the next layer, at step + 1. */
     b->out = sqz_plan_add(plan, per * l->out_c * l->out_h * l->out_w, step, step + 1);
     if (l->kind == SQZ_LAYER_FIRE)
-      b->squeeze = sqz_plan_add(plan, per * l->fire.squeeze.out_channels * l->out_h * l->out_w,
-                                step, step);
+      b->squeeze =
+          sqz_plan_add(plan, per * l->fire.squeeze.out_channels * l->out_h * l->out_w, step, step);
     ok = ok && b->out >= 0 && (l->kind != SQZ_LAYER_FIRE || b->squeeze >= 0) && cur >= 0;
     cur = b->out;
   }

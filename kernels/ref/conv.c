@@ -54,8 +54,8 @@ static void pack_columns(const sqz_ref_conv_shape *s, const float *in, float *pa
     !defined(SQZ_NO_TARGET_CLONES)
 __attribute__((target_clones("avx2", "default")))
 #endif
-static void micro_kernel(int K, const float *const rows[MR], const float *panel,
-                         float acc[MR][NR]) {
+static void
+micro_kernel(int K, const float *const rows[MR], const float *panel, float acc[MR][NR]) {
   float c[MR][NR];
   memset(c, 0, sizeof c);
   for (int kk = 0; kk < K; kk++) {
@@ -69,8 +69,7 @@ static void micro_kernel(int K, const float *const rows[MR], const float *panel,
 }
 
 void sqz_ref_conv2d(const sqz_ref_conv_shape *s, const float *in, const float *weight,
-                    const float *bias, int relu, int accumulate, float *out,
-                    float *scratch) {
+                    const float *bias, int relu, int accumulate, float *out, float *scratch) {
   const int M = s->out_c, K = s->in_c * s->kernel * s->kernel;
   const int N = s->out_h * s->out_w;
   const int panels = (N + NR - 1) / NR, mblocks = (M + MR - 1) / MR;

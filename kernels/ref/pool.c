@@ -2,8 +2,8 @@
 
 #include "ref_ops.h"
 
-void sqz_ref_maxpool(const float *in, int channels, int in_h, int in_w, int kernel,
-                     int stride, int pad, float *out, int out_h, int out_w) {
+void sqz_ref_maxpool(const float *in, int channels, int in_h, int in_w, int kernel, int stride,
+                     int pad, float *out, int out_h, int out_w) {
 #pragma omp parallel for schedule(static)
   for (int c = 0; c < channels; c++) {
     const float *plane = in + (size_t)c * in_h * in_w;

@@ -23,19 +23,16 @@ size_t sqz_ref_conv2d_scratch(const sqz_ref_conv_shape *s);
  * is set. With accumulate set, the result is added to what out holds:
  * out = act(out + conv + bias). Runs on the OpenMP threads when built with
  * OpenMP; the result does not depend on the thread count. */
-void sqz_ref_conv2d(const sqz_ref_conv_shape *s, const float *in,
-                    const float *weight, const float *bias, int relu,
-                    int accumulate, float *out, float *scratch);
+void sqz_ref_conv2d(const sqz_ref_conv_shape *s, const float *in, const float *weight,
+                    const float *bias, int relu, int accumulate, float *out, float *scratch);
 
 /* Max pooling, window kernel x kernel, implicit -inf padding; out_h/out_w
  * from sqz_pool_out_size (ceil mode). */
-void sqz_ref_maxpool(const float *in, int channels, int in_h, int in_w,
-                     int kernel, int stride, int pad, float *out, int out_h,
-                     int out_w);
+void sqz_ref_maxpool(const float *in, int channels, int in_h, int in_w, int kernel, int stride,
+                     int pad, float *out, int out_h, int out_w);
 
 /* out[c] = mean of in[c] over h x w. */
-void sqz_ref_global_avgpool(const float *in, int channels, int h, int w,
-                            float *out);
+void sqz_ref_global_avgpool(const float *in, int channels, int h, int w, float *out);
 
 void sqz_ref_relu(float *x, size_t n);
 

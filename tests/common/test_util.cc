@@ -82,9 +82,9 @@ sqz_model *TinyModel(int input_size, sqz_bypass bypass, uint32_t seed) {
             sqz_model_add_fire(m, "fire2", 3, 4, 4,
                                bypass == SQZ_BYPASS_NONE ? SQZ_BYPASS_NONE : SQZ_BYPASS_SIMPLE) ==
                 SQZ_OK &&
-            sqz_model_add_fire(m, "fire3", 2, 5, 7,
-                               bypass == SQZ_BYPASS_COMPLEX ? SQZ_BYPASS_COMPLEX
-                                                            : SQZ_BYPASS_NONE) == SQZ_OK &&
+            sqz_model_add_fire(
+                m, "fire3", 2, 5, 7,
+                bypass == SQZ_BYPASS_COMPLEX ? SQZ_BYPASS_COMPLEX : SQZ_BYPASS_NONE) == SQZ_OK &&
             sqz_model_add_conv(m, "conv10", 5, 1, 1, 1, 1) == SQZ_OK &&
             sqz_model_add_global_avgpool(m, "avgpool") == SQZ_OK && sqz_model_finish(m) == SQZ_OK;
   if (!ok) {

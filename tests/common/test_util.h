@@ -16,10 +16,10 @@ namespace sqz_test {
 std::string DataDir();
 
 // Skips the current test with the reason when the data folder is missing.
-#define SQZ_REQUIRE_DATA(dir)                                                  \
-  std::string dir = sqz_test::DataDir();                                       \
-  if (dir.empty())                                                             \
-  GTEST_SKIP() << "shared data folder not found: set SQZ_DATA_DIR (default "  \
+#define SQZ_REQUIRE_DATA(dir)                                                \
+  std::string dir = sqz_test::DataDir();                                     \
+  if (dir.empty())                                                           \
+  GTEST_SKIP() << "shared data folder not found: set SQZ_DATA_DIR (default " \
                   "../shared/data beside the checkout)"
 
 // A fresh empty folder under the system temporary folder, removed with its

@@ -64,7 +64,8 @@ TEST(AllocFailure, ModelsEnginesFilesAndImages) {
               return st;
             }),
             0);
-  EXPECT_GT(FailEachAllocation([&] { return sqz_model_load_labels(base, dir.File("labels.txt").c_str()); }),
+  EXPECT_GT(FailEachAllocation(
+                [&] { return sqz_model_load_labels(base, dir.File("labels.txt").c_str()); }),
             0);
   EXPECT_GT(FailEachAllocation([&] {
               sqz_engine_options o = sqz_engine_options_default();

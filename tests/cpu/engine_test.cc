@@ -44,8 +44,7 @@ TEST_P(TinyAgainstNaive, LogitsMatch) {
   const size_t n = 3 * (size_t)size * size;
   auto input = sqz_test::RandomVector(2 * n, 12, -2, 2);
   std::vector<float> logits(2 * 5);
-  ASSERT_EQ(sqz_engine_run(o.e, input.data(), 2, SQZ_LAYOUT_NCHW, SQZ_OUTPUT_LOGITS,
-                           logits.data()),
+  ASSERT_EQ(sqz_engine_run(o.e, input.data(), 2, SQZ_LAYOUT_NCHW, SQZ_OUTPUT_LOGITS, logits.data()),
             SQZ_OK);
   for (int b = 0; b < 2; b++) {
     auto want = sqz_test::NaiveForward(o.m, input.data() + b * n);
@@ -99,8 +98,10 @@ TEST(CpuEngine, LayoutsAndImagesAgree) {
         }
   std::vector<float> a(2000), b(2000), c(2000);
   ASSERT_EQ(sqz_engine_run_images(o.e, rgb.data(), 2, SQZ_OUTPUT_LOGITS, a.data()), SQZ_OK);
-  ASSERT_EQ(sqz_engine_run(o.e, nchw.data(), 2, SQZ_LAYOUT_NCHW, SQZ_OUTPUT_LOGITS, b.data()), SQZ_OK);
-  ASSERT_EQ(sqz_engine_run(o.e, nhwc.data(), 2, SQZ_LAYOUT_NHWC, SQZ_OUTPUT_LOGITS, c.data()), SQZ_OK);
+  ASSERT_EQ(sqz_engine_run(o.e, nchw.data(), 2, SQZ_LAYOUT_NCHW, SQZ_OUTPUT_LOGITS, b.data()),
+            SQZ_OK);
+  ASSERT_EQ(sqz_engine_run(o.e, nhwc.data(), 2, SQZ_LAYOUT_NHWC, SQZ_OUTPUT_LOGITS, c.data()),
+            SQZ_OK);
   EXPECT_EQ(a, b);
   EXPECT_EQ(b, c);
   EXPECT_NE(std::vector<float>(a.begin(), a.begin() + 1000),
@@ -117,13 +118,16 @@ TEST(CpuEngine, BgrOrderSwapsChannels) {
   for (float &s : o.m->preprocess.scale) s = 1.0f;
   o.e = CpuEngine(o.m, 1);
   std::vector<uint8_t> rgb(35 * 35 * 3);
-  for (size_t i = 0; i < rgb.size(); i++) rgb[i] = (uint8_t)(i % 3 == 0 ? 200 : i % 3 == 1 ? 50 : 10);
+  for (size_t i = 0; i < rgb.size(); i++)
+    rgb[i] = (uint8_t)(i % 3 == 0 ? 200 : i % 3 == 1 ? 50 : 10);
   std::vector<float> planar(rgb.size());
   for (int c = 0; c < 3; c++)
-    for (int i = 0; i < 35 * 35; i++) planar[c * 35 * 35 + i] = (float)rgb[i * 3 + (2 - c)] - mean[c];
+    for (int i = 0; i < 35 * 35; i++)
+      planar[c * 35 * 35 + i] = (float)rgb[i * 3 + (2 - c)] - mean[c];
   std::vector<float> a(1000), b(1000);
   ASSERT_EQ(sqz_engine_run_images(o.e, rgb.data(), 1, SQZ_OUTPUT_LOGITS, a.data()), SQZ_OK);
-  ASSERT_EQ(sqz_engine_run(o.e, planar.data(), 1, SQZ_LAYOUT_NCHW, SQZ_OUTPUT_LOGITS, b.data()), SQZ_OK);
+  ASSERT_EQ(sqz_engine_run(o.e, planar.data(), 1, SQZ_LAYOUT_NCHW, SQZ_OUTPUT_LOGITS, b.data()),
+            SQZ_OK);
   EXPECT_EQ(a, b);
 }
 
@@ -157,8 +161,10 @@ TEST(CpuEngine, ProbabilitiesAreTheSoftmaxOfTheLogits) {
   o.e = CpuEngine(o.m, 1);
   auto input = sqz_test::RandomVector(3 * 40 * 40, 1, -2, 2);
   std::vector<float> logits(1000), probs(1000);
-  ASSERT_EQ(sqz_engine_run(o.e, input.data(), 1, SQZ_LAYOUT_NCHW, SQZ_OUTPUT_LOGITS, logits.data()), SQZ_OK);
-  ASSERT_EQ(sqz_engine_run(o.e, input.data(), 1, SQZ_LAYOUT_NCHW, SQZ_OUTPUT_PROBS, probs.data()), SQZ_OK);
+  ASSERT_EQ(sqz_engine_run(o.e, input.data(), 1, SQZ_LAYOUT_NCHW, SQZ_OUTPUT_LOGITS, logits.data()),
+            SQZ_OK);
+  ASSERT_EQ(sqz_engine_run(o.e, input.data(), 1, SQZ_LAYOUT_NCHW, SQZ_OUTPUT_PROBS, probs.data()),
+            SQZ_OK);
   double z = 0;
   float mx = *std::max_element(logits.begin(), logits.end());
   for (float v : logits) z += std::exp((double)v - mx);
@@ -187,9 +193,11 @@ TEST(CpuEngine, ExistingEnginesKeepTheirInputSize) {
   o.e = CpuEngine(o.m, 1);
   auto input = sqz_test::RandomVector(3 * 40 * 40, 1, -2, 2);
   std::vector<float> before(1000), after(1000);
-  ASSERT_EQ(sqz_engine_run(o.e, input.data(), 1, SQZ_LAYOUT_NCHW, SQZ_OUTPUT_LOGITS, before.data()), SQZ_OK);
+  ASSERT_EQ(sqz_engine_run(o.e, input.data(), 1, SQZ_LAYOUT_NCHW, SQZ_OUTPUT_LOGITS, before.data()),
+            SQZ_OK);
   ASSERT_EQ(sqz_model_set_input_size(o.m, 224, 224), SQZ_OK);
-  ASSERT_EQ(sqz_engine_run(o.e, input.data(), 1, SQZ_LAYOUT_NCHW, SQZ_OUTPUT_LOGITS, after.data()), SQZ_OK);
+  ASSERT_EQ(sqz_engine_run(o.e, input.data(), 1, SQZ_LAYOUT_NCHW, SQZ_OUTPUT_LOGITS, after.data()),
+            SQZ_OK);
   EXPECT_EQ(before, after);
 }
 
@@ -215,8 +223,9 @@ TEST(Engine, RefusedArguments) {
                  "layout");
   expect_invalid(sqz_engine_run(o.e, in.data(), 1, SQZ_LAYOUT_NCHW, (sqz_output_kind)9, out.data()),
                  "output kind");
-  expect_invalid(sqz_engine_run(nullptr, in.data(), 1, SQZ_LAYOUT_NCHW, SQZ_OUTPUT_LOGITS, out.data()),
-                 "NULL");
+  expect_invalid(
+      sqz_engine_run(nullptr, in.data(), 1, SQZ_LAYOUT_NCHW, SQZ_OUTPUT_LOGITS, out.data()),
+      "NULL");
   sqz_io io = {1, (sqz_input_format)7, in.data(), SQZ_OUTPUT_LOGITS, out.data()};
   expect_invalid(sqz_engine_run_async(o.e, &io), "input format");
   EXPECT_EQ(sqz_engine_synchronize(nullptr), SQZ_ERR_INVALID_ARGUMENT);

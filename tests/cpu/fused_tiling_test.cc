@@ -70,15 +70,15 @@ std::vector<float> ReferenceFire(const FireCase &c, const std::vector<float> &sr
 // The fused kernel's algorithm, tile by tile, NHWC, from the geometry
 // functions; `rowwise` reads 3x3 taps the way the tensor-core kernel does
 // (16 consecutive halo pixels from the tap of the row's first pixel).
-std::vector<float> EmulatedFire(const FireCase &c, const std::vector<float> &src_nhwc, int h,
-                                int w, const std::vector<float> *wt, bool rowwise) {
+std::vector<float> EmulatedFire(const FireCase &c, const std::vector<float> &src_nhwc, int h, int w,
+                                const std::vector<float> *wt, bool rowwise) {
   sqz_pool_fold pool = {c.pool ? 3 : 0, c.pool ? 2 : 1, 0, c.src, c.src};
   sqz_fire_geometry g = sqz_fire_geometry_make(h, w, c.tile_h, 16, pool);
   const int e = c.e1 + c.e3;
   auto w_sq = Hwio(wt[0], c.s, c.cin, 1), w1 = Hwio(wt[2], c.e1, c.s, 1);
   auto w3 = Hwio(wt[4], c.e3, c.s, 3);
-  std::vector<float> w_sc = c.bypass == SQZ_BYPASS_COMPLEX ? Hwio(wt[6], e, c.cin, 1)
-                                                           : std::vector<float>();
+  std::vector<float> w_sc =
+      c.bypass == SQZ_BYPASS_COMPLEX ? Hwio(wt[6], e, c.cin, 1) : std::vector<float>();
   auto input = [&](int y, int x, int ch) {
     int r0, r1, q0, q1;
     sqz_pool_window(&pool, y, x, &r0, &r1, &q0, &q1);
@@ -120,8 +120,8 @@ std::vector<float> EmulatedFire(const FireCase &c, const std::vector<float> &src
           float acc = wt[5][ch];
           for (int tap = 0; tap < 9; tap++) {
             const int dy = tap / 3 - 1, dx = tap % 3 - 1;
-            const int hp = rowwise ? sqz_halo_tap(&g, ty, 0, dy, dx) + tx
-                                   : sqz_halo_tap(&g, ty, tx, dy, dx);
+            const int hp =
+                rowwise ? sqz_halo_tap(&g, ty, 0, dy, dx) + tx : sqz_halo_tap(&g, ty, tx, dy, dx);
             for (int s = 0; s < c.s; s++)
               acc += sq[(size_t)hp * c.s + s] * w3[((size_t)tap * c.s + s) * c.e3 + ch];
           }
@@ -146,10 +146,10 @@ TEST_P(FusedFire, EmulationMatchesTheReference) {
   const FireCase c = GetParam();
   const int e = c.e1 + c.e3;
   std::vector<float> wt[8] = {
-      sqz_test::RandomVector((size_t)c.s * c.cin, 1), sqz_test::RandomVector(c.s, 2),
-      sqz_test::RandomVector((size_t)c.e1 * c.s, 3),  sqz_test::RandomVector(c.e1, 4),
+      sqz_test::RandomVector((size_t)c.s * c.cin, 1),    sqz_test::RandomVector(c.s, 2),
+      sqz_test::RandomVector((size_t)c.e1 * c.s, 3),     sqz_test::RandomVector(c.e1, 4),
       sqz_test::RandomVector((size_t)c.e3 * c.s * 9, 5), sqz_test::RandomVector(c.e3, 6),
-      sqz_test::RandomVector((size_t)e * c.cin, 7),   sqz_test::RandomVector(e, 8)};
+      sqz_test::RandomVector((size_t)e * c.cin, 7),      sqz_test::RandomVector(e, 8)};
   auto src = sqz_test::RandomVector((size_t)c.cin * c.src * c.src, 9, -1, 1);
   int h = 0, w = 0;
   auto ref = ReferenceFire(c, src, &h, &w, wt);  // sets h and w
@@ -171,9 +171,9 @@ INSTANTIATE_TEST_SUITE_P(
                       FireCase{6, 3, 5, 7, SQZ_BYPASS_NONE, 13, 0, 8},
                       FireCase{8, 2, 3, 5, SQZ_BYPASS_SIMPLE, 27, 1, 4},  // pooled to 13
                       FireCase{5, 4, 6, 2, SQZ_BYPASS_COMPLEX, 27, 0, 4},
-                      FireCase{4, 2, 2, 2, SQZ_BYPASS_NONE, 55, 1, 8},    // pooled to 27
+                      FireCase{4, 2, 2, 2, SQZ_BYPASS_NONE, 55, 1, 8},  // pooled to 27
                       FireCase{3, 2, 2, 1, SQZ_BYPASS_COMPLEX, 57, 0, 2},
-                      FireCase{3, 1, 1, 2, SQZ_BYPASS_SIMPLE, 113, 1, 8})); // pooled to 56
+                      FireCase{3, 1, 1, 2, SQZ_BYPASS_SIMPLE, 113, 1, 8}));  // pooled to 56
 
 TEST(FusedGeometry, HaloTapsAreContiguousAlongATileRow) {
   sqz_pool_fold none = {0, 1, 0, 27, 27};
@@ -221,8 +221,9 @@ TEST(FusedGeometry, ClassifierOverlappingLastTileCountsEveryPixelOnce) {
 // The stem: conv + ReLU + pool per tile of pooled pixels, from the conv
 // region the geometry says a tile needs.
 TEST(FusedStem, EmulationMatchesConvReluPool) {
-  struct Case { int in, k, s, p; } cases[] = {{227, 7, 2, 0}, {224, 3, 2, 0}, {57, 7, 2, 0},
-                                              {35, 3, 2, 1}};
+  struct Case {
+    int in, k, s, p;
+  } cases[] = {{227, 7, 2, 0}, {224, 3, 2, 0}, {57, 7, 2, 0}, {35, 3, 2, 1}};
   for (const Case &cs : cases) {
     const int cin = 3, cout = 5;
     sqz_model *m = nullptr;
@@ -241,7 +242,8 @@ TEST(FusedStem, EmulationMatchesConvReluPool) {
     std::vector<float> convout((size_t)cout * g.conv_h * g.conv_w),
         scratch(sqz_ref_conv2d_scratch(&shape) + 1), want((size_t)cout * g.out_h * g.out_w);
     sqz_ref_conv2d(&shape, in.data(), wt.data(), bias.data(), 1, 0, convout.data(), scratch.data());
-    sqz_ref_maxpool(convout.data(), cout, g.conv_h, g.conv_w, 3, 2, 0, want.data(), g.out_h, g.out_w);
+    sqz_ref_maxpool(convout.data(), cout, g.conv_h, g.conv_w, 3, 2, 0, want.data(), g.out_h,
+                    g.out_w);
     // Emulation, NHWC, HWIO weights.
     auto in_nhwc = ToNhwc(in, cin, cs.in, cs.in);
     auto w = Hwio(wt, cout, cin, cs.k);
@@ -318,7 +320,8 @@ TEST(FusedPlan, BuiltinsMapToStemFiresAndClassifier) {
         EXPECT_EQ(plan.steps[i].pool.kernel, 3) << m->layers[i].name;
     // The fused engine never holds the conv1 output nor a squeeze tensor:
     // its peak is below the cuDNN plan's (input + conv1 output).
-    size_t conv1_out = (size_t)m->layers[0].out_c * m->layers[0].out_h * m->layers[0].out_w * 256 * 2;
+    size_t conv1_out =
+        (size_t)m->layers[0].out_c * m->layers[0].out_h * m->layers[0].out_w * 256 * 2;
     EXPECT_LT(p.total, conv1_out + plan.classifier_ldw * 512 * 2 + (16u << 20));
     EXPECT_EQ(plan.classifier_ldw, 1008);
     sqz_model_free(m);

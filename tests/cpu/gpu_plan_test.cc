@@ -185,7 +185,7 @@ TEST(BackendPlans, CudnnPeakIsAboutTwoActivations) {
     for (int i = 0; i < p.count; i++) sum += p.buffers[i].bytes;
     const size_t one = LargestActivation(m) * 256 * 2;
     EXPECT_LE(p.total, 2 * one + one / 4) << name;  // two tensors plus a squeeze output
-    EXPECT_LT(p.total, sum / 3) << name;             // far below keeping every layer
+    EXPECT_LT(p.total, sum / 3) << name;            // far below keeping every layer
     EXPECT_EQ(p.total, sqz_plan_live_peak(&p)) << name;
     sqz_model_free(m);
   }

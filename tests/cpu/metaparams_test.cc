@@ -122,8 +122,7 @@ TEST(Metaparams, OutOfRangeIsRefusedWithTheReason) {
     sqz_model *m = nullptr;
     EXPECT_EQ(sqz_model_from_metaparams(&p, 0, &m), SQZ_ERR_INVALID_ARGUMENT) << b.word;
     EXPECT_EQ(m, nullptr);
-    EXPECT_NE(std::string(sqz_last_error()).find(b.word), std::string::npos)
-        << sqz_last_error();
+    EXPECT_NE(std::string(sqz_last_error()).find(b.word), std::string::npos) << sqz_last_error();
   }
 }
 

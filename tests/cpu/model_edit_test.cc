@@ -14,7 +14,8 @@ TEST(ModelCreate, FromTheLayersOfABuiltinGivesTheSameModel) {
   sqz_model *v11 = nullptr, *copy = nullptr;
   ASSERT_EQ(sqz_model_builtin("squeezenet1_1", 5, &v11), SQZ_OK);
   std::vector<sqz_layer_info> layers(sqz_model_num_layers(v11));
-  for (size_t i = 0; i < layers.size(); i++) ASSERT_EQ(sqz_model_layer(v11, (int)i, &layers[i]), SQZ_OK);
+  for (size_t i = 0; i < layers.size(); i++)
+    ASSERT_EQ(sqz_model_layer(v11, (int)i, &layers[i]), SQZ_OK);
   ASSERT_EQ(sqz_model_create("mine", 224, 224, layers.data(), (int)layers.size(), &copy), SQZ_OK)
       << sqz_last_error();
   EXPECT_STREQ(sqz_model_name(copy), "mine");

@@ -144,7 +144,8 @@ TEST(Builtin, SyntheticWeightsAreDeterministicPerSeed) {
   const sqz_tensor *t = sqz_model_find_tensor(a.m, "conv1.weight");
   ASSERT_NE(t, nullptr);
   float bound = std::sqrt(6.0f / 27.0f), seen = 0;
-  for (size_t i = 0; i < t->count; i++) seen = std::max(seen, std::fabs(a.m->weights[t->offset + i]));
+  for (size_t i = 0; i < t->count; i++)
+    seen = std::max(seen, std::fabs(a.m->weights[t->offset + i]));
   EXPECT_LE(seen, bound);
   EXPECT_GT(seen, 0.9f * bound);
 }

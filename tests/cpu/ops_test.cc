@@ -16,8 +16,7 @@ std::vector<float> RunConv(const sqz_ref_conv_shape &s, const std::vector<float>
                            std::vector<float> out = {}, int accumulate = 0) {
   if (out.empty()) out.assign((size_t)s.out_c * s.out_h * s.out_w, 0.0f);
   std::vector<float> scratch(sqz_ref_conv2d_scratch(&s) + 1);
-  sqz_ref_conv2d(&s, in.data(), w.data(), b.data(), relu, accumulate, out.data(),
-                 scratch.data());
+  sqz_ref_conv2d(&s, in.data(), w.data(), b.data(), relu, accumulate, out.data(), scratch.data());
   return out;
 }
 
@@ -52,9 +51,9 @@ TEST(RefConv, OneByOneWithPaddingGivesBiasBorder) {
   sqz_ref_conv_shape s = {2, 2, 2, 2, 4, 4, 1, 1, 1};
   std::vector<float> in = {1, 2, 3, 4, 10, 20, 30, 40};
   auto out = RunConv(s, in, {1, 1, -1, 0}, {0.25f, -3.0f}, 1);
-  EXPECT_FLOAT_EQ(out[0], 0.25f);        // channel 0 corner: bias
-  EXPECT_FLOAT_EQ(out[16], 0.0f);        // channel 1 corner: ReLU(-3)
-  EXPECT_FLOAT_EQ(out[1 * 4 + 1], 11.25f);  // 1 + 10 + 0.25
+  EXPECT_FLOAT_EQ(out[0], 0.25f);              // channel 0 corner: bias
+  EXPECT_FLOAT_EQ(out[16], 0.0f);              // channel 1 corner: ReLU(-3)
+  EXPECT_FLOAT_EQ(out[1 * 4 + 1], 11.25f);     // 1 + 10 + 0.25
   EXPECT_FLOAT_EQ(out[16 + 2 * 4 + 2], 0.0f);  // -4 - 3 < 0
 }
 
@@ -108,13 +107,13 @@ TEST_P(RefConvRandom, MatchesDirectConvolution) {
 
 INSTANTIATE_TEST_SUITE_P(
     Shapes, RefConvRandom,
-    ::testing::Values(ConvCase{3, 17, 19, 5, 7, 2, 0},   // conv1 v1.0-like, odd sizes
-                      ConvCase{3, 15, 15, 9, 3, 2, 0},   // conv1 v1.1-like
-                      ConvCase{16, 13, 13, 17, 1, 1, 0}, // squeeze/expand 1x1, M not /8
-                      ConvCase{6, 7, 9, 13, 3, 1, 1},    // expand 3x3
-                      ConvCase{5, 1, 1, 3, 3, 1, 1},     // 1x1 spatial
-                      ConvCase{4, 5, 5, 11, 1, 1, 1},    // 1x1 with padding
-                      ConvCase{2, 9, 4, 3, 5, 3, 2}));   // non-square, stride 3
+    ::testing::Values(ConvCase{3, 17, 19, 5, 7, 2, 0},    // conv1 v1.0-like, odd sizes
+                      ConvCase{3, 15, 15, 9, 3, 2, 0},    // conv1 v1.1-like
+                      ConvCase{16, 13, 13, 17, 1, 1, 0},  // squeeze/expand 1x1, M not /8
+                      ConvCase{6, 7, 9, 13, 3, 1, 1},     // expand 3x3
+                      ConvCase{5, 1, 1, 3, 3, 1, 1},      // 1x1 spatial
+                      ConvCase{4, 5, 5, 11, 1, 1, 1},     // 1x1 with padding
+                      ConvCase{2, 9, 4, 3, 5, 3, 2}));    // non-square, stride 3
 
 TEST(RefPool, OutputSizeUsesCeilMode) {
   EXPECT_EQ(sqz_pool_out_size(111, 3, 2, 0), 55);
@@ -123,9 +122,9 @@ TEST(RefPool, OutputSizeUsesCeilMode) {
   EXPECT_EQ(sqz_pool_out_size(113, 3, 2, 0), 56);  // v1.1 at 227: ceil
   EXPECT_EQ(sqz_pool_out_size(56, 3, 2, 0), 28);   // floor would give 27
   EXPECT_EQ(sqz_pool_out_size(28, 3, 2, 0), 14);
-  EXPECT_EQ(sqz_pool_out_size(4, 3, 2, 1), 3);     // last window starts in the input
-  EXPECT_EQ(sqz_pool_out_size(5, 2, 2, 1), 3);     // ...and (3-1)*2 = 4 < 5+1
-  EXPECT_EQ(sqz_pool_out_size(2, 3, 2, 0), 0);     // window larger than the input
+  EXPECT_EQ(sqz_pool_out_size(4, 3, 2, 1), 3);  // last window starts in the input
+  EXPECT_EQ(sqz_pool_out_size(5, 2, 2, 1), 3);  // ...and (3-1)*2 = 4 < 5+1
+  EXPECT_EQ(sqz_pool_out_size(2, 3, 2, 0), 0);  // window larger than the input
   EXPECT_EQ(sqz_conv_out_size(224, 7, 2, 0), 109);
   EXPECT_EQ(sqz_conv_out_size(227, 7, 2, 0), 111);
   EXPECT_EQ(sqz_conv_out_size(13, 1, 1, 1), 15);
@@ -134,7 +133,8 @@ TEST(RefPool, OutputSizeUsesCeilMode) {
 TEST(RefPool, MaxPoolCeilModeHandComputed) {
   // 4x4 ramp, 3x3 stride 2 ceil mode: 2x2 outputs, the last windows clipped.
   std::vector<float> in(16);
-  for (int i = 0; i < 16; i++) in[i] = (float)((i * 7) % 16);  // 0 7 14 5 12 3 10 1 8 15 6 13 4 11 2 9
+  for (int i = 0; i < 16; i++)
+    in[i] = (float)((i * 7) % 16);  // 0 7 14 5 12 3 10 1 8 15 6 13 4 11 2 9
   std::vector<float> out(4, -1.0f);
   sqz_ref_maxpool(in.data(), 1, 4, 4, 3, 2, 0, out.data(), 2, 2);
   // window rows 0-2 cols 0-2: {0,7,14,12,3,10,8,15,6} -> 15

@@ -71,8 +71,7 @@ TEST(Sqzw, RoundTripBuiltinWithLabels) {
     labels += (i % 2 ? "n" + std::to_string(10000000 + i) + " class " : "plain ") +
               std::to_string(i) + "\n";
   sqz_test::WriteFile(dir.File("labels.txt"), Bytes(labels.begin(), labels.end()));
-  ASSERT_EQ(sqz_model_load_labels(m.m, dir.File("labels.txt").c_str()), SQZ_OK)
-      << sqz_last_error();
+  ASSERT_EQ(sqz_model_load_labels(m.m, dir.File("labels.txt").c_str()), SQZ_OK) << sqz_last_error();
   EXPECT_STREQ(sqz_model_label(m.m, 1), "class 1");
   EXPECT_STREQ(sqz_model_label_id(m.m, 1), "n10000001");
   EXPECT_STREQ(sqz_model_label(m.m, 2), "plain 2");
@@ -169,7 +168,8 @@ Bytes Join(const Bytes &original, const std::vector<Section> &sections) {
   for (const Section &s : sections) {
     Bytes head(16, 0);
     std::memcpy(head.data(), s.tag.data(), 4);
-    for (int i = 0; i < 8; i++) head[8 + i] = (unsigned char)((uint64_t)s.payload.size() >> (8 * i));
+    for (int i = 0; i < 8; i++)
+      head[8 + i] = (unsigned char)((uint64_t)s.payload.size() >> (8 * i));
     uint32_t crc = sqz_crc32(sqz_crc32(0, head.data(), 16), s.payload.data(), s.payload.size());
     out.insert(out.end(), head.begin(), head.end());
     out.insert(out.end(), s.payload.begin(), s.payload.end());

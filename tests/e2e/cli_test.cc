@@ -62,7 +62,8 @@ TEST(Cli, ClassifyJsonAndBadImages) {
   sqz_test::WriteFile(dir.File("bad.ppm"), {'P', '6', ' ', '9'});
   std::string out;
   ASSERT_EQ(Sqz("classify --json -m builtin:squeezenet1_1 " + dir.File("a.ppm"), &out), 0);
-  EXPECT_EQ(out.rfind("{\"file\":\"" + dir.File("a.ppm") + "\",\"top5\":[{\"index\":", 0), 0u) << out;
+  EXPECT_EQ(out.rfind("{\"file\":\"" + dir.File("a.ppm") + "\",\"top5\":[{\"index\":", 0), 0u)
+      << out;
   EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1);
   EXPECT_EQ(std::count(out.begin(), out.end(), '{'), 6);  // the object and five entries
   EXPECT_TRUE(Contains(out, "\"label\":null")) << out;
@@ -88,9 +89,9 @@ TEST(Cli, ConvertInfoClassifyAndEvalOnTheRealWeights) {
   ASSERT_EQ(Sqz("info " + model, &out), 0);
   EXPECT_TRUE(Contains(out, "BGR")) << out;
   EXPECT_TRUE(Contains(out, "1000x15x15")) << out;
-  ASSERT_EQ(Sqz("classify -m " + model + " " + data + "/imagenet_samples/ppm/0000_n01440764.ppm",
-                &out),
-            0);
+  ASSERT_EQ(
+      Sqz("classify -m " + model + " " + data + "/imagenet_samples/ppm/0000_n01440764.ppm", &out),
+      0);
   EXPECT_TRUE(Contains(out, "tench")) << out;
   ASSERT_EQ(Sqz("eval --json -m " + model + " " + data + "/imagenet_samples/ppm", &out), 0);
   EXPECT_EQ(out.rfind("{\"n\":100,\"top1\":0.62,\"top5\":", 0), 0u) << out;

@@ -12,8 +12,8 @@
 namespace {
 
 const unsigned kListedCounts[SQZ_DC_LAYERS] = {
-    13902, 1528,  1020, 3073,  2038,  1023,  3081,  4085,  4071,  12288, 8160,  4067,  12343,
-    12161, 4602,  27558, 9205, 9132,  27564, 24388, 8190, 44919, 16371, 16303, 45038, 105973};
+    13902, 1528, 1020,  3073, 2038, 1023,  3081,  4085, 4071,  12288, 8160,  4067,  12343,
+    12161, 4602, 27558, 9205, 9132, 27564, 24388, 8190, 44919, 16371, 16303, 45038, 105973};
 
 TEST(DeepCompression, ReproducesTheListedCountsAndArchitecture) {
   SQZ_REQUIRE_DATA(data);
@@ -89,7 +89,8 @@ TEST(DeepCompression, EveryTruncationAndExtensionIsRefused) {
   }
   file.push_back(0);
   sqz_model *m = nullptr;
-  EXPECT_EQ(sqz_deep_compression_parse("dc", file.data(), file.size(), &m, nullptr), SQZ_ERR_FORMAT);
+  EXPECT_EQ(sqz_deep_compression_parse("dc", file.data(), file.size(), &m, nullptr),
+            SQZ_ERR_FORMAT);
   EXPECT_NE(std::string(sqz_last_error()).find("675764 bytes"), std::string::npos);
 }
 

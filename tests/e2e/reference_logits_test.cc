@@ -101,8 +101,8 @@ TEST_F(RealWeights, JpegOriginalsThroughResizeAndCrop) {
     photo_correct += Top1(&photo_logits[i * 1000]) == TrueClass(photos[i]);
     agree += Top1(&crop_logits[i * 1000]) == Top1(&photo_logits[i * 1000]);
   }
-  std::printf("top-1: crops %d/100, JPEG originals %d/100, same prediction on %d\n",
-              crop_correct, photo_correct, agree);
+  std::printf("top-1: crops %d/100, JPEG originals %d/100, same prediction on %d\n", crop_correct,
+              photo_correct, agree);
   EXPECT_LE(std::abs(photo_correct - crop_correct), 3);
 }
 

@@ -10,26 +10,10 @@
 #include <vector>
 
 #include "common/test_util.h"
+#include "gpu/gpu_util.h"
 #include "sqz.h"
 
 namespace {
-
-bool FusedUsable(std::string *why) {
-  if (!sqz_backend_is_built(SQZ_BACKEND_FUSED)) {
-    *why = "the fused backend is not built into this library";
-    return false;
-  }
-  sqz_model *m = nullptr;
-  sqz_model_builtin("squeezenet1_1", 0, &m);
-  sqz_engine_options o = sqz_engine_options_default();
-  o.backend = SQZ_BACKEND_FUSED;
-  sqz_engine *e = nullptr;
-  sqz_status st = sqz_engine_create(m, &o, &e);
-  if (st != SQZ_OK) *why = std::string("no usable GPU: ") + sqz_last_error();
-  sqz_engine_free(e);
-  sqz_model_free(m);
-  return st == SQZ_OK;
-}
 
 sqz_layer_info Conv(const char *name, int out, int k, int s, int p) {
   sqz_layer_info l = {};
@@ -114,15 +98,15 @@ struct Net {
 class FusedOneFire : public ::testing::TestWithParam<Net> {};
 
 TEST_P(FusedOneFire, MatchesTheReferenceAtEveryBatch) {
-  std::string why;
-  if (!FusedUsable(&why)) GTEST_SKIP() << why;
+  SQZ_REQUIRE_BACKEND(SQZ_BACKEND_FUSED);
   const Net n = GetParam();
   std::vector<sqz_layer_info> layers = {Conv("conv1", n.cin, 1, 1, 0)};
   if (n.pool) {
     layers.push_back(Fire("fire2", n.s, n.cin / 2, n.cin - n.cin / 2, SQZ_BYPASS_SIMPLE));
     layers.push_back(Pool("pool2"));
   }
-  const sqz_bypass b = n.bypass == SQZ_BYPASS_SIMPLE && 2 * n.e != n.cin ? SQZ_BYPASS_NONE : n.bypass;
+  const sqz_bypass b =
+      n.bypass == SQZ_BYPASS_SIMPLE && 2 * n.e != n.cin ? SQZ_BYPASS_NONE : n.bypass;
   layers.push_back(Fire("fire3", n.s, n.e, n.e, b));
   layers.push_back(Conv("conv10", 10, 1, 1, 1));
   layers.push_back(Gap());
@@ -138,23 +122,23 @@ TEST_P(FusedOneFire, MatchesTheReferenceAtEveryBatch) {
   sqz_model_free(m);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Sizes, FusedOneFire,
-    ::testing::Values(Net{1, false, SQZ_BYPASS_NONE, 32, 16, 32},
-                      Net{7, false, SQZ_BYPASS_SIMPLE, 64, 16, 32},
-                      Net{13, true, SQZ_BYPASS_NONE, 32, 16, 64},
-                      Net{27, false, SQZ_BYPASS_COMPLEX, 48, 16, 64},
-                      Net{55, true, SQZ_BYPASS_SIMPLE, 64, 16, 32},
-                      Net{57, false, SQZ_BYPASS_NONE, 24, 8, 12},  // not multiples of 16
-                      Net{113, true, SQZ_BYPASS_COMPLEX, 16, 16, 16}));
+INSTANTIATE_TEST_SUITE_P(Sizes, FusedOneFire,
+                         ::testing::Values(Net{1, false, SQZ_BYPASS_NONE, 32, 16, 32},
+                                           Net{7, false, SQZ_BYPASS_SIMPLE, 64, 16, 32},
+                                           Net{13, true, SQZ_BYPASS_NONE, 32, 16, 64},
+                                           Net{27, false, SQZ_BYPASS_COMPLEX, 48, 16, 64},
+                                           Net{55, true, SQZ_BYPASS_SIMPLE, 64, 16, 32},
+                                           Net{57, false, SQZ_BYPASS_NONE, 24, 8,
+                                               12},  // not multiples of 16
+                                           Net{113, true, SQZ_BYPASS_COMPLEX, 16, 16, 16}));
 
 TEST(FusedModels, MetaparameterModels) {
-  std::string why;
-  if (!FusedUsable(&why)) GTEST_SKIP() << why;
+  SQZ_REQUIRE_BACKEND(SQZ_BACKEND_FUSED);
   struct Meta {
     double sr, pct;
     sqz_bypass bypass;
-  } metas[] = {{1.0, 0.5, SQZ_BYPASS_NONE}, {0.125, 0.01, SQZ_BYPASS_SIMPLE},
+  } metas[] = {{1.0, 0.5, SQZ_BYPASS_NONE},
+               {0.125, 0.01, SQZ_BYPASS_SIMPLE},
                {0.25, 0.99, SQZ_BYPASS_COMPLEX}};
   for (const Meta &meta : metas) {
     sqz_metaparams p = sqz_metaparams_default();

@@ -13,34 +13,11 @@
 #include <vector>
 
 #include "common/test_util.h"
+#include "gpu/gpu_util.h"
 #include "runtime/alloc.h"
 #include "sqz.h"
 
 namespace {
-
-// Skips unless `backend` can make an engine here.
-#define SQZ_REQUIRE_BACKEND(backend)                                            \
-  do {                                                                          \
-    std::string why;                                                            \
-    if (!BackendUsable(backend, &why)) GTEST_SKIP() << why;                     \
-  } while (0)
-
-bool BackendUsable(sqz_backend b, std::string *why) {
-  if (!sqz_backend_is_built(b)) {
-    *why = std::string("backend ") + sqz_backend_name(b) + " is not built into this library";
-    return false;
-  }
-  sqz_model *m = nullptr;
-  sqz_model_builtin("squeezenet1_1", 0, &m);
-  sqz_engine_options o = sqz_engine_options_default();
-  o.backend = b;
-  sqz_engine *e = nullptr;
-  sqz_status st = sqz_engine_create(m, &o, &e);
-  if (st != SQZ_OK) *why = std::string("no usable GPU: ") + sqz_last_error();
-  sqz_engine_free(e);
-  sqz_model_free(m);
-  return st == SQZ_OK;
-}
 
 struct Engine {
   sqz_engine *e = nullptr;
@@ -55,7 +32,8 @@ struct Engine {
     EXPECT_EQ(sqz_engine_create(m, &o, &e), SQZ_OK) << sqz_last_error();
   }
   ~Engine() { sqz_engine_free(e); }
-  std::vector<float> Run(const std::vector<float> &in, int batch, sqz_layout layout = SQZ_LAYOUT_NCHW) {
+  std::vector<float> Run(const std::vector<float> &in, int batch,
+                         sqz_layout layout = SQZ_LAYOUT_NCHW) {
     std::vector<float> out((size_t)batch * 1000, NAN);
     EXPECT_EQ(sqz_engine_run(e, in.data(), batch, layout, SQZ_OUTPUT_LOGITS, out.data()), SQZ_OK)
         << sqz_last_error();
@@ -107,18 +85,17 @@ TEST_P(GpuVsCpu, AllBuiltinsAtBatch1And3And64) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Backends, GpuVsCpu,
-    ::testing::Values(Case{SQZ_BACKEND_CUDNN, SQZ_PRECISION_FP32},
-                      Case{SQZ_BACKEND_CUDNN, SQZ_PRECISION_FP16},
-                      Case{SQZ_BACKEND_UNFUSED, SQZ_PRECISION_FP32},
-                      Case{SQZ_BACKEND_UNFUSED, SQZ_PRECISION_FP16},
-                      Case{SQZ_BACKEND_FUSED, SQZ_PRECISION_FP32},
-                      Case{SQZ_BACKEND_FUSED, SQZ_PRECISION_FP16}),
-    [](const ::testing::TestParamInfo<Case> &info) {
-      return std::string(sqz_backend_name(info.param.backend)) + "_" +
-             sqz_precision_name(info.param.precision);
-    });
+INSTANTIATE_TEST_SUITE_P(Backends, GpuVsCpu,
+                         ::testing::Values(Case{SQZ_BACKEND_CUDNN, SQZ_PRECISION_FP32},
+                                           Case{SQZ_BACKEND_CUDNN, SQZ_PRECISION_FP16},
+                                           Case{SQZ_BACKEND_UNFUSED, SQZ_PRECISION_FP32},
+                                           Case{SQZ_BACKEND_UNFUSED, SQZ_PRECISION_FP16},
+                                           Case{SQZ_BACKEND_FUSED, SQZ_PRECISION_FP32},
+                                           Case{SQZ_BACKEND_FUSED, SQZ_PRECISION_FP16}),
+                         [](const ::testing::TestParamInfo<Case> &info) {
+                           return std::string(sqz_backend_name(info.param.backend)) + "_" +
+                                  sqz_precision_name(info.param.precision);
+                         });
 
 class GpuRealWeights : public ::testing::TestWithParam<Case> {};
 
@@ -162,18 +139,17 @@ TEST_P(GpuRealWeights, SampleCropsAgainstTheReference) {
   sqz_model_free(m);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Backends, GpuRealWeights,
-    ::testing::Values(Case{SQZ_BACKEND_CUDNN, SQZ_PRECISION_FP32},
-                      Case{SQZ_BACKEND_CUDNN, SQZ_PRECISION_FP16},
-                      Case{SQZ_BACKEND_UNFUSED, SQZ_PRECISION_FP32},
-                      Case{SQZ_BACKEND_UNFUSED, SQZ_PRECISION_FP16},
-                      Case{SQZ_BACKEND_FUSED, SQZ_PRECISION_FP32},
-                      Case{SQZ_BACKEND_FUSED, SQZ_PRECISION_FP16}),
-    [](const ::testing::TestParamInfo<Case> &info) {
-      return std::string(sqz_backend_name(info.param.backend)) + "_" +
-             sqz_precision_name(info.param.precision);
-    });
+INSTANTIATE_TEST_SUITE_P(Backends, GpuRealWeights,
+                         ::testing::Values(Case{SQZ_BACKEND_CUDNN, SQZ_PRECISION_FP32},
+                                           Case{SQZ_BACKEND_CUDNN, SQZ_PRECISION_FP16},
+                                           Case{SQZ_BACKEND_UNFUSED, SQZ_PRECISION_FP32},
+                                           Case{SQZ_BACKEND_UNFUSED, SQZ_PRECISION_FP16},
+                                           Case{SQZ_BACKEND_FUSED, SQZ_PRECISION_FP32},
+                                           Case{SQZ_BACKEND_FUSED, SQZ_PRECISION_FP16}),
+                         [](const ::testing::TestParamInfo<Case> &info) {
+                           return std::string(sqz_backend_name(info.param.backend)) + "_" +
+                                  sqz_precision_name(info.param.precision);
+                         });
 
 class GpuEngine : public ::testing::TestWithParam<sqz_backend> {
  protected:
@@ -246,15 +222,15 @@ TEST_P(GpuEngine, TwoThreadsTwoEnginesTwoStreamsMatchSequentialRuns) {
   std::vector<float> got_a(4000), got_b(4000);
   std::thread ta([&] {
     for (int r = 0; r < 20; r++)
-      ASSERT_EQ(sqz_engine_run(a.e, input_.data(), 4, SQZ_LAYOUT_NCHW, SQZ_OUTPUT_LOGITS,
-                               got_a.data()),
-                SQZ_OK);
+      ASSERT_EQ(
+          sqz_engine_run(a.e, input_.data(), 4, SQZ_LAYOUT_NCHW, SQZ_OUTPUT_LOGITS, got_a.data()),
+          SQZ_OK);
   });
   std::thread tb([&] {
     for (int r = 0; r < 20; r++)
-      ASSERT_EQ(sqz_engine_run(b.e, other.data(), 4, SQZ_LAYOUT_NCHW, SQZ_OUTPUT_LOGITS,
-                               got_b.data()),
-                SQZ_OK);
+      ASSERT_EQ(
+          sqz_engine_run(b.e, other.data(), 4, SQZ_LAYOUT_NCHW, SQZ_OUTPUT_LOGITS, got_b.data()),
+          SQZ_OK);
   });
   ta.join();
   tb.join();
