@@ -186,6 +186,33 @@ def markdown(doc: Dict[str, Any]) -> str:
     add(device_line(doc) + ".")
     add("")
     rows = doc.get("results", [])
+    fwd = [r for r in rows if r.get("kind", "forward") == "forward"]
+    if fwd:
+        add("### Summary: forward, median ms (images/s)")
+        add("")
+        add("sqz backends with CUDA graphs where they ran with them; PyTorch: eager, "
+            "CUDA graphs, torch.compile max-autotune.")
+        add("")
+        for group_key in dict.fromkeys((r["model"], r["precision"], r["input"]) for r in fwd):
+            sel = [r for r in fwd if (r["model"], r["precision"], r["input"]) == group_key]
+            graphs_on = {r["backend"] for r in sel if r["graphs"]}
+            by_cell: Dict[Tuple[str, int], Dict[str, Any]] = {}
+            for r in sel:
+                b = r["backend"]
+                if not is_torch(b) and b in graphs_on and not r["graphs"]:
+                    continue
+                by_cell[(b, r["batch"])] = r
+            cols = backend_order({b for b, _ in by_cell})
+            add(f"{group_key[0]}, {group_key[1]}, input {group_key[2]}:")
+            add("")
+            add("| batch | " + " | ".join(cols) + " |")
+            add("|---:|" + "---:|" * len(cols))
+            for batch in sorted({n for _, n in by_cell}):
+                add(f"| {batch} | " + " | ".join(
+                    f"{fmt_ms(by_cell[(c, batch)]['median_ms'])} "
+                    f"({fmt_rate(by_cell[(c, batch)]['images_per_s'])})"
+                    if (c, batch) in by_cell else "-" for c in cols) + " |")
+            add("")
     add("### Results")
     add("")
     add("| model | kind | backend | precision | batch | input | graphs | median ms | p90 ms | "
@@ -230,26 +257,26 @@ def markdown(doc: Dict[str, Any]) -> str:
         add("Median ms of each layer (sqz_engine_profile, without CUDA graphs); 0 where a "
             "backend folds the layer into another.")
         add("")
-        seen = []
+        seen: List[Tuple[str, str, int, int]] = []
         for r in layer_rows:
-            key = (r["model"], r["precision"], r["batch"], r["input"])
-            if key in seen:
+            lkey = (r["model"], r["precision"], r["batch"], r["input"])
+            if lkey in seen:
                 continue
-            seen.append(key)
+            seen.append(lkey)
             group = [x for x in layer_rows
-                     if (x["model"], x["precision"], x["batch"], x["input"]) == key]
+                     if (x["model"], x["precision"], x["batch"], x["input"]) == lkey]
             cols = backend_order({x["backend"] for x in group})
             by_backend = {x["backend"]: x for x in group}
-            add(f"{key[0]}, {key[1]}, batch {key[2]}, input {key[3]}:")
+            add(f"{lkey[0]}, {lkey[1]}, batch {lkey[2]}, input {lkey[3]}:")
             add("")
             add("| layer | " + " | ".join(cols) + " |")
             add("|---|" + "---:|" * len(cols))
             for i, layer in enumerate(r["layers"]):
-                cells = []
+                row_cells = []
                 for c in cols:
                     ls = by_backend[c]["layers"]
-                    cells.append(fmt_ms(ls[i]["median_ms"]) if i < len(ls) else "-")
-                add(f"| {layer['name']} | " + " | ".join(cells) + " |")
+                    row_cells.append(fmt_ms(ls[i]["median_ms"]) if i < len(ls) else "-")
+                add(f"| {layer['name']} | " + " | ".join(row_cells) + " |")
             add("| **total** | " + " | ".join(fmt_ms(by_backend[c]["median_ms"]) for c in cols)
                 + " |")
             add("")
@@ -261,8 +288,9 @@ def markdown(doc: Dict[str, Any]) -> str:
             "incr_e 128, freq 2. Latency: median ms at the smallest sweep batch; throughput: "
             "images/s at the largest.")
         add("")
+        order = list(SQZ_BACKENDS)
         combos = sorted({(t["backend"], t["precision"]) for s in sweep for t in s["timings"]},
-                        key=lambda bp: (bp[1], backend_order([bp[0]])))
+                        key=lambda bp: (bp[1], order.index(bp[0]) if bp[0] in order else 9))
         batches = sorted({t["batch"] for s in sweep for t in s["timings"]})
         lo, hi = (batches[0], batches[-1]) if batches else (None, None)
         add("| grid | SR | pct | input | params | MB fp32 | MMACs | " +
@@ -279,8 +307,8 @@ def markdown(doc: Dict[str, Any]) -> str:
                 f"{s['input']} | {s['params']} | {s['model_bytes_fp32'] / 1e6:.2f} | "
                 f"{s['macs'] / 1e6:.0f} | " + " | ".join(lat + thr) + " |")
         add("")
-    for key, word in (("skipped", "skipped"), ("failed", "FAILED")):
-        entries = doc.get(key) or []
+    for section, word in (("skipped", "skipped"), ("failed", "FAILED")):
+        entries = doc.get(section) or []
         if not entries:
             continue
         counts: Dict[Tuple[str, str, str], int] = {}

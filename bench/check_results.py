@@ -127,10 +127,10 @@ def check(doc: Dict[str, Any], args: argparse.Namespace) -> List[str]:
             sp = q["other_median_ms"] / q["base_median_ms"]
             if not (is_number(q["speedup"]) and abs(sp - q["speedup"]) <= 1e-6 * sp):
                 problems.append(f"ratios[{i}]: speedup {q['speedup']} != {sp}")
-            key = (q["model"], q["kind"], q["precision"], q["batch"], q["input"], q["graphs"],
-                   q["base"])
-            if key not in medians:
-                problems.append(f"ratios[{i}]: no result row for its base {key}")
+            base_key = (q["model"], q["kind"], q["precision"], q["batch"], q["input"],
+                        q["graphs"], q["base"])
+            if base_key not in medians:
+                problems.append(f"ratios[{i}]: no result row for its base {base_key}")
         except (KeyError, TypeError, ZeroDivisionError) as exc:
             problems.append(f"ratios[{i}]: malformed ({exc!r})")
     for i, s in enumerate(doc.get("sweep") or []):

@@ -46,6 +46,13 @@ static void print_matrix(const bench_model *models, const bench_config *cfg, int
   }
 }
 
+/* Whether an earlier model has models[i]'s label. */
+static int label_taken(const bench_model *models, int i) {
+  for (int j = 0; j < i; j++)
+    if (strcmp(models[i].label, models[j].label) == 0) return 1;
+  return 0;
+}
+
 int main(int argc, char **argv) {
   static bench_options opt;
   int rc = bench_parse_options(argc, argv, &opt);
@@ -69,6 +76,13 @@ int main(int argc, char **argv) {
       goto done;
     }
     num_models += n;
+  }
+  /* Labels name the models in the output: make repeated ones unique. */
+  for (int i = 1; i < num_models; i++) {
+    char original[sizeof models[i].label];
+    snprintf(original, sizeof original, "%s", models[i].label);
+    for (int copy = 2; label_taken(models, i); copy++)
+      snprintf(models[i].label, sizeof models[i].label, "%.100s#%d", original, copy);
   }
   if (opt.save_models_dir && !opt.list_only)
     for (int i = 0; i < num_models; i++)

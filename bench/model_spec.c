@@ -134,7 +134,10 @@ int bench_model_load(const char *spec, uint64_t seed, bench_model *out) {
   } else {
     st = sqz_model_load(spec, &out->model);
     if (st != SQZ_OK) return runtime_error("loading model", spec, st);
-    snprintf(out->label, sizeof out->label, "%s", sqz_model_name(out->model));
+    /* The file's name: a model name may be a built-in's (the Deep Compression
+     * file is "squeezenet1_0"), and labels must tell the models apart. */
+    const char *base = strrchr(spec, '/');
+    snprintf(out->label, sizeof out->label, "%s", base && base[1] ? base + 1 : spec);
   }
   fill_native(out);
   return BENCH_OK;

@@ -315,7 +315,10 @@ void bench_print_help(FILE *out) {
           "      --list             print the configurations and exit\n"
           "  -q, --quiet            no progress on stderr\n"
           "  -h, --help             this help\n"
-          "      --version          versions of sqz-bench and libsqz\n");
+          "      --version          versions of sqz-bench and libsqz\n"
+          "\n"
+          "The plural forms --models, --backends, --precisions, --batches, --inputs and\n"
+          "--modes are accepted too.\n");
 }
 
 static void set_defaults(bench_options *o) {
@@ -381,23 +384,24 @@ int bench_parse_options(int argc, char **argv, bench_options *o) {
       printf("sqz-bench %s (git %s), libsqz %s\n", SQZ_VERSION_STRING, SQZ_BENCH_GIT_COMMIT,
              sqz_version());
       return -1;
-    } else if (match(&c, "-m", "--model", 1, &err)) {
+    } else if (match(&c, "-m", "--model", 1, &err) || match(&c, NULL, "--models", 1, &err)) {
       if (!err) {
         if (!models_given) o->num_models = 0;
         models_given = 1;
         rc = add_models(o, c.value);
       }
-    } else if (match(&c, "-b", "--backend", 1, &err)) {
+    } else if (match(&c, "-b", "--backend", 1, &err) || match(&c, NULL, "--backends", 1, &err)) {
       if (!err) rc = parse_backends(c.value, o->backends, &o->num_backends);
-    } else if (match(&c, "-p", "--precision", 1, &err)) {
+    } else if (match(&c, "-p", "--precision", 1, &err) ||
+               match(&c, NULL, "--precisions", 1, &err)) {
       if (!err) {
         o->num_precisions = 0;
         precisions_given = 1;
         rc = for_each_token(c.value, add_precision, o);
       }
-    } else if (match(&c, "-n", "--batch", 1, &err)) {
+    } else if (match(&c, "-n", "--batch", 1, &err) || match(&c, NULL, "--batches", 1, &err)) {
       if (!err) rc = parse_int_list(c.value, "batch sizes", 1, 8192, o->batches, &o->num_batches);
-    } else if (match(&c, "-s", "--input", 1, &err)) {
+    } else if (match(&c, "-s", "--input", 1, &err) || match(&c, NULL, "--inputs", 1, &err)) {
       if (!err) {
         o->num_inputs = 0;
         rc = for_each_token(c.value, add_input, o);
@@ -407,7 +411,7 @@ int bench_parse_options(int argc, char **argv, bench_options *o) {
         o->num_graphs = 0;
         rc = for_each_token(c.value, add_graphs, o);
       }
-    } else if (match(&c, NULL, "--mode", 1, &err)) {
+    } else if (match(&c, NULL, "--mode", 1, &err) || match(&c, NULL, "--modes", 1, &err)) {
       if (!err) {
         if (!modes_given) o->kinds = 0;
         modes_given = 1;

@@ -67,7 +67,8 @@ static void write_results(FILE *out, const bench_report *r) {
           "### Results\n\n"
           "forward: time per forward pass from input to logits, both in device memory on "
           "GPU backends (GPU time from CUDA events; wall time on cpu); e2e: wall time from "
-          "uint8 images in pinned host memory to the top-%d of each image on the host; "
+          "uint8 images in host memory (pinned on GPU backends) to the top-%d of each image on "
+          "the host; "
           "layers: sum of the per-layer times; sweep: as forward. peak: the engine's "
           "weights + activations + workspace (cpu: it runs on the model's own "
           "weights).\n\n",
