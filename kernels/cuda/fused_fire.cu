@@ -57,6 +57,26 @@ __device__ float load_weight(const void *w, size_t i) {
   return sqz::to_float(((const T *)w)[i]);
 }
 
+// This thread's kTN weights of row k of a [K x n] HWIO matrix: columns
+// nb + tx + 16 j, zero past n.
+template <typename T>
+__device__ void load_weight_row(const void *w, size_t k, int n, int nb, float (&bv)[kTN]) {
+  const int tx = threadIdx.x % 16;
+#pragma unroll
+  for (int j = 0; j < kTN; j++) {
+    const int c = nb + tx + 16 * j;
+    bv[j] = c < n ? load_weight<T>(w, k * n + c) : 0.0f;
+  }
+}
+
+__device__ __forceinline__ void outer_product(float (&acc)[kTM][kTN], const float (&av)[kTM],
+                                              const float (&bv)[kTN]) {
+#pragma unroll
+  for (int i = 0; i < kTM; i++)
+#pragma unroll
+    for (int j = 0; j < kTN; j++) acc[i][j] += av[i] * bv[j];
+}
+
 // Squeeze: sq[hp][s] accumulates over input-channel chunks staged in in_s.
 template <typename T>
 __device__ void fma_squeeze(const sqz_fire_args &a, int n, int y0, int x0, float *sq, float *in_s) {
@@ -85,15 +105,8 @@ __device__ void fma_squeeze(const sqz_fire_args &a, int n, int y0, int x0, float
             const int m = mb + ty + 16 * i;
             av[i] = m < hp_count ? in_s[m * ldi + k] : 0.0f;
           }
-#pragma unroll
-          for (int j = 0; j < kTN; j++) {
-            const int c = nb + tx + 16 * j;
-            bv[j] = c < S ? load_weight<T>(a.w_squeeze, (size_t)(k0 + k) * S + c) : 0.0f;
-          }
-#pragma unroll
-          for (int i = 0; i < kTM; i++)
-#pragma unroll
-            for (int j = 0; j < kTN; j++) acc[i][j] += av[i] * bv[j];
+          load_weight_row<T>(a.w_squeeze, (size_t)(k0 + k), S, nb, bv);
+          outer_product(acc, av, bv);
         }
 #pragma unroll
         for (int i = 0; i < kTM; i++)
@@ -139,15 +152,8 @@ __device__ void fma_expand(const sqz_fire_args &a, int n, int y0, int x0, const 
           float av[kTM], bv[kTN];
 #pragma unroll
           for (int i = 0; i < kTM; i++) av[i] = sq[hp[i] * lds + s];
-#pragma unroll
-          for (int j = 0; j < kTN; j++) {
-            const int c = nb + tx + 16 * j;
-            bv[j] = c < ne ? load_weight<T>(w, (size_t)(tap * S + s) * ne + c) : 0.0f;
-          }
-#pragma unroll
-          for (int i = 0; i < kTM; i++)
-#pragma unroll
-            for (int j = 0; j < kTN; j++) acc[i][j] += av[i] * bv[j];
+          load_weight_row<T>(w, (size_t)(tap * S + s), ne, nb, bv);
+          outer_product(acc, av, bv);
         }
       }
 #pragma unroll
@@ -190,15 +196,8 @@ __device__ void fma_shortcut(const sqz_fire_args &a, int n, int y0, int x0) {
         float av[kTM], bv[kTN];
 #pragma unroll
         for (int i = 0; i < kTM; i++) av[i] = load_input(a, img, py[i], px[i], k);
-#pragma unroll
-        for (int j = 0; j < kTN; j++) {
-          const int c = nb + tx + 16 * j;
-          bv[j] = c < E ? load_weight<T>(a.w_shortcut, (size_t)k * E + c) : 0.0f;
-        }
-#pragma unroll
-        for (int i = 0; i < kTM; i++)
-#pragma unroll
-          for (int j = 0; j < kTN; j++) acc[i][j] += av[i] * bv[j];
+        load_weight_row<T>(a.w_shortcut, (size_t)k, E, nb, bv);
+        outer_product(acc, av, bv);
       }
 #pragma unroll
       for (int i = 0; i < kTM; i++) {
