@@ -63,6 +63,8 @@ static int ensure_gpu(bench_runner *r) {
   return r->gpu_count > 0 ? 0 : -1;
 }
 
+/* One line on stderr per distinct reason; the configurations it covers are
+ * all in the JSON and at the end of the Markdown. */
 static void note_once(bench_runner *r, const char *what, const char *reason) {
   char line[768];
   snprintf(line, sizeof line, "%s: %s", what, reason);
@@ -70,7 +72,7 @@ static void note_once(bench_runner *r, const char *what, const char *reason) {
     if (strcmp(r->notes[i], line) == 0) return;
   if (r->num_notes < (int)(sizeof r->notes / sizeof r->notes[0]))
     snprintf(r->notes[r->num_notes++], sizeof r->notes[0], "%s", line);
-  fprintf(stderr, "sqz-bench: skipping %s (and the same elsewhere)\n", line);
+  fprintf(stderr, "sqz-bench: skipping %s\n", line);
 }
 
 /* --- buffers -------------------------------------------------------------- */
@@ -379,9 +381,11 @@ static void progress(bench_runner *r, const bench_model *m, const bench_config *
                      const bench_result *row) {
   if (r->opt->quiet) return;
   double elapsed = bench_now() - r->started;
-  fprintf(stderr, "[%d/%d %.0fs] %s %s %s batch %d input %d graphs %s %s: ", r->done, r->total,
-          elapsed, m->label, sqz_backend_name(c->backend), sqz_precision_name(c->precision),
-          c->batch, c->input, bench_onoff(row->graphs), bench_kind_name(row->kind));
+  double left = r->done > 0 ? elapsed / r->done * (r->total - r->done) : 0;
+  fprintf(stderr, "[%d/%d %.0fs, ~%.0fs left] %s %s %s batch %d input %d graphs %s %s: ", r->done,
+          r->total, elapsed, left, m->label, sqz_backend_name(c->backend),
+          sqz_precision_name(c->precision), c->batch, c->input, bench_onoff(row->graphs),
+          bench_kind_name(row->kind));
   if (row->status == BENCH_MEASURED)
     fprintf(stderr, "median %.4g ms, p99 %.4g ms, %.6g images/s (%d runs)\n", row->stats.median_ms,
             row->stats.p99_ms, row->images_per_s, row->stats.iterations);
@@ -399,7 +403,7 @@ int bench_run_config(bench_runner *r, bench_model *m, const bench_config *c,
 
   sqz_status st = sqz_model_set_input_size(m->model, c->input, c->input);
   if (st != SQZ_OK) {
-    snprintf(reason, sizeof reason, "input %d: %s", c->input, sqz_last_error());
+    snprintf(reason, sizeof reason, "%s", sqz_last_error());
     note_once(r, m->label, reason);
     return add_rows(list, c, m, BENCH_SKIPPED, reason);
   }
