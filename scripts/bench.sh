@@ -7,7 +7,6 @@
 #                   rows included; part-*.json are sqz-bench's own files
 #   bench.md        the Markdown report (also printed at the end)
 #   plots/*.png     latency, throughput, speed-up, memory, per-layer, sweep
-#   models/*.sqzw   the models timed (synthetic weights from seed 0)
 #   *.log           each step's output; nvidia-smi.txt
 #
 # The matrix (about 350 engines; 5-6 minutes of sqz-bench and 3-4 of PyTorch
@@ -22,6 +21,10 @@
 #   torch    PyTorch eager and CUDA graphs for every forward configuration;
 #            torch.compile (max-autotune) for v1.0 and v1.1 at batch 1, 64 and
 #            256 within a compile budget (SQZ_BENCH_COMPILE_BUDGET seconds)
+#
+# The models timed (synthetic weights from seed 0) are saved for
+# compare_torch.py in $BUILD_DIR/bench-models, not in $OUT, which is small
+# enough to commit.
 #
 # Environment: OUT (default bench/results/<UTC date>), BUILD_DIR (default
 # build-gpu, shared with scripts/gpu-check.sh), SQZ_BENCH_QUICK=1 for a small
@@ -49,6 +52,10 @@ skip=" ${SQZ_BENCH_SKIP:-} "
 min_time=${SQZ_BENCH_MIN_TIME:-150}
 compile_budget=${SQZ_BENCH_COMPILE_BUDGET:-150}
 bench="$BUILD_DIR/bench/sqz-bench"
+case $BUILD_DIR in
+  /*) models_dir="$BUILD_DIR/bench-models" ;;
+  *) models_dir="$root/$BUILD_DIR/bench-models" ;;
+esac
 failed=0
 declare -a summary parts
 
@@ -69,7 +76,7 @@ else
 fi
 timing=(--warmup 5 --min-iters 30 --max-iters 2000 --min-time "$min_time")
 # shellcheck disable=SC2054 # the commas separate sqz-bench list values
-common=(--backend fused,cudnn,unfused --precision fp32,fp16 --save-models "$OUT/models"
+common=(--backend fused,cudnn,unfused --precision fp32,fp16 --save-models "$models_dir"
   "${timing[@]}")
 
 step() { # name, command...: runs a step unless skipped, its output in $OUT/name.log
@@ -105,6 +112,7 @@ part() {
   local name=$1
   shift
   parts+=("$OUT/part-$name.json")
+  mkdir -p "$models_dir"
   # shellcheck disable=SC2086 # word splitting of the extra arguments is wanted
   "$bench" "$@" ${SQZ_BENCH_EXTRA_ARGS:-} --json "$OUT/part-$name.json" >"$OUT/part-$name.md"
 }
@@ -124,10 +132,10 @@ do_layers() {
 do_sweep() {
   if [ "$quick" = 1 ]; then
     part sweep --sweep --sweep-backends fused,cudnn --sweep-batches 1,256 --precision fp16 \
-      --save-models "$OUT/models" "${timing[@]}"
+      --save-models "$models_dir" "${timing[@]}"
   else
     part sweep --sweep --sweep-backends fused,cudnn --sweep-batches 1,256 --precision fp32,fp16 \
-      --save-models "$OUT/models" "${timing[@]}"
+      --save-models "$models_dir" "${timing[@]}"
   fi
 }
 
