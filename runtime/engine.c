@@ -92,15 +92,32 @@ static const char *backend_requirement(sqz_backend b) {
 static sqz_status create_backend(sqz_engine *e, sqz_backend b) {
   e->options.backend = b;
   if (!sqz_backend_is_built(b))
-    return sqz_fail(SQZ_ERR_UNSUPPORTED, "backend '%s' is not built into this library (%s)",
-                    sqz_backend_name(b), backend_requirement(b));
+    return sqz_fail(SQZ_ERR_UNSUPPORTED, "not built into this library (%s)",
+                    backend_requirement(b));
   if (b == SQZ_BACKEND_CPU) {
     if (e->options.precision != SQZ_PRECISION_FP32)
-      return sqz_fail(SQZ_ERR_UNSUPPORTED, "backend 'cpu' runs fp32 only, not %s",
+      return sqz_fail(SQZ_ERR_UNSUPPORTED, "runs fp32 only, not %s",
                       sqz_precision_name(e->options.precision));
     return sqz_cpu_engine_create(e);
   }
   return sqz_gpu_engine_create(e);
+}
+
+/* Appends "name" to the skipped list, grouping backends that failed for the
+ * same reason: "fused, cudnn (reason); cpu (other reason)". */
+static void note_skipped(char *list, size_t size, char *last_reason, size_t reason_size,
+                         const char *name, const char *reason) {
+  size_t n = strlen(list);
+  if (n && strcmp(reason, last_reason) == 0) {
+    /* Insert ", name" before the " (reason)" that closes the list. */
+    size_t tail = strlen(last_reason) + 3;
+    char closing[512];
+    snprintf(closing, sizeof closing, "%s", list + n - tail);
+    snprintf(list + n - tail, size - (n - tail), ", %s%s", name, closing);
+  } else {
+    snprintf(list + n, size - n, "%s%s (%s)", n ? "; " : "", name, reason);
+    snprintf(last_reason, reason_size, "%s", reason);
+  }
 }
 
 /* AUTO: the fastest backend that can be made here; only "not built" and "no
@@ -109,7 +126,7 @@ static sqz_status create_backend(sqz_engine *e, sqz_backend b) {
 static sqz_status create_auto(sqz_engine *e) {
   static const sqz_backend order[] = {SQZ_BACKEND_FUSED, SQZ_BACKEND_CUDNN, SQZ_BACKEND_UNFUSED,
                                       SQZ_BACKEND_CPU};
-  char skipped[768] = "";
+  char skipped[768] = "", last_reason[256] = "";
   sqz_status last = SQZ_ERR_UNSUPPORTED;
   for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
     sqz_status st = create_backend(e, order[i]);
@@ -120,14 +137,14 @@ static sqz_status create_auto(sqz_engine *e) {
       }
       return SQZ_OK;
     }
-    if (st != SQZ_ERR_UNSUPPORTED && st != SQZ_ERR_NO_DEVICE) return st;
+    if (st != SQZ_ERR_UNSUPPORTED && st != SQZ_ERR_NO_DEVICE)
+      return sqz_fail_context(st, "backend '%s'", sqz_backend_name(order[i]));
     if (last != SQZ_ERR_NO_DEVICE) last = st; /* "no GPU" says most */
-    size_t n = strlen(skipped);
-    snprintf(skipped + n, sizeof skipped - n, "%s%s: %s", n ? "; " : "", sqz_backend_name(order[i]),
-             sqz_last_error());
+    note_skipped(skipped, sizeof skipped, last_reason, sizeof last_reason,
+                 sqz_backend_name(order[i]), sqz_last_error());
   }
   e->options.backend = SQZ_BACKEND_AUTO;
-  return sqz_fail(last, "no backend can run %s here (%s)", sqz_precision_name(e->options.precision),
+  return sqz_fail(last, "no backend can run %s here: %s", sqz_precision_name(e->options.precision),
                   skipped);
 }
 
@@ -146,7 +163,13 @@ sqz_status sqz_engine_create(const sqz_model *model, const sqz_engine_options *o
   e->in_w = model->in_w;
   e->num_classes = model->num_classes;
   e->options = o;
-  sqz_status st = o.backend == SQZ_BACKEND_AUTO ? create_auto(e) : create_backend(e, o.backend);
+  sqz_status st;
+  if (o.backend == SQZ_BACKEND_AUTO) {
+    st = create_auto(e);
+  } else {
+    st = create_backend(e, o.backend);
+    if (st != SQZ_OK) st = sqz_fail_context(st, "backend '%s'", sqz_backend_name(o.backend));
+  }
   if (st != SQZ_OK) {
     sqz_free(e);
     return st;

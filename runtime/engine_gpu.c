@@ -433,9 +433,7 @@ static const sqz_backend_ops kGpuOps = {gpu_run_async, gpu_synchronize, gpu_prof
 
 sqz_status sqz_gpu_engine_create(sqz_engine *e) {
   const sqz_gpu_backend *backend = backend_for(e->options.backend);
-  if (!backend)
-    return sqz_fail(SQZ_ERR_UNSUPPORTED, "backend '%s' is not built into this library",
-                    sqz_backend_name(e->options.backend));
+  if (!backend) return sqz_fail(SQZ_ERR_UNSUPPORTED, "not built into this library");
   if (e->options.max_batch > SQZ_GPU_MAX_BATCH)
     return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "GPU backends take max_batch up to %d, got %d",
                     SQZ_GPU_MAX_BATCH, e->options.max_batch);
@@ -443,8 +441,7 @@ sqz_status sqz_gpu_engine_create(sqz_engine *e) {
   cudaError_t err = cudaGetDeviceCount(&count);
   if (err != cudaSuccess || count == 0) {
     (void)cudaGetLastError();
-    return sqz_fail(SQZ_ERR_NO_DEVICE, "backend '%s' needs a CUDA GPU and driver: %s",
-                    sqz_backend_name(e->options.backend),
+    return sqz_fail(SQZ_ERR_NO_DEVICE, "needs a CUDA GPU and driver: %s",
                     err != cudaSuccess ? cudaGetErrorString(err) : "no CUDA device found");
   }
   if (e->options.device >= count)
