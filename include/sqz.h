@@ -335,10 +335,15 @@ SQZ_API void *sqz_engine_stream(const sqz_engine *engine);
 /* Device and host memory the engine holds, planned at creation; nothing
  * more is allocated while it runs. */
 typedef struct sqz_memory_report {
-  size_t weight_bytes;     /* the weights in the backend's layouts */
-  size_t activation_bytes; /* activation buffers for max_batch */
-  size_t workspace_bytes;  /* scratch: im2col, cuDNN workspace, ... */
-  size_t staging_bytes;    /* pinned host buffers for host inputs/outputs */
+  /* The weights in the backend's layouts (shared by the engines of one
+   * model; 0 on cpu, which reads the model's own). */
+  size_t weight_bytes;
+  /* Activations for max_batch, buffers reused by liveness, with the
+   * engine's input and output buffers. */
+  size_t activation_bytes;
+  /* Whole-run scratch: im2col columns, cuBLAS and cuDNN workspaces. */
+  size_t workspace_bytes;
+  size_t staging_bytes; /* pinned host buffers for host inputs/outputs */
 } sqz_memory_report;
 
 SQZ_API sqz_status sqz_engine_memory(const sqz_engine *engine, sqz_memory_report *out);

@@ -91,6 +91,7 @@ static const char *backend_requirement(sqz_backend b) {
 
 static sqz_status create_backend(sqz_engine *e, sqz_backend b) {
   e->options.backend = b;
+  memset(&e->memory, 0, sizeof e->memory); /* nothing left from a failed attempt */
   if (!sqz_backend_is_built(b))
     return sqz_fail(SQZ_ERR_UNSUPPORTED, "not built into this library (%s)",
                     backend_requirement(b));

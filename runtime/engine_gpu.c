@@ -57,11 +57,12 @@ static sqz_status make_weights(void *context, void **ptr, size_t *bytes) {
   sqz_pack_weights(e->layers, e->num_layers, e->model->weights, g->format, host, g->packed);
   sqz_status st = sqz_device_malloc(ptr, size, "weights");
   if (st == SQZ_OK) {
-    st =
-        SQZ_GPU_STATUS(cudaMemcpy(*ptr, host, size, cudaMemcpyHostToDevice), "cudaMemcpy(weights)");
-    /* A copy from pageable memory may still be in flight when cudaMemcpy
-     * returns, and the engines' streams do not wait for the legacy one. */
-    if (st == SQZ_OK) st = SQZ_GPU_STATUS(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
+    /* On the creating engine's stream, and complete before any engine uses
+     * the weights (other engines' streams do not wait for this one). */
+    st = SQZ_GPU_STATUS(cudaMemcpyAsync(*ptr, host, size, cudaMemcpyHostToDevice, g->stream),
+                        "cudaMemcpyAsync(weights)");
+    if (st == SQZ_OK)
+      st = SQZ_GPU_STATUS(cudaStreamSynchronize(g->stream), "cudaStreamSynchronize");
     if (st != SQZ_OK) {
       cudaFree(*ptr);
       *ptr = NULL;
@@ -180,11 +181,12 @@ static sqz_status create_on_device(sqz_gpu_engine *g, const void *unused) {
   }
   SQZ_TRY(g->backend->init(g));
   SQZ_TRY(g->backend->bind_stream(g));
-  e->memory.weight_bytes = g->weight_bytes;
-  /* The arena holds the activations, the backend's scratch and the raw
-   * input and logits buffers; the backend reports its scratch as workspace
-   * in its plan step, the rest counts as activations. */
-  e->memory.activation_bytes = g->plan.total - e->memory.workspace_bytes;
+  /* The arena holds the activations (with the raw input and the logits),
+   * the backend's whole-run scratch and possibly padded weights; whole-run
+   * buffers never share bytes, so the split is exact. */
+  e->memory.weight_bytes = g->weight_bytes + g->arena_weight_bytes;
+  e->memory.workspace_bytes = g->arena_workspace_bytes + g->external_workspace_bytes;
+  e->memory.activation_bytes = g->plan.total - g->arena_workspace_bytes - g->arena_weight_bytes;
   describe(g);
   return SQZ_OK;
 }
@@ -228,7 +230,9 @@ static sqz_status classify_pointer(const sqz_gpu_engine *g, const void *p, const
     (void)cudaGetLastError(); /* plain host memory on older drivers */
     return SQZ_OK;
   }
-  if (attr.type == cudaMemoryTypeDevice || attr.type == cudaMemoryTypeManaged) {
+  if (attr.type == cudaMemoryTypeManaged) {
+    *on_device = 1; /* reachable from every device */
+  } else if (attr.type == cudaMemoryTypeDevice) {
     if (attr.device != g->device)
       return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "%s is memory of device %d, the engine runs on %d",
                       what, attr.device, g->device);
@@ -299,6 +303,9 @@ static sqz_status run_network(sqz_gpu_engine *g, int batch, sqz_output_kind kind
   if (!g->graphs) return enqueue_layers(g, batch, kind);
   cudaGraphExec_t *slot = &g->graphs[(size_t)kind * g->e->options.max_batch + batch - 1];
   if (!*slot) {
+    /* One plain run first: libraries do their lazy set-up (kernel loading,
+     * heuristics) outside the capture, and this run's result is as good. */
+    SQZ_TRY(enqueue_layers(g, batch, kind));
     SQZ_GPU_CHECK(cudaStreamBeginCapture(g->stream, cudaStreamCaptureModeThreadLocal));
     sqz_status st = enqueue_layers(g, batch, kind);
     cudaGraph_t graph = NULL;
@@ -365,9 +372,17 @@ static sqz_status profile_on_device(sqz_gpu_engine *g, const void *arg) {
   const profile_job *job = arg;
   const int n = g->e->num_layers;
   if (!g->layer_events) {
-    g->layer_events = sqz_calloc((size_t)n + 1, sizeof *g->layer_events, "profile events");
-    if (!g->layer_events) return SQZ_ERR_OUT_OF_MEMORY;
-    for (int i = 0; i <= n; i++) SQZ_GPU_CHECK(cudaEventCreate(&g->layer_events[i]));
+    cudaEvent_t *events = sqz_calloc((size_t)n + 1, sizeof *events, "profile events");
+    if (!events) return SQZ_ERR_OUT_OF_MEMORY;
+    for (int i = 0; i <= n; i++) {
+      sqz_status st = SQZ_GPU_STATUS(cudaEventCreate(&events[i]), "cudaEventCreate");
+      if (st != SQZ_OK) {
+        while (i-- > 0) cudaEventDestroy(events[i]);
+        sqz_free(events);
+        return st;
+      }
+    }
+    g->layer_events = events;
   }
   const void *src = NULL;
   SQZ_TRY(stage_input(g, job->io, &src));

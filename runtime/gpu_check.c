@@ -29,8 +29,18 @@ sqz_status sqz_check_cublas(cublasStatus_t st, const char *call, const char *fil
 sqz_status sqz_check_cudnn(cudnnStatus_t st, const char *call, const char *file, int line) {
   if (st == CUDNN_STATUS_SUCCESS) return SQZ_OK;
   sqz_status status = SQZ_ERR_DEVICE;
+#if CUDNN_MAJOR >= 9
+  /* cuDNN 9 codes are a category (thousands) plus a specific error. */
+  const int category = (int)st / 1000 * 1000;
+  if (st == CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED ||
+      st == CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED)
+    status = SQZ_ERR_OUT_OF_MEMORY;
+  else if (category == CUDNN_STATUS_NOT_SUPPORTED)
+    status = SQZ_ERR_UNSUPPORTED;
+#else
   if (st == CUDNN_STATUS_ALLOC_FAILED) status = SQZ_ERR_OUT_OF_MEMORY;
   if (st == CUDNN_STATUS_NOT_SUPPORTED) status = SQZ_ERR_UNSUPPORTED;
+#endif
   return sqz_fail(status, "%s failed: %s at %s:%d", call, cudnnGetErrorString(st), file, line);
 }
 #endif

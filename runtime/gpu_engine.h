@@ -68,6 +68,10 @@ struct sqz_gpu_engine {
   cudaGraphExec_t *graphs;   /* [2 * max_batch], NULL when graphs are off */
   cudaEvent_t *layer_events; /* num_layers + 1, made by the first profile */
   char detail[512];          /* the backend's part of the description */
+  /* For the memory report, set by the backend: whole-run scratch inside the
+   * arena (im2col columns, cuBLAS workspace), workspace allocated outside
+   * it (cuDNN's), and weights kept in the arena (padded copies). */
+  size_t arena_workspace_bytes, external_workspace_bytes, arena_weight_bytes;
 };
 
 /* The device address of a planned buffer. */

@@ -5,6 +5,7 @@
  * fp32 on CUDA cores, fp16 on tensor cores where the channel counts allow
  * (CUDA cores otherwise, said in the description). Variants per layer and
  * batch come from fused_plan.c. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -39,17 +40,31 @@ static sqz_status fused_plan(sqz_gpu_engine *g) {
   SQZ_TRY(sqz_fused_plan_buffers(g->e->layers, g->e->num_layers, g->e->options.max_batch,
                                  g->act_dtype, &g->plan, &f->plan));
   g->input_buffer = f->plan.input;
+  if (f->plan.classifier_weights >= 0)
+    g->arena_weight_bytes = g->plan.buffers[f->plan.classifier_weights].bytes;
   return SQZ_OK;
 }
 
-/* Appends "name kind tile" of each layer's variant at max_batch. */
+/* printf-style append to g->detail that never runs past its end. */
+static void detail_append(sqz_gpu_engine *g, size_t *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void detail_append(sqz_gpu_engine *g, size_t *n, const char *fmt, ...) {
+  if (*n >= sizeof g->detail - 1) return;
+  va_list args;
+  va_start(args, fmt);
+  int w = vsnprintf(g->detail + *n, sizeof g->detail - *n, fmt, args);
+  va_end(args);
+  if (w > 0) *n += (size_t)w;
+  if (*n > sizeof g->detail - 1) *n = sizeof g->detail - 1;
+}
+
+/* Lists each layer's kernel and tile at max_batch in the description. */
 static sqz_status describe_variants(sqz_gpu_engine *g) {
   fused *f = state(g);
   const sqz_engine *e = g->e;
-  char *d = g->detail;
-  size_t left = sizeof g->detail;
-  int n = snprintf(d, left, "kernels at batch %d:", e->options.max_batch);
-  for (int i = 0; i < e->num_layers && n > 0 && (size_t)n < left; i++) {
+  size_t n = 0;
+  detail_append(g, &n, "kernels at batch %d:", e->options.max_batch);
+  for (int i = 0; i < e->num_layers; i++) {
     const sqz_layer *l = &e->layers[i];
     const sqz_fused_step *s = &f->plan.steps[i];
     sqz_fused_variant v;
@@ -58,24 +73,22 @@ static sqz_status describe_variants(sqz_gpu_engine *g) {
                                  f->smem_limit);
       if (!v.tile_h)
         return sqz_fail(SQZ_ERR_UNSUPPORTED,
-                        "fused: no Fire kernel variant fits '%s' (squeeze "
-                        "%d channels) in %zu bytes of shared memory",
+                        "fused: no Fire kernel variant fits '%s' (squeeze %d channels) in %zu "
+                        "bytes of shared memory",
                         l->name, l->fire.squeeze.out_channels, f->smem_limit);
-      n += snprintf(d + n, left - n, " %s %s%s %dx%d", l->name,
-                    v.math == SQZ_MATH_WMMA ? "tc" : "fma", s->pool.kernel ? "+pool" : "", v.tile_h,
-                    v.tile_w);
+      detail_append(g, &n, " %s %s%s %dx%d", l->name, v.math == SQZ_MATH_WMMA ? "tc" : "fma",
+                    s->pool.kernel ? "+pool" : "", v.tile_h, v.tile_w);
       if (g->act_dtype == SQZ_DTYPE_F16 && v.math != SQZ_MATH_WMMA)
-        n += snprintf(d + n, left - n, " (%s)", v.why);
+        detail_append(g, &n, " (%s)", v.why);
     } else if (s->role == SQZ_FUSED_CLASSIFIER) {
       v = sqz_fused_classifier_variant(l, g->act_dtype, f->smem_limit);
       if (!v.tile_h)
         return sqz_fail(SQZ_ERR_UNSUPPORTED,
-                        "fused: the classifier's %d input channels do not "
-                        "fit in shared memory",
+                        "fused: the classifier's %d input channels do not fit in shared memory",
                         l->conv.in_channels);
-      n += snprintf(d + n, left - n, " %s+gap %s", l->name, v.math == SQZ_MATH_WMMA ? "tc" : "fma");
+      detail_append(g, &n, " %s+gap %s", l->name, v.math == SQZ_MATH_WMMA ? "tc" : "fma");
     } else if (s->role == SQZ_FUSED_STEM) {
-      n += snprintf(d + n, left - n, " %s%s fma", l->name, s->pool.kernel ? "+pool" : "");
+      detail_append(g, &n, " %s%s fma", l->name, s->pool.kernel ? "+pool" : "");
     }
   }
   return SQZ_OK;

@@ -33,7 +33,8 @@ __device__ float mean_scale(const sqz_classifier_args &a) {
 }
 
 template <typename T>
-__global__ void __launch_bounds__(kClassesPerBlock) classifier_fma(sqz_classifier_args a) {
+__global__ void __launch_bounds__(kClassesPerBlock)
+    classifier_fma(const __grid_constant__ sqz_classifier_args a) {
   extern __shared__ float x_s[];  // kPixels x cin
   const int n = blockIdx.x, cls = blockIdx.y * kClassesPerBlock + threadIdx.x;
   const int hw = a.height * a.width;
@@ -70,9 +71,10 @@ using FragC = wmma::fragment<wmma::accumulator, 16, 16, 16, float>;
 
 constexpr int kWarps = 8, kMaxRowTiles = 8;
 
-// One block per image; warps take 16-class tiles round-robin and sweep the
-// pixels in groups of up to 8 fragments.
-__global__ void __launch_bounds__(kWarps * 32) classifier_wmma(sqz_classifier_args a) {
+// A block per image and group of 8 class tiles of 16 classes; each warp
+// sweeps the pixels for its tile in groups of up to 8 fragments.
+__global__ void __launch_bounds__(kWarps * 32)
+    classifier_wmma(const __grid_constant__ sqz_classifier_args a) {
   extern __shared__ __align__(128) float stage_all[];  // kWarps x 16 x 16
   const int n = blockIdx.x, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int hw = a.height * a.width, row_tiles = (hw + 15) / 16;
@@ -80,7 +82,7 @@ __global__ void __launch_bounds__(kWarps * 32) classifier_wmma(sqz_classifier_ar
   const __half *img = (const __half *)a.in + (size_t)n * hw * a.cin;
   const __half *w = (const __half *)a.weights;
   const int class_tiles = (a.classes + 15) / 16;
-  for (int ct = warp; ct < class_tiles; ct += kWarps) {
+  for (int ct = blockIdx.y * kWarps + warp; ct < class_tiles; ct += gridDim.y * kWarps) {
     const int c = ct * 16 + lane % 16;
     const float bias = c < a.classes ? a.bias[c] : 0.0f;
     float total = 0.0f;  // lanes 0..15: the sum of class c over the rows seen
@@ -124,7 +126,10 @@ extern "C" cudaError_t sqz_launch_classifier(const sqz_classifier_args *a, sqz_d
                                              cudaStream_t stream) {
   if (a->math == SQZ_MATH_WMMA) {
     if (dtype != SQZ_DTYPE_F16) return cudaErrorInvalidValue;
-    classifier_wmma<<<(unsigned)a->batch, kWarps * 32, a->smem, stream>>>(*a);
+    /* Class tiles spread over grid.y, one per warp: even batch 1 fills
+     * several SMs. */
+    const dim3 grid((unsigned)a->batch, (unsigned)((a->classes + 16 * kWarps - 1) / (16 * kWarps)));
+    classifier_wmma<<<grid, kWarps * 32, a->smem, stream>>>(*a);
   } else {
     const dim3 grid((unsigned)a->batch,
                     (unsigned)((a->classes + kClassesPerBlock - 1) / kClassesPerBlock));

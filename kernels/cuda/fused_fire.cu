@@ -216,7 +216,8 @@ __device__ void fma_shortcut(const sqz_fire_args &a, int n, int y0, int x0) {
 }
 
 template <typename T>
-__global__ void __launch_bounds__(SQZ_FIRE_THREADS) fire_fma(sqz_fire_args a) {
+__global__ void __launch_bounds__(SQZ_FIRE_THREADS)
+    fire_fma(const __grid_constant__ sqz_fire_args a) {
   extern __shared__ float smem[];
   const int tiles = a.geo.tiles_y * a.geo.tiles_x;
   const int n = blockIdx.x / tiles;
@@ -421,7 +422,8 @@ __device__ void wmma_shortcut(const sqz_fire_args &a, int n, int y0, int x0, con
   }
 }
 
-__global__ void __launch_bounds__(SQZ_FIRE_THREADS) fire_wmma(sqz_fire_args a) {
+__global__ void __launch_bounds__(SQZ_FIRE_THREADS)
+    fire_wmma(const __grid_constant__ sqz_fire_args a) {
   extern __shared__ __align__(128) unsigned char raw[];
   const int tiles = a.geo.tiles_y * a.geo.tiles_x;
   const int n = blockIdx.x / tiles;

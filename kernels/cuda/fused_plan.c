@@ -23,9 +23,10 @@ static int is_classifier(const sqz_layer *l) {
 sqz_status sqz_fused_plan_buffers(const sqz_layer *layers, int n, int max_batch, sqz_dtype dtype,
                                   sqz_memory_plan *plan, sqz_fused_plan *out) {
   const size_t per = (size_t)max_batch * sqz_dtype_size(dtype);
-  if (n < 3 || layers[0].kind != SQZ_LAYER_CONV || !is_classifier(&layers[n - 2]))
+  if (n < 3 || layers[0].kind != SQZ_LAYER_CONV || !layers[0].conv.relu ||
+      !is_classifier(&layers[n - 2]))
     return sqz_fail(SQZ_ERR_UNSUPPORTED,
-                    "fused: the network must start with a convolution and end with a 1x1 "
+                    "fused: the network must start with a convolution + ReLU and end with a 1x1 "
                     "stride-1 convolution + ReLU and the global average pool");
   int step = 0;
   out->input = sqz_plan_add(plan, per * layers[0].in_c * layers[0].in_h * layers[0].in_w, 0, 1);

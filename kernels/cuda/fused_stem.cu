@@ -13,7 +13,7 @@
 namespace {
 
 template <typename T>
-__global__ void __launch_bounds__(256) stem(sqz_stem_args a) {
+__global__ void __launch_bounds__(256) stem(const __grid_constant__ sqz_stem_args a) {
   extern __shared__ float smem[];
   const sqz_stem_geometry &g = a.geo;
   const int tiles = g.tiles_y * g.tiles_x;

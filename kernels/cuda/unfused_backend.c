@@ -33,17 +33,13 @@ static sqz_status unfused_plan(sqz_gpu_engine *g) {
   SQZ_TRY(sqz_unfused_plan_buffers(g->e->layers, g->e->num_layers, g->e->options.max_batch,
                                    sqz_dtype_size(g->act_dtype), &g->plan, &u->plan));
   g->input_buffer = u->plan.input;
-  g->e->memory.workspace_bytes = u->plan.workspace_bytes;
+  g->arena_workspace_bytes = u->plan.workspace_bytes;
   return SQZ_OK;
 }
 
 static sqz_status unfused_init(sqz_gpu_engine *g) {
   unfused *u = g->impl;
   SQZ_GPU_CHECK(cublasCreate(&u->cublas));
-  /* A workspace of our own: cuBLAS then allocates nothing while running,
-   * which CUDA graph capture requires. */
-  SQZ_GPU_CHECK(cublasSetWorkspace(u->cublas, sqz_gpu_buffer(g, u->plan.cublas_workspace),
-                                   SQZ_CUBLAS_WORKSPACE));
   snprintf(g->detail, sizeof g->detail, "cuBLAS GEMMs (%s), im2col for k>1",
            g->act_dtype == SQZ_DTYPE_F16 ? "fp16 in, fp32 accumulate"
            : g->e->options.allow_tf32    ? "fp32, TF32 allowed"
@@ -54,6 +50,11 @@ static sqz_status unfused_init(sqz_gpu_engine *g) {
 static sqz_status unfused_bind_stream(sqz_gpu_engine *g) {
   unfused *u = g->impl;
   SQZ_GPU_CHECK(cublasSetStream(u->cublas, g->stream));
+  /* A workspace of our own, so that cuBLAS allocates nothing while running
+   * (graph capture needs that). After cublasSetStream, which resets it to
+   * the library's default pool. */
+  SQZ_GPU_CHECK(cublasSetWorkspace(u->cublas, sqz_gpu_buffer(g, u->plan.cublas_workspace),
+                                   SQZ_CUBLAS_WORKSPACE));
   return SQZ_OK;
 }
 
@@ -84,14 +85,15 @@ static sqz_status gemm(sqz_gpu_engine *g, const void *in, const void *w, void *o
 /* act(conv(in) + bias) into out (row stride ldc, channel offset applied by
  * the caller); relu < 0 means "accumulate, identity" (the shortcut). */
 static sqz_status conv(sqz_gpu_engine *g, const sqz_conv *c, const sqz_packed_conv *w, int batch,
-                       int h, int wd, const void *in, int col, void *out, int ldc, int mode) {
+                       int h, int wd, const void *in, void *out, int ldc, int mode) {
+  const unfused *u = g->impl;
   const int oh = sqz_conv_out_size(h, c->kernel, c->stride, c->pad);
   const int ow = sqz_conv_out_size(wd, c->kernel, c->stride, c->pad);
   const int rows = batch * oh * ow, k = c->in_channels * c->kernel * c->kernel;
   const void *a = in;
-  if (col >= 0) {
+  if (sqz_unfused_needs_im2col(c)) {
     sqz_window win = {batch, h, wd, c->in_channels, c->kernel, c->stride, c->pad, oh, ow, 0};
-    a = sqz_gpu_buffer(g, col);
+    a = sqz_gpu_buffer(g, u->plan.columns);
     SQZ_GPU_CHECK(sqz_launch_im2col(&win, in, (void *)a, g->act_dtype, g->stream));
   }
   const int accumulate = mode < 0;
@@ -109,15 +111,15 @@ static sqz_status fire(sqz_gpu_engine *g, const sqz_layer *l, const sqz_packed_l
   const int e3 = f->expand3x3.out_channels;
   void *s = sqz_gpu_buffer(g, b->squeeze), *x1 = sqz_gpu_buffer(g, b->e1);
   void *x3 = sqz_gpu_buffer(g, b->e3);
-  SQZ_TRY(conv(g, &f->squeeze, &w->squeeze, batch, h, wd, in, -1, s, f->squeeze.out_channels, 1));
-  SQZ_TRY(conv(g, &f->expand1x1, &w->expand1x1, batch, h, wd, s, -1, x1, e1, 1));
-  SQZ_TRY(conv(g, &f->expand3x3, &w->expand3x3, batch, h, wd, s, b->col, x3, e3, 1));
+  SQZ_TRY(conv(g, &f->squeeze, &w->squeeze, batch, h, wd, in, s, f->squeeze.out_channels, 1));
+  SQZ_TRY(conv(g, &f->expand1x1, &w->expand1x1, batch, h, wd, s, x1, e1, 1));
+  SQZ_TRY(conv(g, &f->expand3x3, &w->expand3x3, batch, h, wd, s, x3, e3, 1));
   const size_t rows = (size_t)batch * l->out_h * l->out_w;
   SQZ_GPU_CHECK(sqz_launch_concat(x1, e1, x3, e3, rows, out, g->act_dtype, g->stream));
   if (f->bypass == SQZ_BYPASS_SIMPLE)
     SQZ_GPU_CHECK(sqz_launch_add(out, in, rows * (e1 + e3), g->act_dtype, g->stream));
   else if (f->bypass == SQZ_BYPASS_COMPLEX)
-    SQZ_TRY(conv(g, &f->shortcut, &w->shortcut, batch, h, wd, in, -1, out, e1 + e3, -1));
+    SQZ_TRY(conv(g, &f->shortcut, &w->shortcut, batch, h, wd, in, out, e1 + e3, -1));
   return SQZ_OK;
 }
 
@@ -137,7 +139,7 @@ static sqz_status unfused_layer(sqz_gpu_engine *g, int i, int batch, sqz_output_
   void *out = b->out >= 0 ? sqz_gpu_buffer(g, b->out) : NULL;
   switch (l->kind) {
     case SQZ_LAYER_CONV:
-      return conv(g, &l->conv, &g->packed[i].conv, batch, l->in_h, l->in_w, in, b->col, out,
+      return conv(g, &l->conv, &g->packed[i].conv, batch, l->in_h, l->in_w, in, out,
                   l->conv.out_channels, l->conv.relu);
     case SQZ_LAYER_MAXPOOL: {
       sqz_window w = {batch,          l->in_h,     l->in_w,  l->in_c,  l->pool.kernel,

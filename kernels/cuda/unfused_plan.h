@@ -13,15 +13,17 @@ extern "C" {
 /* Plan indices per layer; -1 where a layer has no such buffer. */
 typedef struct sqz_unfused_buffers {
   int out;     /* the layer's output (NHWC) */
-  int col;     /* im2col of a conv (or of the squeeze output for 3x3) */
   int squeeze; /* fire: squeeze output */
   int e1, e3;  /* fire: expand outputs before the concatenation */
 } sqz_unfused_buffers;
 
 typedef struct sqz_unfused_plan {
   int input; /* the converted input */
-  int cublas_workspace;
-  size_t workspace_bytes; /* im2col columns and cuBLAS workspace */
+  /* Scratch for the whole run: the im2col columns of whichever convolution
+   * is running (launches follow each other on one stream, so one buffer
+   * serves them all) and the cuBLAS workspace. */
+  int columns, cublas_workspace;
+  size_t workspace_bytes; /* the two together */
   sqz_unfused_buffers layers[SQZ_MAX_LAYERS];
 } sqz_unfused_plan;
 

@@ -55,7 +55,8 @@ typedef struct conv_call {
   int h, w; /* input size */
   void *y;  /* base of the output tensor */
   int y_total, y_offset;
-  int accumulate; /* y += conv + bias, no activation (the shortcut) */
+  int accumulate; /* y += conv + bias (the shortcut) */
+  int relu;       /* ReLU, else identity */
   conv_choice *choice;
 } conv_call;
 
@@ -115,7 +116,7 @@ static sqz_status run_conv(sqz_gpu_engine *g, const conv_call *call, int n) {
   SQZ_GPU_CHECK(cudnnConvolutionBiasActivationForward(
       s->handle, &one, s->x, call->x, s->w, sqz_gpu_weights(g, call->packed->weight), s->conv, algo,
       s->workspace, s->workspace_bytes, call->accumulate ? &one : &zero, s->y, y, s->bias,
-      sqz_gpu_weights(g, call->packed->bias), call->accumulate ? s->identity : s->relu, s->y, y));
+      sqz_gpu_weights(g, call->packed->bias), call->relu ? s->relu : s->identity, s->y, y));
   return SQZ_OK;
 }
 
@@ -124,27 +125,29 @@ static int layer_calls(sqz_gpu_engine *g, int i, const void *in, conv_call calls
   cudnn_state *s = state(g);
   const sqz_layer *l = &g->e->layers[i];
   const sqz_packed_layer *p = &g->packed[i];
-  void *out = sqz_gpu_buffer(g, s->plan.layers[i].out);
   memset(calls, 0, sizeof(conv_call) * CONVS_PER_LAYER);
+  if (l->kind != SQZ_LAYER_CONV && l->kind != SQZ_LAYER_FIRE) return 0;
+  void *out = sqz_gpu_buffer(g, s->plan.layers[i].out);
   if (l->kind == SQZ_LAYER_CONV) {
-    calls[0] = (conv_call){&l->conv, &p->conv, in, l->in_h, l->in_w,
-                           out,      l->out_c, 0,  0,       &s->choice[i][0]};
+    calls[0] = (conv_call){&l->conv, &p->conv, in, l->in_h,      l->in_w,         out,
+                           l->out_c, 0,        0,  l->conv.relu, &s->choice[i][0]};
     return 1;
   }
-  if (l->kind != SQZ_LAYER_FIRE) return 0;
   const sqz_fire *f = &l->fire;
   void *sq = sqz_gpu_buffer(g, s->plan.layers[i].squeeze);
   const int e1 = f->expand1x1.out_channels;
+  /* conv, weights, x, h, w, y, y channels, y offset, accumulate, relu */
   calls[0] = (conv_call){
-      &f->squeeze, &p->squeeze,     in, l->in_h, l->in_w, sq, f->squeeze.out_channels, 0,
-      0,           &s->choice[i][0]};
-  calls[1] = (conv_call){&f->expand1x1, &p->expand1x1, sq, l->in_h, l->in_w,
-                         out,           l->out_c,      0,  0,       &s->choice[i][1]};
-  calls[2] = (conv_call){&f->expand3x3, &p->expand3x3, sq, l->in_h, l->in_w,
-                         out,           l->out_c,      e1, 0,       &s->choice[i][2]};
+      &f->squeeze, &p->squeeze, in, l->in_h,         l->in_w, sq, f->squeeze.out_channels,
+      0,           0,           1,  &s->choice[i][0]};
+  calls[1] = (conv_call){
+      &f->expand1x1, &p->expand1x1, sq, l->in_h, l->in_w, out, l->out_c, 0, 0, 1, &s->choice[i][1]};
+  calls[2] =
+      (conv_call){&f->expand3x3,   &p->expand3x3, sq, l->in_h, l->in_w, out, l->out_c, e1, 0, 1,
+                  &s->choice[i][2]};
   if (f->bypass != SQZ_BYPASS_COMPLEX) return 3;
-  calls[3] = (conv_call){&f->shortcut, &p->shortcut, in, l->in_h, l->in_w,
-                         out,          l->out_c,     0,  1,       &s->choice[i][3]};
+  calls[3] = (conv_call){
+      &f->shortcut, &p->shortcut, in, l->in_h, l->in_w, out, l->out_c, 0, 1, 0, &s->choice[i][3]};
   return 4;
 }
 
@@ -168,10 +171,15 @@ static sqz_status choose(sqz_gpu_engine *g, const conv_call *call, void *scratch
   SQZ_TRY(describe_conv(g, call, n, &y));
   cudnnConvolutionFwdAlgoPerf_t perf[MAX_ALGOS + 1]; /* + the fallback */
   int found = 0;
-  if (!call->accumulate) {
-    SQZ_GPU_CHECK(cudnnFindConvolutionForwardAlgorithmEx(
-        s->handle, s->x, call->x, s->w, sqz_gpu_weights(g, call->packed->weight), s->conv, s->y, y,
-        MAX_ALGOS, &found, perf, scratch, limit));
+  if (call->relu) {
+    /* A failed search leaves the fallback below. */
+    if (SQZ_GPU_STATUS(cudnnFindConvolutionForwardAlgorithmEx(
+                           s->handle, s->x, call->x, s->w, sqz_gpu_weights(g, call->packed->weight),
+                           s->conv, s->y, y, MAX_ALGOS, &found, perf, scratch, limit),
+                       "cudnnFindConvolutionForwardAlgorithmEx") != SQZ_OK) {
+      found = 0;
+      (void)cudaGetLastError();
+    }
   }
   /* The identity activation is only supported with the precomputed
    * implicit GEMM, which is also the fallback. */
@@ -188,16 +196,16 @@ static sqz_status choose(sqz_gpu_engine *g, const conv_call *call, void *scratch
   sqz_status st = SQZ_ERR_UNSUPPORTED;
   for (int a = 0; a < found && st != SQZ_OK; a++) {
     if (perf[a].status != CUDNN_STATUS_SUCCESS || perf[a].memory > limit) continue;
-    /* fp32 without TF32: FMA math only (DEFAULT permits TF32 on A100 and
-     * later). */
-    if (g->act_dtype == SQZ_DTYPE_F32 && !g->e->options.allow_tf32 &&
-        perf[a].mathType != CUDNN_FMA_MATH)
-      continue;
     call->choice->algo = perf[a].algo;
-    call->choice->math = perf[a].mathType;
+    /* fp32 without TF32 runs every candidate with FMA math (DEFAULT would
+     * permit TF32 on A100 and later); one that needs tensor ops then fails
+     * the trial below. */
+    call->choice->math = g->act_dtype == SQZ_DTYPE_F32 && !g->e->options.allow_tf32
+                             ? CUDNN_FMA_MATH
+                             : perf[a].mathType;
     call->choice->workspace = perf[a].memory;
-    st = run_conv(g, call, n); /* does the fused call take it? */
-    if (st == SQZ_ERR_UNSUPPORTED) (void)cudaGetLastError();
+    st = run_conv(g, call, n); /* does the fused call take it? any failure: next */
+    if (st != SQZ_OK) (void)cudaGetLastError();
   }
   s->workspace = saved;
   s->workspace_bytes = saved_bytes;
@@ -224,33 +232,37 @@ static sqz_status choose_all(sqz_gpu_engine *g) {
       if (st == SQZ_OK && calls[c].choice->workspace > need) need = calls[c].choice->workspace;
     }
   }
-  sqz_status synced = SQZ_GPU_STATUS(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
+  sqz_status synced = SQZ_GPU_STATUS(cudaStreamSynchronize(g->stream), "cudaStreamSynchronize");
   cudaFree(scratch);
   if (st == SQZ_OK) st = synced;
   if (st != SQZ_OK) return st;
   s->workspace_bytes = need;
-  g->e->memory.workspace_bytes = need;
+  g->external_workspace_bytes = need;
   return sqz_device_malloc(&s->workspace, need, "cuDNN workspace");
 }
 
 /* --- pooling -------------------------------------------------------------- */
 
 /* cuDNN computes pooling output sizes with floor; ceil mode needs the
- * output descriptor one larger. Check once that cuDNN accepts that and gets
- * the clipped windows right (4x4 -> 2x2, 3x3 windows, stride 2). */
+ * output descriptor one larger. Check once that cuDNN accepts that and
+ * clips the overhanging windows (4x4 -> 2x2, 3x3 windows, stride 2): the
+ * 4x4 input is followed by rows of a large sentinel, which a window that
+ * is not clipped would pick up; the output goes elsewhere. */
 static sqz_status probe_ceil_pooling(sqz_gpu_engine *g, int *works) {
+  enum { VALUES = 32, OUT = 64 }; /* input + sentinel rows; output offset */
   cudnn_state *s = state(g);
   *works = 0;
-  unsigned char host[16 * 4];
-  for (int i = 0; i < 16; i++) {
+  unsigned char host[VALUES * 4];
+  for (int i = 0; i < VALUES; i++) {
+    const float v = i < 16 ? (float)i : 1000.0f;
     if (g->act_dtype == SQZ_DTYPE_F16)
-      ((uint16_t *)host)[i] = sqz_float_to_half((float)i);
+      ((uint16_t *)host)[i] = sqz_float_to_half(v);
     else
-      ((float *)host)[i] = (float)i;
+      ((float *)host)[i] = v;
   }
   const size_t es = elem_size(g);
   unsigned char *dev = sqz_gpu_buffer(g, s->plan.input); /* free at creation */
-  SQZ_GPU_CHECK(cudaMemcpyAsync(dev, host, 16 * es, cudaMemcpyHostToDevice, g->stream));
+  SQZ_GPU_CHECK(cudaMemcpyAsync(dev, host, VALUES * es, cudaMemcpyHostToDevice, g->stream));
   sqz_view in = sqz_make_view(1, 1, 4, 4, 1, 0, s->nhwc),
            out = sqz_make_view(1, 1, 2, 2, 1, 0, s->nhwc);
   SQZ_TRY(set_tensor(s->x, s->dtype, &in));
@@ -259,9 +271,12 @@ static sqz_status probe_ceil_pooling(sqz_gpu_engine *g, int *works) {
                                             3, 0, 0, 2, 2));
   const float one = 1.0f, zero = 0.0f;
   cudnnStatus_t st =
-      cudnnPoolingForward(s->handle, s->pool, &one, s->x, dev, &zero, s->y, dev + 16 * es);
-  if (st != CUDNN_STATUS_SUCCESS) return SQZ_OK;
-  SQZ_GPU_CHECK(cudaMemcpyAsync(host, dev + 16 * es, 4 * es, cudaMemcpyDeviceToHost, g->stream));
+      cudnnPoolingForward(s->handle, s->pool, &one, s->x, dev, &zero, s->y, dev + OUT * es);
+  if (st != CUDNN_STATUS_SUCCESS) {
+    (void)cudaGetLastError();
+    return SQZ_OK;
+  }
+  SQZ_GPU_CHECK(cudaMemcpyAsync(host, dev + OUT * es, 4 * es, cudaMemcpyDeviceToHost, g->stream));
   SQZ_GPU_CHECK(cudaStreamSynchronize(g->stream));
   static const float expected[4] = {10, 11, 14, 15};
   for (int i = 0; i < 4; i++) {
@@ -390,7 +405,10 @@ static sqz_status cudnn_layer(sqz_gpu_engine *g, int i, int n, sqz_output_kind k
   const int count = layer_calls(g, i, in, calls);
   for (int c = 0; c < count; c++) SQZ_TRY(run_conv(g, &calls[c], n));
   if (l->kind == SQZ_LAYER_FIRE && l->fire.bypass == SQZ_BYPASS_SIMPLE) {
-    sqz_view v = sqz_make_view(n, l->out_c, l->out_h, l->out_w, l->out_c, 0, s->nhwc);
+    /* Both tensors are packed alike: add them as one flat NCHW tensor
+     * (cuDNN's NHWC add is much slower). */
+    sqz_view v = sqz_make_view(n, l->out_c * l->out_h * l->out_w, 1, 1,
+                               l->out_c * l->out_h * l->out_w, 0, 0);
     SQZ_TRY(set_tensor(s->y, s->dtype, &v));
     const float one = 1.0f;
     SQZ_GPU_CHECK(cudnnAddTensor(s->handle, &one, s->y, in, &one, s->y, out));

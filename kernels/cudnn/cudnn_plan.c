@@ -1,5 +1,7 @@
 #include "cudnn_plan.h"
 
+#include <stdint.h>
+
 #include "runtime/error.h"
 
 sqz_view sqz_make_view(int n, int c, int h, int w, int c_total, int c_offset, int nhwc) {
@@ -27,6 +29,13 @@ sqz_view sqz_make_view(int n, int c, int h, int w, int c_total, int c_offset, in
 sqz_status sqz_cudnn_plan_buffers(const sqz_layer *layers, int num_layers, int max_batch,
                                   size_t elem_size, sqz_memory_plan *plan, sqz_cudnn_plan *out) {
   const size_t per = (size_t)max_batch * elem_size;
+  /* cuDNN's 4-d descriptors take element counts and strides as int. */
+  const size_t largest = sqz_layers_max_activation(layers, num_layers);
+  if (largest * (size_t)max_batch > (size_t)INT32_MAX)
+    return sqz_fail(SQZ_ERR_UNSUPPORTED,
+                    "cudnn: max_batch %d makes a tensor of %zu elements, more than cuDNN's "
+                    "2^31 - 1; use max_batch %zu or less",
+                    max_batch, largest * (size_t)max_batch, (size_t)INT32_MAX / largest);
   int ok = 1;
   /* Step i + 1 is layer i; the input is written at step 0. */
   out->input = sqz_plan_add(plan, per * layers[0].in_c * layers[0].in_h * layers[0].in_w, 0, 1);
