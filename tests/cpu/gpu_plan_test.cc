@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "kernels/cuda/unfused_plan.h"
@@ -189,6 +190,22 @@ TEST(BackendPlans, CudnnPeakIsAboutTwoActivations) {
     EXPECT_EQ(p.total, sqz_plan_live_peak(&p)) << name;
     sqz_model_free(m);
   }
+}
+
+TEST(BackendPlans, CudnnRefusesTensorsPastItsIntSizes) {
+  sqz_model *m = nullptr;
+  ASSERT_EQ(sqz_model_builtin("squeezenet1_0", 0, &m), SQZ_OK);
+  sqz_memory_plan p;
+  sqz_plan_init(&p);
+  sqz_cudnn_plan plan;
+  // conv1's output is 96 x 109 x 109 = 1.14 M elements: 8192 images pass 2^31.
+  EXPECT_EQ(sqz_cudnn_plan_buffers(m->layers, m->num_layers, 8192, 2, &p, &plan),
+            SQZ_ERR_UNSUPPORTED);
+  EXPECT_NE(std::string(sqz_last_error()).find("max_batch 1882 or less"), std::string::npos)
+      << sqz_last_error();
+  sqz_plan_init(&p);
+  EXPECT_EQ(sqz_cudnn_plan_buffers(m->layers, m->num_layers, 1882, 2, &p, &plan), SQZ_OK);
+  sqz_model_free(m);
 }
 
 TEST(BackendPlans, UnfusedPlanKeepsEveryStepsInputsAlive) {
