@@ -4,6 +4,7 @@
 
 #include <stdio.h>
 
+#include "json.h"
 #include "sqz.h"
 
 enum { CLI_OK = 0, CLI_RUNTIME_ERROR = 1, CLI_USAGE_ERROR = 2 };
@@ -52,9 +53,6 @@ int cli_parse_run_options(const char *command, int argc, char **argv, void (*hel
 
 /* Monotonic seconds. */
 double cli_now(void);
-
-/* Writes s as a JSON string literal (quotes included); NULL as null. */
-void json_string(FILE *out, const char *s);
 
 int cmd_classify(int argc, char **argv);
 int cmd_eval(int argc, char **argv);

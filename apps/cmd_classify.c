@@ -37,11 +37,11 @@ static void print_result(const sqz_model *m, const char *file, const float *prob
   sqz_top_k(probs, sqz_model_num_classes(m), k, idx, val);
   if (json) {
     fputs("{\"file\":", stdout);
-    json_string(stdout, file);
+    json_write_string(stdout, file);
     fputs(",\"top5\":[", stdout);
     for (int i = 0; i < k; i++) {
       printf("%s{\"index\":%d,\"label\":", i ? "," : "", idx[i]);
-      json_string(stdout, sqz_model_label(m, idx[i]));
+      json_write_string(stdout, sqz_model_label(m, idx[i]));
       printf(",\"prob\":%.6g}", val[i]);
     }
     fputs("]}\n", stdout);

@@ -1,6 +1,6 @@
-#include "cli.h"
+#include "json.h"
 
-void json_string(FILE *out, const char *s) {
+void json_write_string(FILE *out, const char *s) {
   if (!s) {
     fputs("null", out);
     return;

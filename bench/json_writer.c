@@ -4,6 +4,8 @@
 #include <inttypes.h>
 #include <math.h>
 
+#include "json.h" /* apps/json.h */
+
 void json_init(json_writer *w, FILE *out) {
   w->out = out;
   w->depth = 0;
@@ -15,25 +17,6 @@ void json_inline_from(json_writer *w, int depth) { w->inline_depth = depth; }
 
 static int is_inline(const json_writer *w) {
   return w->inline_depth > 0 && w->depth >= w->inline_depth;
-}
-
-static void write_escaped(FILE *out, const char *s) {
-  fputc('"', out);
-  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-    switch (*p) {
-      case '"': fputs("\\\"", out); break;
-      case '\\': fputs("\\\\", out); break;
-      case '\n': fputs("\\n", out); break;
-      case '\r': fputs("\\r", out); break;
-      case '\t': fputs("\\t", out); break;
-      default:
-        if (*p < 0x20)
-          fprintf(out, "\\u%04x", *p);
-        else
-          fputc(*p, out);
-    }
-  }
-  fputc('"', out);
 }
 
 /* The separator, newline and indentation before a value, then its key. */
@@ -48,7 +31,7 @@ static void begin_value(json_writer *w, const char *key) {
     }
   }
   if (key) {
-    write_escaped(w->out, key);
+    json_write_string(w->out, key);
     fputs(": ", w->out);
   }
 }
@@ -79,7 +62,7 @@ void json_end_array(json_writer *w) { close_container(w, ']'); }
 void json_string(json_writer *w, const char *key, const char *value) {
   begin_value(w, key);
   if (value)
-    write_escaped(w->out, value);
+    json_write_string(w->out, value);
   else
     fputs("null", w->out);
 }

@@ -69,6 +69,15 @@ __device__ void load_weight_row(const void *w, size_t k, int n, int nb, float (&
   }
 }
 
+// Row m of a tile's GEMM is output pixel (y, x); whether it is stored
+// (rows past the tile and pixels past the image are computed, not stored).
+__device__ __forceinline__ bool stored_pixel(const sqz_fire_geometry &g, int y0, int x0, int m,
+                                             int M, int *y, int *x) {
+  *y = y0 + m / g.tile_w;
+  *x = x0 + m % g.tile_w;
+  return m < M && *y < g.height && *x < g.width;
+}
+
 __device__ __forceinline__ void outer_product(float (&acc)[kTM][kTN], const float (&av)[kTM],
                                               const float (&bv)[kTN]) {
 #pragma unroll
@@ -158,9 +167,8 @@ __device__ void fma_expand(const sqz_fire_args &a, int n, int y0, int x0, const 
       }
 #pragma unroll
       for (int i = 0; i < kTM; i++) {
-        const int m = mb + ty + 16 * i;
-        const int y = y0 + m / g.tile_w, x = x0 + m % g.tile_w;
-        if (m >= M || y >= g.height || x >= g.width) continue;
+        int y, x;
+        if (!stored_pixel(g, y0, x0, mb + ty + 16 * i, M, &y, &x)) continue;
         T *dst = pixel_out<T>(a, n, y, x);
 #pragma unroll
         for (int j = 0; j < kTN; j++) {
@@ -201,9 +209,8 @@ __device__ void fma_shortcut(const sqz_fire_args &a, int n, int y0, int x0) {
       }
 #pragma unroll
       for (int i = 0; i < kTM; i++) {
-        const int m = mb + ty + 16 * i;
-        const int y = y0 + m / g.tile_w, x = x0 + m % g.tile_w;
-        if (m >= M || y >= g.height || x >= g.width) continue;
+        int y, x;
+        if (!stored_pixel(g, y0, x0, mb + ty + 16 * i, M, &y, &x)) continue;
         T *dst = pixel_out<T>(a, n, y, x);
 #pragma unroll
         for (int j = 0; j < kTN; j++) {

@@ -68,6 +68,17 @@ struct Case {
   sqz_precision precision;
 };
 
+// Every GPU backend in both precisions, named "cudnn_fp16" and so on.
+const auto kEveryBackendAndPrecision = ::testing::Values(
+    Case{SQZ_BACKEND_CUDNN, SQZ_PRECISION_FP32}, Case{SQZ_BACKEND_CUDNN, SQZ_PRECISION_FP16},
+    Case{SQZ_BACKEND_UNFUSED, SQZ_PRECISION_FP32}, Case{SQZ_BACKEND_UNFUSED, SQZ_PRECISION_FP16},
+    Case{SQZ_BACKEND_FUSED, SQZ_PRECISION_FP32}, Case{SQZ_BACKEND_FUSED, SQZ_PRECISION_FP16});
+
+std::string CaseName(const ::testing::TestParamInfo<Case> &info) {
+  return std::string(sqz_backend_name(info.param.backend)) + "_" +
+         sqz_precision_name(info.param.precision);
+}
+
 class GpuVsCpu : public ::testing::TestWithParam<Case> {};
 
 TEST_P(GpuVsCpu, AllBuiltinsAtBatch1And3And64) {
@@ -90,17 +101,7 @@ TEST_P(GpuVsCpu, AllBuiltinsAtBatch1And3And64) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, GpuVsCpu,
-                         ::testing::Values(Case{SQZ_BACKEND_CUDNN, SQZ_PRECISION_FP32},
-                                           Case{SQZ_BACKEND_CUDNN, SQZ_PRECISION_FP16},
-                                           Case{SQZ_BACKEND_UNFUSED, SQZ_PRECISION_FP32},
-                                           Case{SQZ_BACKEND_UNFUSED, SQZ_PRECISION_FP16},
-                                           Case{SQZ_BACKEND_FUSED, SQZ_PRECISION_FP32},
-                                           Case{SQZ_BACKEND_FUSED, SQZ_PRECISION_FP16}),
-                         [](const ::testing::TestParamInfo<Case> &info) {
-                           return std::string(sqz_backend_name(info.param.backend)) + "_" +
-                                  sqz_precision_name(info.param.precision);
-                         });
+INSTANTIATE_TEST_SUITE_P(Backends, GpuVsCpu, kEveryBackendAndPrecision, CaseName);
 
 class GpuRealWeights : public ::testing::TestWithParam<Case> {};
 
@@ -144,17 +145,7 @@ TEST_P(GpuRealWeights, SampleCropsAgainstTheReference) {
   sqz_model_free(m);
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, GpuRealWeights,
-                         ::testing::Values(Case{SQZ_BACKEND_CUDNN, SQZ_PRECISION_FP32},
-                                           Case{SQZ_BACKEND_CUDNN, SQZ_PRECISION_FP16},
-                                           Case{SQZ_BACKEND_UNFUSED, SQZ_PRECISION_FP32},
-                                           Case{SQZ_BACKEND_UNFUSED, SQZ_PRECISION_FP16},
-                                           Case{SQZ_BACKEND_FUSED, SQZ_PRECISION_FP32},
-                                           Case{SQZ_BACKEND_FUSED, SQZ_PRECISION_FP16}),
-                         [](const ::testing::TestParamInfo<Case> &info) {
-                           return std::string(sqz_backend_name(info.param.backend)) + "_" +
-                                  sqz_precision_name(info.param.precision);
-                         });
+INSTANTIATE_TEST_SUITE_P(Backends, GpuRealWeights, kEveryBackendAndPrecision, CaseName);
 
 class GpuEngine : public ::testing::TestWithParam<sqz_backend> {
  protected:
