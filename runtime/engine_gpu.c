@@ -304,7 +304,10 @@ static sqz_status run_network(sqz_gpu_engine *g, int batch, sqz_output_kind kind
   cudaGraphExec_t *slot = &g->graphs[(size_t)kind * g->e->options.max_batch + batch - 1];
   if (!*slot) {
     /* One plain run first: libraries do their lazy set-up (kernel loading,
-     * heuristics) outside the capture, and this run's result is as good. */
+     * heuristics) outside the capture, and it gives this run's result. The
+     * graph is not launched now: the plain run has reused the converted
+     * input's buffer (memory is planned by liveness), so a second pass over
+     * it would read what later layers left there. */
     SQZ_TRY(enqueue_layers(g, batch, kind));
     SQZ_GPU_CHECK(cudaStreamBeginCapture(g->stream, cudaStreamCaptureModeThreadLocal));
     sqz_status st = enqueue_layers(g, batch, kind);
@@ -322,6 +325,7 @@ static sqz_status run_network(sqz_gpu_engine *g, int batch, sqz_output_kind kind
                               "runs without graphs)",
                               batch);
     }
+    return SQZ_OK;
   }
   SQZ_GPU_CHECK(cudaGraphLaunch(*slot, g->stream));
   return SQZ_OK;

@@ -43,10 +43,10 @@ extern "C" cudaError_t sqz_launch_convert_input(const sqz_input_conversion *c, c
   const size_t total = (size_t)c->batch * 3 * c->height * c->width;
   const unsigned block = 256, grid = sqz::grid_for(total, block);
   if (c->dtype == SQZ_DTYPE_F16)
-    convert_input<<<grid, block, 0, stream>>>(*c, in, (__half *)out, total);
-  else
-    convert_input<<<grid, block, 0, stream>>>(*c, in, (float *)out, total);
-  return cudaGetLastError();
+    return SQZ_LAUNCH(convert_input<__half>, 0, dim3(grid), dim3(block), 0, stream, *c, in,
+                      (__half *)out, total);
+  return SQZ_LAUNCH(convert_input<float>, 0, dim3(grid), dim3(block), 0, stream, *c, in,
+                    (float *)out, total);
 }
 
 namespace {

@@ -2,7 +2,7 @@
 #ifndef SQZ_KERNELS_CUDA_DTYPE_CUH
 #define SQZ_KERNELS_CUDA_DTYPE_CUH
 
-#include <cuda_fp16.h>
+#include "portable.cuh"
 
 namespace sqz {
 

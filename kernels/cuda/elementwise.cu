@@ -43,30 +43,28 @@ extern "C" cudaError_t sqz_launch_bias_act(void *x, const float *bias, size_t ro
                                            int ld, int relu, sqz_dtype dtype, cudaStream_t stream) {
   const unsigned block = 256, grid = sqz::grid_for(rows * channels, block);
   if (dtype == SQZ_DTYPE_F16)
-    bias_act<<<grid, block, 0, stream>>>((__half *)x, bias, rows, channels, ld, relu);
-  else
-    bias_act<<<grid, block, 0, stream>>>((float *)x, bias, rows, channels, ld, relu);
-  return cudaGetLastError();
+    return SQZ_LAUNCH(bias_act<__half>, 0, dim3(grid), dim3(block), 0, stream, (__half *)x, bias,
+                      rows, channels, ld, relu);
+  return SQZ_LAUNCH(bias_act<float>, 0, dim3(grid), dim3(block), 0, stream, (float *)x, bias, rows,
+                    channels, ld, relu);
 }
 
 extern "C" cudaError_t sqz_launch_add(void *dst, const void *src, size_t n, sqz_dtype dtype,
                                       cudaStream_t stream) {
   const unsigned block = 256, grid = sqz::grid_for(n, block);
   if (dtype == SQZ_DTYPE_F16)
-    add<<<grid, block, 0, stream>>>((__half *)dst, (const __half *)src, n);
-  else
-    add<<<grid, block, 0, stream>>>((float *)dst, (const float *)src, n);
-  return cudaGetLastError();
+    return SQZ_LAUNCH(add<__half>, 0, dim3(grid), dim3(block), 0, stream, (__half *)dst,
+                      (const __half *)src, n);
+  return SQZ_LAUNCH(add<float>, 0, dim3(grid), dim3(block), 0, stream, (float *)dst,
+                    (const float *)src, n);
 }
 
 extern "C" cudaError_t sqz_launch_concat(const void *a, int ca, const void *b, int cb, size_t rows,
                                          void *out, sqz_dtype dtype, cudaStream_t stream) {
   const unsigned block = 256, grid = sqz::grid_for(rows * (ca + cb), block);
   if (dtype == SQZ_DTYPE_F16)
-    concat<<<grid, block, 0, stream>>>((const __half *)a, ca, (const __half *)b, cb, rows,
-                                       (__half *)out);
-  else
-    concat<<<grid, block, 0, stream>>>((const float *)a, ca, (const float *)b, cb, rows,
-                                       (float *)out);
-  return cudaGetLastError();
+    return SQZ_LAUNCH(concat<__half>, 0, dim3(grid), dim3(block), 0, stream, (const __half *)a, ca,
+                      (const __half *)b, cb, rows, (__half *)out);
+  return SQZ_LAUNCH(concat<float>, 0, dim3(grid), dim3(block), 0, stream, (const float *)a, ca,
+                    (const float *)b, cb, rows, (float *)out);
 }

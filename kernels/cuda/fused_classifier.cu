@@ -11,8 +11,6 @@
 // 16 pixels); A fragments (16 pixels x 16 channels) load straight from the
 // NHWC input, the last one overlapping the previous so that no row lies
 // past the image; its repeated rows are skipped when summing.
-#include <mma.h>
-
 #include "dtype.cuh"
 #include "kernels/cuda/fused_kernels.h"
 
@@ -35,7 +33,7 @@ __device__ float mean_scale(const sqz_classifier_args &a) {
 template <typename T>
 __global__ void __launch_bounds__(kClassesPerBlock)
     classifier_fma(const __grid_constant__ sqz_classifier_args a) {
-  extern __shared__ float x_s[];  // kPixels x cin
+  SQZ_DYNAMIC_SHARED(float, x_s);  // kPixels x cin
   const int n = blockIdx.x, cls = blockIdx.y * kClassesPerBlock + threadIdx.x;
   const int hw = a.height * a.width;
   const T *img = (const T *)a.in + (size_t)n * hw * a.cin;
@@ -75,7 +73,7 @@ constexpr int kWarps = 8, kMaxRowTiles = 8;
 // sweeps the pixels for its tile in groups of up to 8 fragments.
 __global__ void __launch_bounds__(kWarps * 32)
     classifier_wmma(const __grid_constant__ sqz_classifier_args a) {
-  extern __shared__ __align__(128) float stage_all[];  // kWarps x 16 x 16
+  SQZ_DYNAMIC_SHARED(float, stage_all);  // kWarps x 16 x 16
   const int n = blockIdx.x, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int hw = a.height * a.width, row_tiles = (hw + 15) / 16;
   float *stage = stage_all + warp * 256;
@@ -129,16 +127,15 @@ extern "C" cudaError_t sqz_launch_classifier(const sqz_classifier_args *a, sqz_d
     /* Class tiles spread over grid.y, one per warp: even batch 1 fills
      * several SMs. */
     const dim3 grid((unsigned)a->batch, (unsigned)((a->classes + 16 * kWarps - 1) / (16 * kWarps)));
-    classifier_wmma<<<grid, kWarps * 32, a->smem, stream>>>(*a);
-  } else {
-    const dim3 grid((unsigned)a->batch,
-                    (unsigned)((a->classes + kClassesPerBlock - 1) / kClassesPerBlock));
-    if (dtype == SQZ_DTYPE_F16)
-      classifier_fma<__half><<<grid, kClassesPerBlock, a->smem, stream>>>(*a);
-    else
-      classifier_fma<float><<<grid, kClassesPerBlock, a->smem, stream>>>(*a);
+    const int t = kWarps * 32;
+    return SQZ_LAUNCH(classifier_wmma, t, grid, dim3(t), a->smem, stream, *a);
   }
-  return cudaGetLastError();
+  const dim3 grid((unsigned)a->batch,
+                  (unsigned)((a->classes + kClassesPerBlock - 1) / kClassesPerBlock));
+  const int t = kClassesPerBlock;
+  if (dtype == SQZ_DTYPE_F16)
+    return SQZ_LAUNCH(classifier_fma<__half>, t, grid, dim3(t), a->smem, stream, *a);
+  return SQZ_LAUNCH(classifier_fma<float>, t, grid, dim3(t), a->smem, stream, *a);
 }
 
 extern "C" cudaError_t sqz_fused_classifier_allow_smem(size_t bytes) {

@@ -12,8 +12,6 @@
 // Geometry and shared-memory layout come from fused_tiling.h, which the CPU
 // tests exercise.
 #include <float.h>
-#include <mma.h>
-
 #include "dtype.cuh"
 #include "kernels/cuda/fused_kernels.h"
 
@@ -225,7 +223,7 @@ __device__ void fma_shortcut(const sqz_fire_args &a, int n, int y0, int x0) {
 template <typename T>
 __global__ void __launch_bounds__(SQZ_FIRE_THREADS)
     fire_fma(const __grid_constant__ sqz_fire_args a) {
-  extern __shared__ float smem[];
+  SQZ_DYNAMIC_SHARED(float, smem);
   const int tiles = a.geo.tiles_y * a.geo.tiles_x;
   const int n = blockIdx.x / tiles;
   int y0, x0;
@@ -431,7 +429,7 @@ __device__ void wmma_shortcut(const sqz_fire_args &a, int n, int y0, int x0, con
 
 __global__ void __launch_bounds__(SQZ_FIRE_THREADS)
     fire_wmma(const __grid_constant__ sqz_fire_args a) {
-  extern __shared__ __align__(128) unsigned char raw[];
+  SQZ_DYNAMIC_SHARED(unsigned char, raw);
   const int tiles = a.geo.tiles_y * a.geo.tiles_x;
   const int n = blockIdx.x / tiles;
   int y0, x0;
@@ -446,16 +444,15 @@ __global__ void __launch_bounds__(SQZ_FIRE_THREADS)
 
 extern "C" cudaError_t sqz_launch_fire(const sqz_fire_args *a, sqz_dtype dtype,
                                        cudaStream_t stream) {
-  const unsigned grid = (unsigned)(a->batch * a->geo.tiles_y * a->geo.tiles_x);
+  const dim3 grid((unsigned)(a->batch * a->geo.tiles_y * a->geo.tiles_x));
+  const int t = SQZ_FIRE_THREADS;
   if (a->math == SQZ_MATH_WMMA) {
     if (dtype != SQZ_DTYPE_F16) return cudaErrorInvalidValue;
-    fire_wmma<<<grid, SQZ_FIRE_THREADS, a->smem, stream>>>(*a);
-  } else if (dtype == SQZ_DTYPE_F16) {
-    fire_fma<__half><<<grid, SQZ_FIRE_THREADS, a->smem, stream>>>(*a);
-  } else {
-    fire_fma<float><<<grid, SQZ_FIRE_THREADS, a->smem, stream>>>(*a);
+    return SQZ_LAUNCH(fire_wmma, t, grid, dim3(t), a->smem, stream, *a);
   }
-  return cudaGetLastError();
+  if (dtype == SQZ_DTYPE_F16)
+    return SQZ_LAUNCH(fire_fma<__half>, t, grid, dim3(t), a->smem, stream, *a);
+  return SQZ_LAUNCH(fire_fma<float>, t, grid, dim3(t), a->smem, stream, *a);
 }
 
 extern "C" cudaError_t sqz_fused_fire_allow_smem(size_t bytes) {

@@ -12,9 +12,11 @@
 
 namespace {
 
+constexpr int kStemThreads = 256;
+
 template <typename T>
-__global__ void __launch_bounds__(256) stem(const __grid_constant__ sqz_stem_args a) {
-  extern __shared__ float smem[];
+__global__ void __launch_bounds__(kStemThreads) stem(const __grid_constant__ sqz_stem_args a) {
+  SQZ_DYNAMIC_SHARED(float, smem);
   const sqz_stem_geometry &g = a.geo;
   const int tiles = g.tiles_y * g.tiles_x;
   const int n = blockIdx.x / tiles;
@@ -78,12 +80,10 @@ __global__ void __launch_bounds__(256) stem(const __grid_constant__ sqz_stem_arg
 
 extern "C" cudaError_t sqz_launch_stem(const sqz_stem_args *a, sqz_dtype dtype,
                                        cudaStream_t stream) {
-  const unsigned grid = (unsigned)(a->batch * a->geo.tiles_y * a->geo.tiles_x);
+  const dim3 grid((unsigned)(a->batch * a->geo.tiles_y * a->geo.tiles_x)), block(kStemThreads);
   if (dtype == SQZ_DTYPE_F16)
-    stem<__half><<<grid, 256, a->smem, stream>>>(*a);
-  else
-    stem<float><<<grid, 256, a->smem, stream>>>(*a);
-  return cudaGetLastError();
+    return SQZ_LAUNCH(stem<__half>, kStemThreads, grid, block, a->smem, stream, *a);
+  return SQZ_LAUNCH(stem<float>, kStemThreads, grid, block, a->smem, stream, *a);
 }
 
 extern "C" cudaError_t sqz_fused_stem_allow_smem(size_t bytes) {

@@ -115,10 +115,10 @@ extern "C" cudaError_t sqz_launch_im2col(const sqz_window *w, const void *in, vo
       (size_t)w->batch * w->out_height * w->out_width * w->kernel * w->kernel * w->channels;
   const unsigned block = 256, grid = sqz::grid_for(total, block);
   if (dtype == SQZ_DTYPE_F16)
-    im2col<<<grid, block, 0, stream>>>(*w, (const __half *)in, (__half *)col, total);
-  else
-    im2col<<<grid, block, 0, stream>>>(*w, (const float *)in, (float *)col, total);
-  return cudaGetLastError();
+    return SQZ_LAUNCH(im2col<__half>, 0, dim3(grid), dim3(block), 0, stream, *w,
+                      (const __half *)in, (__half *)col, total);
+  return SQZ_LAUNCH(im2col<float>, 0, dim3(grid), dim3(block), 0, stream, *w, (const float *)in,
+                    (float *)col, total);
 }
 
 extern "C" cudaError_t sqz_launch_maxpool(const sqz_window *w, const void *in, void *out,
@@ -126,23 +126,22 @@ extern "C" cudaError_t sqz_launch_maxpool(const sqz_window *w, const void *in, v
   const size_t total = (size_t)w->batch * w->out_height * w->out_width * w->channels;
   const unsigned block = 256, grid = sqz::grid_for(total, block);
   if (dtype == SQZ_DTYPE_F16)
-    maxpool<<<grid, block, 0, stream>>>(*w, (const __half *)in, (__half *)out, total);
-  else
-    maxpool<<<grid, block, 0, stream>>>(*w, (const float *)in, (float *)out, total);
-  return cudaGetLastError();
+    return SQZ_LAUNCH(maxpool<__half>, 0, dim3(grid), dim3(block), 0, stream, *w,
+                      (const __half *)in, (__half *)out, total);
+  return SQZ_LAUNCH(maxpool<float>, 0, dim3(grid), dim3(block), 0, stream, *w, (const float *)in,
+                    (float *)out, total);
 }
 
 extern "C" cudaError_t sqz_launch_global_avgpool(const void *in, int batch, int hw, int channels,
                                                  float *out, sqz_dtype dtype, cudaStream_t stream) {
   const dim3 block(32, 8), grid((unsigned)((channels + 31) / 32), (unsigned)batch);
   if (dtype == SQZ_DTYPE_F16)
-    global_avgpool<<<grid, block, 0, stream>>>((const __half *)in, hw, channels, out);
-  else
-    global_avgpool<<<grid, block, 0, stream>>>((const float *)in, hw, channels, out);
-  return cudaGetLastError();
+    return SQZ_LAUNCH(global_avgpool<__half>, 0, grid, block, 0, stream, (const __half *)in, hw,
+                      channels, out);
+  return SQZ_LAUNCH(global_avgpool<float>, 0, grid, block, 0, stream, (const float *)in, hw,
+                    channels, out);
 }
 
 extern "C" cudaError_t sqz_launch_softmax(float *x, int rows, int cols, cudaStream_t stream) {
-  softmax<<<(unsigned)rows, 256, 0, stream>>>(x, cols);
-  return cudaGetLastError();
+  return SQZ_LAUNCH(softmax, 0, dim3((unsigned)rows), dim3(256), 0, stream, x, cols);
 }

@@ -1,0 +1,371 @@
+// One block of a kernel on the emulated device: each CUDA thread is a
+// fiber with its own stack, run in turn on one host thread until it
+// reaches a barrier or ends. A barrier opens when every live thread of the
+// block (__syncthreads) or of the warp (__syncwarp) has reached it, so
+// code that needs the barrier to be correct only works when it is there.
+//
+// For the sanitizers, switches carry no synchronisation of their own; a
+// barrier is a release by every arriving thread and an acquire by every
+// leaving one, so ThreadSanitizer sees exactly the ordering the device
+// guarantees, and a missing barrier is a data race. AddressSanitizer is
+// told of each stack switch.
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include <memory>
+#include <vector>
+
+#include "emu/internal.h"
+#include "emu/sqz_emu.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#define SQZ_EMU_ASAN 1
+#endif
+#if defined(__SANITIZE_THREAD__)
+#include <sanitizer/tsan_interface.h>
+#define SQZ_EMU_TSAN 1
+#endif
+
+// Saves the callee-saved registers and the stack pointer of the running
+// context in *save and continues the context whose stack pointer is next.
+extern "C" void sqz_emu_switch(void **save, void *next);
+asm(R"(
+  .text
+  .globl sqz_emu_switch
+  .hidden sqz_emu_switch
+  .type sqz_emu_switch, @function
+sqz_emu_switch:
+  pushq %rbp
+  pushq %rbx
+  pushq %r12
+  pushq %r13
+  pushq %r14
+  pushq %r15
+  movq %rsp, (%rdi)
+  movq %rsi, %rsp
+  popq %r15
+  popq %r14
+  popq %r13
+  popq %r12
+  popq %rbx
+  popq %rbp
+  ret
+  .size sqz_emu_switch, .-sqz_emu_switch
+)");
+
+namespace sqz_emu {
+namespace {
+
+#if defined(SQZ_EMU_ASAN) || defined(SQZ_EMU_TSAN)
+constexpr size_t kStackBytes = 512 * 1024;
+#else
+constexpr size_t kStackBytes = 128 * 1024;
+#endif
+constexpr size_t kGuardBytes = 4096;
+
+struct KernelFault {};  // unwinds a fiber out of the kernel
+
+// A fiber's stack with a guard page below it, kept for reuse by the host
+// thread that made it.
+struct Stack {
+  char *base = nullptr;  // guard page, then the stack
+  Stack() {
+    void *p = mmap(nullptr, kGuardBytes + kStackBytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) {
+      fprintf(stderr, "sqz emulated device: cannot map a fiber stack\n");
+      abort();
+    }
+    base = (char *)p;
+    mprotect(base, kGuardBytes, PROT_NONE);
+  }
+  ~Stack() { munmap(base, kGuardBytes + kStackBytes); }
+  char *bottom() const { return base + kGuardBytes; }
+};
+
+struct Block;
+
+struct Fiber {
+  Block *block = nullptr;
+  Stack *stack = nullptr;
+  void *sp = nullptr;
+  uint3 tid;
+  unsigned linear = 0;
+  bool done = false;
+#ifdef SQZ_EMU_TSAN
+  void *tsan = nullptr;
+#endif
+#ifdef SQZ_EMU_ASAN
+  void *fake_stack = nullptr;
+#endif
+};
+
+// A barrier: a count of arrivals against the live threads of its group, a
+// generation that advances when it opens, and two sync addresses for the
+// sanitizer (alternating by generation, so leaving one generation never
+// acquires what was released for the next).
+struct Barrier {
+  int arrived = 0, live = 0;
+  unsigned generation = 0;
+  char sync[2];
+};
+
+struct Block {
+  const Grid *grid;
+  uint3 index;
+  std::vector<Fiber> fibers;
+  std::vector<Barrier> warps;
+  Barrier all;
+  void *sched_sp = nullptr;
+  unsigned progress = 0;  // bumped whenever some thread moves on
+  bool faulted = false;
+  cudaError_t error = cudaSuccess;
+  std::string why;
+  std::unique_ptr<unsigned char, decltype(&free)> smem{nullptr, &free};
+  char start_sync, end_sync;
+#ifdef SQZ_EMU_TSAN
+  void *sched_tsan = nullptr;
+#endif
+#ifdef SQZ_EMU_ASAN
+  void *sched_fake = nullptr;
+  const void *sched_bottom = nullptr;
+  size_t sched_size = 0;
+#endif
+};
+
+thread_local Fiber *t_fiber = nullptr;
+thread_local std::vector<std::unique_ptr<Stack>> t_stacks;
+
+void tsan_release(void *addr) {
+#ifdef SQZ_EMU_TSAN
+  __tsan_release(addr);
+#else
+  (void)addr;
+#endif
+}
+void tsan_acquire(void *addr) {
+#ifdef SQZ_EMU_TSAN
+  __tsan_acquire(addr);
+#else
+  (void)addr;
+#endif
+}
+
+// From the running fiber back to the block's scheduler. `ending`: the
+// fiber will never run again.
+void to_scheduler(Fiber *f, bool ending) {
+  Block *b = f->block;
+#ifdef SQZ_EMU_ASAN
+  __sanitizer_start_switch_fiber(ending ? nullptr : &f->fake_stack, b->sched_bottom,
+                                 b->sched_size);
+#endif
+#ifdef SQZ_EMU_TSAN
+  __tsan_switch_to_fiber(b->sched_tsan, __tsan_switch_to_fiber_no_sync);
+#endif
+  (void)ending;
+  sqz_emu_switch(&f->sp, b->sched_sp);
+#ifdef SQZ_EMU_ASAN
+  __sanitizer_finish_switch_fiber(f->fake_stack, nullptr, nullptr);
+#endif
+}
+
+void check_fault(Fiber *f) {
+  if (f->block->faulted) throw KernelFault();
+}
+
+void leave(Fiber *f, Barrier &bar);
+
+void fiber_main() {
+  Fiber *f = t_fiber;
+  Block *b = f->block;
+#ifdef SQZ_EMU_ASAN
+  __sanitizer_finish_switch_fiber(nullptr, &b->sched_bottom, &b->sched_size);
+#endif
+  tsan_acquire(&b->start_sync);
+  try {
+    check_fault(f);
+    b->grid->body();
+  } catch (const KernelFault &) {
+  }
+  f->done = true;
+  b->progress++;
+  leave(f, b->all);
+  leave(f, b->warps[f->linear / 32]);
+  tsan_release(&b->end_sync);
+  to_scheduler(f, true);
+  abort();  // never resumed
+}
+
+// An ended thread no longer counts towards its barriers.
+void leave(Fiber *f, Barrier &bar) {
+  (void)f;
+  bar.live--;
+  if (bar.live > 0 && bar.arrived == bar.live) {
+    bar.arrived = 0;
+    bar.generation++;
+  }
+}
+
+void wait_at(Fiber *f, Barrier &bar) {
+  check_fault(f);
+  const unsigned gen = bar.generation;
+  tsan_release(&bar.sync[gen & 1]);
+  if (++bar.arrived == bar.live) {
+    bar.arrived = 0;
+    bar.generation++;
+    f->block->progress++;
+  } else {
+    while (bar.generation == gen) {
+      to_scheduler(f, false);
+      check_fault(f);
+    }
+  }
+  tsan_acquire(&bar.sync[gen & 1]);
+}
+
+Fiber *current() {
+  if (!t_fiber) {
+    fprintf(stderr, "sqz emulated device: a device function was called outside a kernel\n");
+    abort();
+  }
+  return t_fiber;
+}
+
+void enter(Block &b, Fiber &f) {
+  t_fiber = &f;
+#ifdef SQZ_EMU_ASAN
+  __sanitizer_start_switch_fiber(&b.sched_fake, f.stack->bottom(), kStackBytes);
+#endif
+#ifdef SQZ_EMU_TSAN
+  __tsan_switch_to_fiber(f.tsan, __tsan_switch_to_fiber_no_sync);
+#endif
+  sqz_emu_switch(&b.sched_sp, f.sp);
+#ifdef SQZ_EMU_ASAN
+  __sanitizer_finish_switch_fiber(b.sched_fake, nullptr, nullptr);
+#endif
+  t_fiber = nullptr;
+}
+
+void prepare(Block &b, Fiber &f, Stack *stack) {
+  f.block = &b;
+  f.stack = stack;
+#ifdef SQZ_EMU_ASAN
+  __asan_unpoison_memory_region(stack->bottom(), kStackBytes);
+#endif
+  // The first switch "returns" into fiber_main with the ABI's alignment:
+  // six saved registers (zero: rbp 0 ends frame-pointer walks), then the
+  // return address, then a slot that keeps rsp 16-byte aligned at entry.
+  void **top = (void **)(stack->bottom() + kStackBytes);
+  void **sp = top - 8;
+  for (int i = 0; i < 6; i++) sp[i] = nullptr;
+  sp[6] = (void *)&fiber_main;
+  sp[7] = nullptr;
+  f.sp = sp;
+#ifdef SQZ_EMU_TSAN
+  f.tsan = __tsan_create_fiber(0);
+#endif
+}
+
+}  // namespace
+
+cudaError_t run_block(const Grid &g, uint3 block_index, std::string *why) {
+  const unsigned n = g.block.x * g.block.y * g.block.z;
+  Block b;
+  b.grid = &g;
+  b.index = block_index;
+  b.fibers.resize(n);
+  b.warps.resize((n + 31) / 32);
+  b.all.live = (int)n;
+  for (unsigned w = 0; w < b.warps.size(); w++) b.warps[w].live = (int)std::min(32u, n - 32 * w);
+  if (g.smem) {
+    // Exactly the requested size, so AddressSanitizer catches an overrun;
+    // filled with a NaN pattern so that reading unwritten memory shows.
+    void *p = nullptr;
+    if (posix_memalign(&p, 128, g.smem) != 0) {
+      *why = "cannot allocate the block's shared memory";
+      return cudaErrorMemoryAllocation;
+    }
+    memset(p, 0xff, g.smem);
+    b.smem.reset((unsigned char *)p);
+  }
+  while (t_stacks.size() < n) t_stacks.push_back(std::make_unique<Stack>());
+#ifdef SQZ_EMU_TSAN
+  b.sched_tsan = __tsan_get_current_fiber();
+#endif
+  for (unsigned i = 0; i < n; i++) {
+    Fiber &f = b.fibers[i];
+    f.linear = i;
+    f.tid.x = i % g.block.x;
+    f.tid.y = (i / g.block.x) % g.block.y;
+    f.tid.z = i / (g.block.x * g.block.y);
+    prepare(b, f, t_stacks[i].get());
+  }
+  tsan_release(&b.start_sync);
+  unsigned remaining = n;
+  while (remaining > 0) {
+    const unsigned before = b.progress;
+    for (Fiber &f : b.fibers) {
+      if (f.done) continue;
+      enter(b, f);
+      if (f.done) {
+        remaining--;
+#ifdef SQZ_EMU_TSAN
+        __tsan_destroy_fiber(f.tsan);
+#endif
+      }
+    }
+    if (remaining > 0 && b.progress == before && !b.faulted) {
+      b.faulted = true;
+      b.error = cudaErrorLaunchFailure;
+      b.why = "barrier deadlock: some threads wait at __syncthreads or __syncwarp that others "
+              "never reach";
+    }
+  }
+  tsan_acquire(&b.end_sync);
+  if (b.faulted) *why = b.why;
+  return b.faulted ? b.error : cudaSuccess;
+}
+
+// --- what the kernels call ------------------------------------------------
+
+const uint3 &thread_index() { return current()->tid; }
+const uint3 &block_index() { return current()->block->index; }
+const dim3 &block_dim() { return current()->block->grid->block; }
+const dim3 &grid_dim() { return current()->block->grid->grid; }
+unsigned lane() { return current()->linear % 32; }
+void sync_block() {
+  Fiber *f = current();
+  wait_at(f, f->block->all);
+}
+void sync_warp(unsigned mask) {
+  (void)mask;  // the kernels sync whole warps
+  Fiber *f = current();
+  wait_at(f, f->block->warps[f->linear / 32]);
+}
+void *dynamic_shared() { return current()->block->smem.get(); }
+
+void fault(cudaError_t err, const char *fmt, ...) {
+  Fiber *f = current();
+  Block *b = f->block;
+  if (!b->faulted) {
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    char where[160];
+    snprintf(where, sizeof where, " in kernel %s, block (%u,%u,%u), thread (%u,%u,%u)",
+             b->grid->name, b->index.x, b->index.y, b->index.z, f->tid.x, f->tid.y, f->tid.z);
+    b->why = std::string(msg) + where;
+    b->error = err;
+    b->faulted = true;
+  }
+  throw KernelFault();
+}
+
+}  // namespace sqz_emu

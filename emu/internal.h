@@ -1,0 +1,52 @@
+// Internal interfaces of the emulated device, shared by its files.
+#ifndef SQZ_EMU_INTERNAL_H
+#define SQZ_EMU_INTERNAL_H
+
+#include <stddef.h>
+
+#include <functional>
+#include <string>
+
+#include <cuda_runtime_api.h>
+
+namespace sqz_emu {
+
+// One kernel launch, as the blocks see it.
+struct Grid {
+  const char *name;
+  dim3 grid, block;
+  size_t smem;
+  std::function<void()> body;
+};
+
+// Runs every block of `g` (on the host threads of the emulated SMs) and
+// returns cudaSuccess, or the fault that stopped it (recorded as sticky).
+cudaError_t run_grid(const Grid &g);
+
+// Runs one block on the calling host thread, each CUDA thread a fiber.
+// Returns cudaSuccess or the fault (with its message in *why).
+cudaError_t run_block(const Grid &g, uint3 block_index, std::string *why);
+
+// Puts `op` on the stream in order, or into the graph the stream is
+// capturing. `what` names it in errors.
+cudaError_t enqueue(cudaStream_t stream, const char *what, std::function<void()> op);
+
+// The last-error slot of the calling thread (cudaGetLastError), and the
+// sticky fault of the device.
+cudaError_t note_error(cudaError_t err);
+void set_fault(cudaError_t err, const std::string &message);
+cudaError_t fault_state();
+void set_launch_error(const std::string &message);
+
+// The dynamic shared memory limit set for `kernel` (48 KiB by default).
+int max_dynamic_smem(const void *kernel);
+
+// The device's limits.
+constexpr int kSharedDefault = 48 * 1024;
+constexpr int kSharedOptin = 227 * 1024;
+constexpr int kMaxThreads = 1024;
+constexpr int kSmCount = 132;
+
+}  // namespace sqz_emu
+
+#endif

@@ -1,0 +1,52 @@
+// The emulated device as the kernels see it (through
+// kernels/cuda/portable.cuh): the built-in indices of the calling CUDA
+// thread, block and warp barriers, dynamic shared memory, faults, and the
+// launch. The CUDA runtime and cuBLAS entry points themselves are the
+// toolkit's declarations, implemented in emu/runtime.cc and emu/cublas.cc.
+#ifndef SQZ_EMU_SQZ_EMU_H
+#define SQZ_EMU_SQZ_EMU_H
+
+#include <stddef.h>
+
+#include <functional>
+
+#include <cuda_runtime_api.h>
+
+namespace sqz_emu {
+
+const uint3 &thread_index();
+const uint3 &block_index();
+const dim3 &block_dim();
+const dim3 &grid_dim();
+// The calling thread's lane in its warp (linear thread index mod 32).
+unsigned lane();
+
+void sync_block();              // __syncthreads
+void sync_warp(unsigned mask);  // __syncwarp
+void *dynamic_shared();         // this block's dynamic shared memory
+
+// A fault of the running kernel (what the GPU reports as an illegal or
+// misaligned address): the launch stops, the message goes to stderr and
+// to last_fault(), and the error is sticky, as on the device.
+[[noreturn]] void fault(cudaError_t err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+// Checks the launch as the device does (block and grid limits, launch
+// bounds, dynamic shared memory against the kernel's attribute) and
+// enqueues `body` on the stream (or records it when capturing); each CUDA
+// thread runs `body` as its own fiber.
+cudaError_t launch(const void *kernel, const char *name, int max_threads, dim3 grid, dim3 block,
+                   size_t smem, cudaStream_t stream, std::function<void()> body);
+
+}  // namespace sqz_emu
+
+extern "C" {
+// The message of the last kernel fault ("" if none) and of the last launch
+// refused at launch time; for tests of the emulated device.
+const char *sqz_emu_last_fault(void);
+const char *sqz_emu_last_launch_error(void);
+// Clears a sticky kernel fault (cudaDeviceReset does as well).
+void sqz_emu_clear_fault(void);
+}
+
+#endif

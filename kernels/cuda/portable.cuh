@@ -1,0 +1,95 @@
+// The one portability header of the CUDA kernels. Every kernels/cuda/*.cu
+// file includes it first and compiles two ways:
+//  - with nvcc for the GPU, where it adds nothing but the launch helper;
+//  - as host C++17 (SQZ_EMULATED_DEVICE), where each CUDA thread of a block
+//    runs as its own fiber on the emulated device (emu/), so that barriers
+//    are real barriers and the sanitizers see every access.
+// The kernels use only what is here: the built-in indices, __syncthreads,
+// __syncwarp, static __shared__ and SQZ_DYNAMIC_SHARED, __launch_bounds__,
+// __grid_constant__, __forceinline__, __half and nvcuda::wmma (16x16x16,
+// half in, float accumulate), and sqz::launch for every launch.
+#ifndef SQZ_KERNELS_CUDA_PORTABLE_CUH
+#define SQZ_KERNELS_CUDA_PORTABLE_CUH
+
+#include <stddef.h>
+
+#include <tuple>
+#include <utility>
+
+#ifdef SQZ_EMULATED_DEVICE
+
+// Per block (all fibers of a block run on one host thread, one block at a
+// time per thread), so a thread_local static is exactly one block's copy.
+#define __shared__ static thread_local
+#include <math.h>
+
+#include <cuda_fp16.h>
+#include <cuda_runtime_api.h>
+
+#include "emu/sqz_emu.h"
+#include "emu/wmma.h"
+
+#define __launch_bounds__(...)
+#define threadIdx (::sqz_emu::thread_index())
+#define blockIdx (::sqz_emu::block_index())
+#define blockDim (::sqz_emu::block_dim())
+#define gridDim (::sqz_emu::grid_dim())
+#define SQZ_DYNAMIC_SHARED(type, name) type *name = (type *)::sqz_emu::dynamic_shared()
+
+inline void __syncthreads() { ::sqz_emu::sync_block(); }
+inline void __syncwarp(unsigned mask = 0xffffffffu) { ::sqz_emu::sync_warp(mask); }
+inline int min(int a, int b) { return a < b ? a : b; }
+inline int max(int a, int b) { return a > b ? a : b; }
+
+// The runtime's C entry points take `const void *`; these match nvcc's
+// templates in cuda_runtime.h, which are only declared for nvcc.
+template <typename... P>
+inline cudaError_t cudaFuncSetAttribute(void (*f)(P...), cudaFuncAttribute attr, int value) {
+  return cudaFuncSetAttribute((const void *)f, attr, value);
+}
+template <typename... P>
+inline cudaError_t cudaFuncGetAttributes(cudaFuncAttributes *attr, void (*f)(P...)) {
+  return cudaFuncGetAttributes(attr, (const void *)f);
+}
+
+#else
+
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+#include <mma.h>
+
+#define SQZ_DYNAMIC_SHARED(type, name) extern __shared__ __align__(128) type name[]
+
+#endif
+
+namespace sqz {
+
+// Launches `kernel` on `stream` and returns the launch's own error.
+// max_threads is the kernel's __launch_bounds__ (0 when it has none): the
+// emulated device refuses a larger block as the GPU does.
+template <typename... P, typename... A>
+cudaError_t launch(void (*kernel)(P...), const char *name, int max_threads, dim3 grid, dim3 block,
+                   size_t smem, cudaStream_t stream, A &&...args) {
+  // An error left by an earlier call was reported by that call; do not let
+  // it fail this launch.
+  (void)cudaGetLastError();
+#ifdef SQZ_EMULATED_DEVICE
+  return ::sqz_emu::launch(
+      (const void *)kernel, name, max_threads, grid, block, smem, stream,
+      [kernel, params = std::make_tuple(P(std::forward<A>(args))...)]() {
+        std::apply(kernel, params);
+      });
+#else
+  (void)name;
+  (void)max_threads;
+  kernel<<<grid, block, smem, stream>>>(std::forward<A>(args)...);
+  return cudaGetLastError();
+#endif
+}
+
+}  // namespace sqz
+
+// SQZ_LAUNCH(kernel, bounds, grid, block, smem, stream, args...)
+#define SQZ_LAUNCH(kernel, ...) ::sqz::launch(kernel, #kernel, __VA_ARGS__)
+
+#endif
