@@ -75,7 +75,15 @@ int cli_make_engine(const sqz_model *model, const cli_engine_args *args, sqz_eng
   o.max_batch = args->max_batch;
   sqz_status st = sqz_engine_create(model, &o, out);
   if (st != SQZ_OK) return cli_fail("creating the engine", st);
+  if (cli_engine_is_emulated(*out))
+    fprintf(stderr,
+            "sqz: the GPU is emulated on the CPU (an emulation build): results are the real "
+            "kernels', every time and rate is CPU time, not GPU time\n");
   return CLI_OK;
+}
+
+int cli_engine_is_emulated(const sqz_engine *engine) {
+  return strstr(sqz_engine_describe(engine), "emulated device") != NULL;
 }
 
 int cli_parse_run_options(const char *command, int argc, char **argv, void (*help)(FILE *),

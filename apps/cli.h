@@ -35,6 +35,9 @@ typedef struct cli_engine_args {
 int cli_check_engine_args(const char *command, const cli_engine_args *args);
 int cli_make_engine(const sqz_model *model, const cli_engine_args *args, sqz_engine **out);
 
+/* Whether the engine runs on the emulated device (its times are CPU times). */
+int cli_engine_is_emulated(const sqz_engine *engine);
+
 /* The options classify and eval share. */
 typedef struct cli_run_options {
   const char *model, *labels;

@@ -213,11 +213,13 @@ int cmd_eval(int argc, char **argv) {
   double rate = n / (cli_now() - start);
   if (rc == CLI_OK) {
     if (json)
-      printf("{\"n\":%d,\"top1\":%.6g,\"top5\":%.6g,\"images_per_s\":%.6g}\n", n,
-             (double)s.top1 / n, (double)s.top5 / n, rate);
+      printf("{\"n\":%d,\"top1\":%.6g,\"top5\":%.6g,\"images_per_s\":%.6g%s}\n", n,
+             (double)s.top1 / n, (double)s.top5 / n, rate,
+             cli_engine_is_emulated(s.engine) ? ",\"emulated_device\":true" : "");
     else
-      printf("images: %d  top-1: %.2f%% (%d)  top-5: %.2f%% (%d)  images/s: %.1f  [%s]\n", n,
+      printf("images: %d  top-1: %.2f%% (%d)  top-5: %.2f%% (%d)  images/s: %.1f%s  [%s]\n", n,
              100.0 * s.top1 / n, s.top1, 100.0 * s.top5 / n, s.top5, rate,
+             cli_engine_is_emulated(s.engine) ? " (emulated device: CPU time)" : "",
              sqz_engine_describe(s.engine));
   }
   free(s.pixels);

@@ -107,6 +107,12 @@ int main(int argc, char **argv) {
   bench_runner_init(&runner, &opt, num_configs);
   if (!opt.quiet)
     fprintf(stderr, "sqz-bench: %d configurations, %d models\n", num_configs, num_models);
+#ifdef SQZ_EMULATED_DEVICE
+  /* Always, quiet or not: these numbers must never pass for GPU numbers. */
+  fprintf(stderr,
+          "sqz-bench: the GPU is emulated on the CPU (an emulation build): every time below is "
+          "CPU time of the emulation, not a GPU time; never publish it as one\n");
+#endif
   int failed = 0;
   for (int i = 0; i < num_configs; i++)
     if (bench_run_config(&runner, &models[configs[i].model], &configs[i], &results) != BENCH_OK)

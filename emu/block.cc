@@ -94,6 +94,7 @@ struct Fiber {
   Block *block = nullptr;
   Stack *stack = nullptr;
   void *sp = nullptr;
+  ThreadState state;
   uint3 tid;
   unsigned linear = 0;
   bool done = false;
@@ -238,6 +239,7 @@ Fiber *current() {
 
 void enter(Block &b, Fiber &f) {
   t_fiber = &f;
+  t_thread = &f.state;
 #ifdef SQZ_EMU_ASAN
   __sanitizer_start_switch_fiber(&b.sched_fake, f.stack->bottom(), kStackBytes);
 #endif
@@ -249,6 +251,7 @@ void enter(Block &b, Fiber &f) {
   __sanitizer_finish_switch_fiber(b.sched_fake, nullptr, nullptr);
 #endif
   t_fiber = nullptr;
+  t_thread = nullptr;
 }
 
 void prepare(Block &b, Fiber &f, Stack *stack) {
@@ -272,6 +275,8 @@ void prepare(Block &b, Fiber &f, Stack *stack) {
 }
 
 }  // namespace
+
+thread_local const ThreadState *t_thread = nullptr;
 
 cudaError_t run_block(const Grid &g, uint3 block_index, std::string *why) {
   const unsigned n = g.block.x * g.block.y * g.block.z;
@@ -303,6 +308,7 @@ cudaError_t run_block(const Grid &g, uint3 block_index, std::string *why) {
     f.tid.x = i % g.block.x;
     f.tid.y = (i / g.block.x) % g.block.y;
     f.tid.z = i / (g.block.x * g.block.y);
+    f.state = ThreadState{f.tid, block_index, g.block, g.grid, i};
     prepare(b, f, t_stacks[i].get());
   }
   tsan_release(&b.start_sync);
@@ -322,8 +328,8 @@ cudaError_t run_block(const Grid &g, uint3 block_index, std::string *why) {
     if (remaining > 0 && b.progress == before && !b.faulted) {
       b.faulted = true;
       b.error = cudaErrorLaunchFailure;
-      b.why = "barrier deadlock: some threads wait at __syncthreads or __syncwarp that others "
-              "never reach";
+      b.why = std::string("barrier deadlock in kernel ") + g.name +
+              ": some threads wait at __syncthreads or __syncwarp that others never reach";
     }
   }
   tsan_acquire(&b.end_sync);
@@ -333,11 +339,6 @@ cudaError_t run_block(const Grid &g, uint3 block_index, std::string *why) {
 
 // --- what the kernels call ------------------------------------------------
 
-const uint3 &thread_index() { return current()->tid; }
-const uint3 &block_index() { return current()->block->index; }
-const dim3 &block_dim() { return current()->block->grid->block; }
-const dim3 &grid_dim() { return current()->block->grid->grid; }
-unsigned lane() { return current()->linear % 32; }
 void sync_block() {
   Fiber *f = current();
   wait_at(f, f->block->all);

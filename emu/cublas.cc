@@ -4,6 +4,8 @@
 #include <cublas_v2.h>
 #include <cuda_fp16.h>
 
+#include <vector>
+
 #include "emu/internal.h"
 
 struct cublasContext {
@@ -35,15 +37,23 @@ struct Gemm {
   int lda, ldb, ldc;
 
   // Column-major: C(i, j) = alpha sum_l op(A)(i, l) op(B)(l, j) + beta C(i, j).
+  // op(A) and op(B) are first widened to fp32 rows of k, so that each
+  // output is one contiguous dot product.
   void run() const {
+    std::vector<float> ar((size_t)m * k), br((size_t)n * k);
+    for (int i = 0; i < m; i++)
+      for (int l = 0; l < k; l++)
+        ar[(size_t)i * k + l] =
+            load(a, type, ta == CUBLAS_OP_N ? i + (size_t)l * lda : l + (size_t)i * lda);
+    for (int j = 0; j < n; j++)
+      for (int l = 0; l < k; l++)
+        br[(size_t)j * k + l] =
+            load(b, type, tb == CUBLAS_OP_N ? l + (size_t)j * ldb : j + (size_t)l * ldb);
     for (int j = 0; j < n; j++)
       for (int i = 0; i < m; i++) {
+        const float *x = &ar[(size_t)i * k], *y = &br[(size_t)j * k];
         float s = 0.0f;
-        for (int l = 0; l < k; l++) {
-          const size_t ai = ta == CUBLAS_OP_N ? i + (size_t)l * lda : l + (size_t)i * lda;
-          const size_t bi = tb == CUBLAS_OP_N ? l + (size_t)j * ldb : j + (size_t)l * ldb;
-          s += load(a, type, ai) * load(b, type, bi);
-        }
+        for (int l = 0; l < k; l++) s += x[l] * y[l];
         const size_t ci = i + (size_t)j * ldc;
         // beta 0 ignores C, which may hold anything (NaN included).
         const float prior = beta != 0.0f ? beta * load(c, type, ci) : 0.0f;

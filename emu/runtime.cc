@@ -104,18 +104,24 @@ Device &device() {
 thread_local cudaError_t t_last = cudaSuccess;
 thread_local int t_captures = 0;  // captures begun by this thread (thread-local/global modes)
 
+// Read at every call, so that a test can shrink it to reach out-of-memory.
 size_t budget() {
-  static const size_t bytes = [] {
-    const char *v = getenv("SQZ_EMU_DEVICE_MEMORY");
-    if (!v || !*v) return (size_t)80 << 30;
-    char *end = nullptr;
-    double x = strtod(v, &end);
-    if (end && (*end == 'K' || *end == 'k')) x *= 1024.0;
-    if (end && (*end == 'M' || *end == 'm')) x *= 1024.0 * 1024.0;
-    if (end && (*end == 'G' || *end == 'g')) x *= 1024.0 * 1024.0 * 1024.0;
-    return (size_t)x;
-  }();
-  return bytes;
+  const char *v = getenv("SQZ_EMU_DEVICE_MEMORY");
+  if (!v || !*v) return (size_t)80 << 30;
+  char *end = nullptr;
+  double x = strtod(v, &end);
+  if (end && (*end == 'K' || *end == 'k')) x *= 1024.0;
+  if (end && (*end == 'M' || *end == 'm')) x *= 1024.0 * 1024.0;
+  if (end && (*end == 'G' || *end == 'g')) x *= 1024.0 * 1024.0 * 1024.0;
+  return x > 0 ? (size_t)x : 0;
+}
+
+// 132 unless SQZ_EMU_SM_COUNT says otherwise: fewer SMs make the fused
+// planner choose its tall tiles at the small batches a CPU can afford.
+int sm_count() {
+  const char *v = getenv("SQZ_EMU_SM_COUNT");
+  const long n = v ? strtol(v, nullptr, 10) : 0;
+  return n > 0 && n < 100000 ? (int)n : kSmCount;
 }
 
 bool legacy(cudaStream_t s) {
@@ -222,7 +228,7 @@ int max_dynamic_smem(const void *kernel) {
 }
 
 cudaError_t enqueue(cudaStream_t s, const char *what, Op op) {
-  if (getenv("SQZ_EMU_TRACE")) fprintf(stderr, "enqueue %s on %p%s\n", what, (void *)s, capturing(s) ? " (captured)" : "");
+  (void)what;
   if (legacy(s)) {
     drain_blocking_streams();
     op();
@@ -378,7 +384,7 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int d) {
   snprintf(p->name, sizeof p->name, "sqz emulated device (H100-like, runs on the CPU)");
   p->major = 9;
   p->minor = 0;
-  p->multiProcessorCount = kSmCount;
+  p->multiProcessorCount = sm_count();
   p->totalGlobalMem = budget();
   p->sharedMemPerBlock = kSharedDefault;
   p->sharedMemPerBlockOptin = kSharedOptin;
@@ -403,7 +409,7 @@ cudaError_t cudaDeviceGetAttribute(int *v, cudaDeviceAttr attr, int d) {
   switch (attr) {
     case cudaDevAttrMaxSharedMemoryPerBlockOptin: *v = kSharedOptin; break;
     case cudaDevAttrMaxSharedMemoryPerBlock: *v = kSharedDefault; break;
-    case cudaDevAttrMultiProcessorCount: *v = kSmCount; break;
+    case cudaDevAttrMultiProcessorCount: *v = sm_count(); break;
     case cudaDevAttrMaxThreadsPerBlock: *v = kMaxThreads; break;
     case cudaDevAttrComputeCapabilityMajor: *v = 9; break;
     case cudaDevAttrComputeCapabilityMinor: *v = 0; break;
@@ -449,7 +455,7 @@ static cudaError_t allocate(void **p, size_t bytes, bool pinned) {
   Device &d = device();
   {
     std::lock_guard<std::mutex> lock(d.m);
-    if (!pinned && bytes > budget() - d.device_used) return fail(cudaErrorMemoryAllocation);
+    if (!pinned && d.device_used + bytes > budget()) return fail(cudaErrorMemoryAllocation);
   }
   // Device memory is aligned as the device's is (256 bytes), and exactly
   // `bytes` long.
@@ -491,7 +497,7 @@ cudaError_t cudaMemGetInfo(size_t *free_bytes, size_t *total) {
   Device &d = device();
   std::lock_guard<std::mutex> lock(d.m);
   *total = budget();
-  *free_bytes = budget() - d.device_used;
+  *free_bytes = budget() > d.device_used ? budget() - d.device_used : 0;
   return cudaSuccess;
 }
 

@@ -14,12 +14,22 @@
 
 namespace sqz_emu {
 
-const uint3 &thread_index();
-const uint3 &block_index();
-const dim3 &block_dim();
-const dim3 &grid_dim();
+// The running CUDA thread's indices. Initial-exec TLS: the kernels read
+// these in their inner loops, and the emulation libraries are never
+// loaded with dlopen.
+struct ThreadState {
+  uint3 thread_index, block_index;
+  dim3 block_dim, grid_dim;
+  unsigned linear;  // linear thread index in the block
+};
+extern thread_local const ThreadState *t_thread __attribute__((tls_model("initial-exec")));
+
+inline const uint3 &thread_index() { return t_thread->thread_index; }
+inline const uint3 &block_index() { return t_thread->block_index; }
+inline const dim3 &block_dim() { return t_thread->block_dim; }
+inline const dim3 &grid_dim() { return t_thread->grid_dim; }
 // The calling thread's lane in its warp (linear thread index mod 32).
-unsigned lane();
+inline unsigned lane() { return t_thread->linear % 32; }
 
 void sync_block();              // __syncthreads
 void sync_warp(unsigned mask);  // __syncwarp

@@ -4,8 +4,12 @@
 # the host code's corruption and allocation-failure tests again under
 # AddressSanitizer and UndefinedBehaviorSanitizer.
 #
+# Then the emulated device's suite (scripts/emu-check.sh): the GPU tests on
+# the real kernels, run on the CPU, plain and under the sanitizers.
+#
 # Environment: SQZ_DATA_DIR (default ../shared/data beside the checkout),
-# SQZ_SKIP_SANITIZERS=1 to skip the sanitizer pass.
+# SQZ_SKIP_SANITIZERS=1 to skip the host sanitizer pass, SQZ_SKIP_EMU=1 to
+# skip the emulated device.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -21,6 +25,11 @@ if [ "${SQZ_SKIP_SANITIZERS:-0}" != 1 ]; then
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --test-dir build-asan --output-on-failure \
     -E 'RealWeights|install_example'
+fi
+# ---- the emulated device: the real CUDA kernels and GPU engine on the CPU
+# (scripts/emu-check.sh: Release, AddressSanitizer, ThreadSanitizer builds).
+if [ "${SQZ_SKIP_EMU:-0}" != 1 ]; then
+  scripts/emu-check.sh
 fi
 # ---- Python: the sqz package, ONNX export, ONNX Runtime cross-check -------
 # (bindings/python, tests/python; docs/python.md). A virtual environment in

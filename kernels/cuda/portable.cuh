@@ -74,11 +74,13 @@ cudaError_t launch(void (*kernel)(P...), const char *name, int max_threads, dim3
   // it fail this launch.
   (void)cudaGetLastError();
 #ifdef SQZ_EMULATED_DEVICE
-  return ::sqz_emu::launch(
-      (const void *)kernel, name, max_threads, grid, block, smem, stream,
-      [kernel, params = std::make_tuple(P(std::forward<A>(args))...)]() {
-        std::apply(kernel, params);
-      });
+  // As on the device, a refused launch sets the last error, which the
+  // launcher takes (and clears) like any other.
+  (void)::sqz_emu::launch((const void *)kernel, name, max_threads, grid, block, smem, stream,
+                          [kernel, params = std::make_tuple(P(std::forward<A>(args))...)]() {
+                            std::apply(kernel, params);
+                          });
+  return cudaGetLastError();
 #else
   (void)name;
   (void)max_threads;

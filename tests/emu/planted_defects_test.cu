@@ -1,0 +1,276 @@
+// Proof that the emulated device catches what it is meant to: kernels with
+// planted defects, each of which must be reported (by AddressSanitizer,
+// ThreadSanitizer, or the device's own launch and alignment rules), next
+// to the same kernels without the defect, which must run clean. Built only
+// in emulation builds; the sanitizer cases need their sanitizer build and
+// skip, saying so, in the others.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "kernels/cuda/portable.cuh"
+
+#if defined(__SANITIZE_THREAD__)
+// A race must end the run (and so fail the death test's child), not only
+// print a report.
+extern "C" const char *__tsan_default_options() { return "halt_on_error=1:report_signal_unsafe=0"; }
+#endif
+
+namespace {
+
+using namespace nvcuda;
+
+// --- kernels -------------------------------------------------------------
+
+__global__ void write_shared(float *out, int n, int past_end) {
+  SQZ_DYNAMIC_SHARED(float, s);
+  const int i = (int)threadIdx.x;
+  if (i < n) s[i + (past_end && i == n - 1 ? 1 : 0)] = (float)i;  // one float past the end
+  __syncthreads();
+  if (i < n) out[i] = s[i];
+}
+
+// Thread i reads what thread i + 1 wrote: needs the barrier between.
+__global__ void neighbour_read(float *out, int with_barrier) {
+  __shared__ float s[64];
+  const int i = (int)threadIdx.x;
+  s[i] = (float)i;
+  if (with_barrier) __syncthreads();
+  out[i] = s[(i + 1) % 64];
+}
+
+__global__ void __launch_bounds__(128) bounded(float *out) { out[threadIdx.x] = 1.0f; }
+
+__global__ void wmma_product(const __half *a, const __half *b, float *c, int offset, int ldm) {
+  wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> fa;
+  wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::row_major> fb;
+  wmma::fragment<wmma::accumulator, 16, 16, 16, float> fc;
+  wmma::fill_fragment(fc, 0.0f);
+  wmma::load_matrix_sync(fa, a + offset, (unsigned)ldm);
+  wmma::load_matrix_sync(fb, b, 16);
+  wmma::mma_sync(fc, fa, fb, fc);
+  wmma::store_matrix_sync(c, fc, 16, wmma::mem_row_major);
+}
+
+// Each lane sums column `lane % 16` of a stored tile: other lanes' elements.
+__global__ void wmma_store_then_read(float *c, float *sums, int with_syncwarp) {
+  __shared__ __align__(32) float tile[256];
+  wmma::fragment<wmma::accumulator, 16, 16, 16, float> fc;
+  wmma::fill_fragment(fc, 1.0f);
+  wmma::store_matrix_sync(tile, fc, 16, wmma::mem_row_major);
+  if (with_syncwarp) __syncwarp();
+  float s = 0.0f;
+  for (int r = 0; r < 16; r++) s += tile[r * 16 + threadIdx.x % 16];
+  sums[threadIdx.x] = s;
+  c[threadIdx.x] = tile[threadIdx.x];
+}
+
+__global__ void divergent_barrier(float *out) {
+  // Half of warp 0 waits for the block, the other half for its warp.
+  if (threadIdx.x < 16)
+    __syncthreads();
+  else
+    __syncwarp();
+  out[threadIdx.x] = 1.0f;
+}
+
+// --- helpers -------------------------------------------------------------
+
+template <typename T>
+struct DeviceBuffer {
+  T *p = nullptr;
+  explicit DeviceBuffer(size_t n) { EXPECT_EQ(cudaMalloc((void **)&p, n * sizeof(T)), cudaSuccess); }
+  ~DeviceBuffer() { cudaFree(p); }
+};
+
+cudaError_t run_write_shared(int past_end) {
+  DeviceBuffer<float> out(64);
+  cudaError_t err = SQZ_LAUNCH(write_shared, 0, dim3(1), dim3(64), 64 * sizeof(float), nullptr,
+                               out.p, 64, past_end);
+  return err != cudaSuccess ? err : cudaDeviceSynchronize();
+}
+
+cudaError_t run_neighbour_read(int with_barrier) {
+  DeviceBuffer<float> out(64);
+  cudaError_t err =
+      SQZ_LAUNCH(neighbour_read, 0, dim3(1), dim3(64), 0, nullptr, out.p, with_barrier);
+  return err != cudaSuccess ? err : cudaDeviceSynchronize();
+}
+
+cudaError_t run_store_then_read(int with_syncwarp) {
+  DeviceBuffer<float> c(32), sums(32);
+  cudaError_t err = SQZ_LAUNCH(wmma_store_then_read, 0, dim3(1), dim3(32), 0, nullptr, c.p,
+                               sums.p, with_syncwarp);
+  return err != cudaSuccess ? err : cudaDeviceSynchronize();
+}
+
+class PlantedDefects : public ::testing::Test {
+ protected:
+  // Faults of work on a stream of its own come back when it is waited for,
+  // as on the device (work on the legacy stream runs at once here).
+  void SetUp() override {
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    ASSERT_EQ(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), cudaSuccess);
+  }
+  void TearDown() override {
+    sqz_emu_clear_fault();
+    cudaStreamDestroy(stream_);
+  }
+  cudaStream_t stream_ = nullptr;
+};
+
+// --- AddressSanitizer ------------------------------------------------------
+
+TEST_F(PlantedDefects, SharedMemoryOverrunIsReportedByAddressSanitizer) {
+  EXPECT_EQ(run_write_shared(0), cudaSuccess);
+#if defined(__SANITIZE_ADDRESS__)
+  EXPECT_DEATH(run_write_shared(1), "AddressSanitizer: heap-buffer-overflow");
+#else
+  GTEST_SKIP() << "needs the AddressSanitizer build of the emulated device (build-emu-asan)";
+#endif
+}
+
+// --- ThreadSanitizer -------------------------------------------------------
+
+TEST_F(PlantedDefects, MissingSyncthreadsIsReportedByThreadSanitizer) {
+  EXPECT_EQ(run_neighbour_read(1), cudaSuccess);
+#if defined(__SANITIZE_THREAD__)
+  EXPECT_DEATH(run_neighbour_read(0), "ThreadSanitizer: data race");
+#else
+  GTEST_SKIP() << "needs the ThreadSanitizer build of the emulated device (build-emu-tsan)";
+#endif
+}
+
+TEST_F(PlantedDefects, ReadingOtherLanesWmmaStoreWithoutSyncwarpIsARace) {
+  EXPECT_EQ(run_store_then_read(1), cudaSuccess);
+#if defined(__SANITIZE_THREAD__)
+  EXPECT_DEATH(run_store_then_read(0), "ThreadSanitizer: data race");
+#else
+  GTEST_SKIP() << "needs the ThreadSanitizer build of the emulated device (build-emu-tsan)";
+#endif
+}
+
+// --- the device's launch rules ---------------------------------------------
+
+TEST_F(PlantedDefects, TooMuchDynamicSharedMemoryFailsTheLaunch) {
+  DeviceBuffer<float> out(64);
+  const size_t big = 64 * 1024;
+  // Without the attribute, 48 KiB is the limit.
+  EXPECT_EQ(SQZ_LAUNCH(write_shared, 0, dim3(1), dim3(64), big, nullptr, out.p, 64, 0),
+            cudaErrorInvalidValue);
+  EXPECT_NE(std::string(sqz_emu_last_launch_error()).find("cudaFuncSetAttribute"),
+            std::string::npos)
+      << sqz_emu_last_launch_error();
+  EXPECT_EQ(cudaGetLastError(), cudaSuccess);  // the launch error was returned, then cleared
+  // With it, up to 227 KiB; never more.
+  ASSERT_EQ(cudaFuncSetAttribute(write_shared, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                 (int)big),
+            cudaSuccess);
+  EXPECT_EQ(SQZ_LAUNCH(write_shared, 0, dim3(1), dim3(64), big, nullptr, out.p, 64, 0),
+            cudaSuccess);
+  EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  EXPECT_EQ(cudaFuncSetAttribute(write_shared, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                 228 * 1024),
+            cudaErrorInvalidValue);
+  (void)cudaGetLastError();
+}
+
+TEST_F(PlantedDefects, BlockAndGridLimitsFailTheLaunch) {
+  DeviceBuffer<float> out(2048);
+  EXPECT_EQ(SQZ_LAUNCH(bounded, 128, dim3(1), dim3(128), 0, nullptr, out.p), cudaSuccess);
+  EXPECT_EQ(SQZ_LAUNCH(bounded, 128, dim3(1), dim3(256), 0, nullptr, out.p),
+            cudaErrorLaunchOutOfResources);
+  EXPECT_NE(std::string(sqz_emu_last_launch_error()).find("__launch_bounds__(128)"),
+            std::string::npos);
+  EXPECT_EQ(SQZ_LAUNCH(bounded, 0, dim3(1), dim3(1025), 0, nullptr, out.p),
+            cudaErrorInvalidConfiguration);
+  EXPECT_EQ(SQZ_LAUNCH(bounded, 0, dim3(1, 65536), dim3(1), 0, nullptr, out.p),
+            cudaErrorInvalidConfiguration);
+  EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+}
+
+TEST_F(PlantedDefects, MisalignedWmmaLoadFaults) {
+  DeviceBuffer<__half> a(512), b(256);
+  DeviceBuffer<float> c(256);
+  ASSERT_EQ(cudaMemsetAsync(a.p, 0, 512 * sizeof(__half), stream_), cudaSuccess);
+  ASSERT_EQ(cudaMemsetAsync(b.p, 0, 256 * sizeof(__half), stream_), cudaSuccess);
+  EXPECT_EQ(SQZ_LAUNCH(wmma_product, 0, dim3(1), dim3(32), 0, stream_, a.p, b.p, c.p, 0, 16),
+            cudaSuccess);
+  EXPECT_EQ(cudaStreamSynchronize(stream_), cudaSuccess);
+  // 8 halves = 16 bytes: not 32-byte aligned.
+  EXPECT_EQ(SQZ_LAUNCH(wmma_product, 0, dim3(1), dim3(32), 0, stream_, a.p, b.p, c.p, 8, 16),
+            cudaSuccess);
+  EXPECT_EQ(cudaStreamSynchronize(stream_), cudaErrorMisalignedAddress);
+  EXPECT_NE(std::string(sqz_emu_last_fault()).find("not 32-byte aligned"), std::string::npos)
+      << sqz_emu_last_fault();
+  // The fault is sticky, as on the device, until reset.
+  EXPECT_EQ(cudaGetLastError(), cudaErrorMisalignedAddress);
+  sqz_emu_clear_fault();
+  // A leading dimension of 12 halves (24 bytes).
+  EXPECT_EQ(SQZ_LAUNCH(wmma_product, 0, dim3(1), dim3(32), 0, stream_, a.p, b.p, c.p, 0, 12),
+            cudaSuccess);
+  EXPECT_EQ(cudaStreamSynchronize(stream_), cudaErrorMisalignedAddress);
+  EXPECT_NE(std::string(sqz_emu_last_fault()).find("multiple of 16 bytes"), std::string::npos)
+      << sqz_emu_last_fault();
+}
+
+TEST_F(PlantedDefects, DivergentBarrierIsADeadlock) {
+  DeviceBuffer<float> out(64);
+  EXPECT_EQ(SQZ_LAUNCH(divergent_barrier, 0, dim3(1), dim3(64), 0, stream_, out.p), cudaSuccess);
+  EXPECT_EQ(cudaStreamSynchronize(stream_), cudaErrorLaunchFailure);
+  EXPECT_NE(std::string(sqz_emu_last_fault()).find("barrier deadlock"), std::string::npos)
+      << sqz_emu_last_fault();
+}
+
+// --- capture rules ---------------------------------------------------------
+
+TEST_F(PlantedDefects, CaptureRefusesAllocationAndSynchronisation) {
+  cudaStream_t s;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), cudaSuccess);
+  DeviceBuffer<float> out(64);
+  ASSERT_EQ(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), cudaSuccess);
+  EXPECT_EQ(SQZ_LAUNCH(bounded, 128, dim3(1), dim3(64), 0, s, out.p), cudaSuccess);
+  void *p = nullptr;
+  EXPECT_EQ(cudaMalloc(&p, 16), cudaErrorStreamCaptureUnsupported);
+  EXPECT_EQ(cudaStreamSynchronize(s), cudaErrorStreamCaptureUnsupported);
+  std::vector<float> host(64);
+  EXPECT_NE(cudaMemcpy(host.data(), out.p, 64 * 4, cudaMemcpyDeviceToHost), cudaSuccess);
+  cudaGraph_t graph = nullptr;
+  EXPECT_EQ(cudaStreamEndCapture(s, &graph), cudaErrorStreamCaptureInvalidated);
+  EXPECT_EQ(graph, nullptr);
+  // A clean capture replays.
+  ASSERT_EQ(cudaMemset(out.p, 0, 64 * 4), cudaSuccess);
+  ASSERT_EQ(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), cudaSuccess);
+  EXPECT_EQ(SQZ_LAUNCH(bounded, 128, dim3(1), dim3(64), 0, s, out.p), cudaSuccess);
+  ASSERT_EQ(cudaStreamEndCapture(s, &graph), cudaSuccess);
+  cudaGraphExec_t exec = nullptr;
+  ASSERT_EQ(cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
+  EXPECT_EQ(cudaMemcpy(host.data(), out.p, 64 * 4, cudaMemcpyDeviceToHost), cudaSuccess);
+  EXPECT_EQ(host[0], 0.0f);  // captured, not run
+  ASSERT_EQ(cudaGraphLaunch(exec, s), cudaSuccess);
+  ASSERT_EQ(cudaStreamSynchronize(s), cudaSuccess);
+  EXPECT_EQ(cudaMemcpy(host.data(), out.p, 64 * 4, cudaMemcpyDeviceToHost), cudaSuccess);
+  EXPECT_EQ(host[0], 1.0f);
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+  cudaStreamDestroy(s);
+}
+
+TEST_F(PlantedDefects, DeviceMemoryBudgetAndOverrunningCopies) {
+  setenv("SQZ_EMU_DEVICE_MEMORY", "1M", 1);
+  void *p = nullptr;
+  EXPECT_EQ(cudaMalloc(&p, 2 << 20), cudaErrorMemoryAllocation);
+  (void)cudaGetLastError();
+  ASSERT_EQ(cudaMalloc(&p, 1000), cudaSuccess);
+  unsetenv("SQZ_EMU_DEVICE_MEMORY");
+  std::vector<char> host(2000);
+  EXPECT_EQ(cudaMemcpy(p, host.data(), 1001, cudaMemcpyHostToDevice), cudaErrorInvalidValue);
+  EXPECT_EQ(cudaMemcpy(p, host.data(), 1000, cudaMemcpyHostToDevice), cudaSuccess);
+  EXPECT_EQ(cudaMemcpy(host.data(), host.data() + 1000, 10, cudaMemcpyHostToDevice),
+            cudaErrorInvalidValue);
+  (void)cudaGetLastError();
+  EXPECT_EQ(cudaFree(p), cudaSuccess);
+}
+
+}  // namespace
