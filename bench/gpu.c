@@ -63,7 +63,12 @@ void bench_gpu_host_free(void *ptr) {
 }
 
 int bench_gpu_upload(void *dst, const void *src, size_t bytes, const char *what) {
-  return check(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice), "cudaMemcpy", what);
+  /* From pageable memory cudaMemcpy may return before the device copy has
+   * landed, and the engines read on non-blocking streams, which do not wait
+   * for the legacy stream: wait for the device. */
+  int rc = check(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice), "cudaMemcpy", what);
+  if (rc == 0) rc = check(cudaDeviceSynchronize(), "cudaDeviceSynchronize", what);
+  return rc;
 }
 
 int bench_gpu_download(void *dst, const void *src, size_t bytes, const char *what) {

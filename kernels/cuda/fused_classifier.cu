@@ -43,8 +43,10 @@ __global__ void __launch_bounds__(kClassesPerBlock)
   for (int p0 = 0; p0 < hw; p0 += kPixels) {
     const int np = min(kPixels, hw - p0);
     __syncthreads();
-    for (int i = threadIdx.x; i < np * a.cin; i += blockDim.x)
-      x_s[i] = sqz::to_float(img[(size_t)p0 * a.cin + i]);
+    // Rows past the last pixel are zeroed: every row is read below (the
+    // sums skip them), and none may be read unwritten.
+    for (int i = threadIdx.x; i < kPixels * a.cin; i += blockDim.x)
+      x_s[i] = i < np * a.cin ? sqz::to_float(img[(size_t)p0 * a.cin + i]) : 0.0f;
     __syncthreads();
     if (cls >= a.classes) continue;
     float acc[kPixels];
