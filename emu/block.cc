@@ -70,6 +70,35 @@ constexpr size_t kGuardBytes = 4096;
 
 struct KernelFault {};  // unwinds a fiber out of the kernel
 
+#ifdef SQZ_EMU_TSAN
+extern "C" void AnnotateIgnoreReadsBegin(const char *file, int line);
+extern "C" void AnnotateIgnoreReadsEnd(const char *file, int line);
+extern "C" void AnnotateIgnoreWritesBegin(const char *file, int line);
+extern "C" void AnnotateIgnoreWritesEnd(const char *file, int line);
+#endif
+
+// The emulator's own bookkeeping (barrier counts, the scheduler's state)
+// is shared by the fibers of a block without the ordering ThreadSanitizer
+// looks for, by design: one runs at a time. Its accesses are hidden from
+// ThreadSanitizer for the scope of this guard; the kernels' are not.
+struct Bookkeeping {
+#ifdef SQZ_EMU_TSAN
+  Bookkeeping() {
+    AnnotateIgnoreReadsBegin(__FILE__, __LINE__);
+    AnnotateIgnoreWritesBegin(__FILE__, __LINE__);
+  }
+  ~Bookkeeping() {
+    AnnotateIgnoreWritesEnd(__FILE__, __LINE__);
+    AnnotateIgnoreReadsEnd(__FILE__, __LINE__);
+  }
+#endif
+  Bookkeeping(const Bookkeeping &) = delete;
+  Bookkeeping &operator=(const Bookkeeping &) = delete;
+#ifndef SQZ_EMU_TSAN
+  Bookkeeping() = default;
+#endif
+};
+
 // A fiber's stack with a guard page below it, kept for reuse by the host
 // thread that made it.
 struct Stack {
@@ -182,23 +211,32 @@ void check_fault(Fiber *f) {
 void leave(Fiber *f, Barrier &bar);
 
 void fiber_main() {
-  Fiber *f = t_fiber;
-  Block *b = f->block;
+  Fiber *f;
+  Block *b;
+  bool faulted;
+  {
+    Bookkeeping quiet;
+    f = t_fiber;
+    b = f->block;
 #ifdef SQZ_EMU_ASAN
-  __sanitizer_finish_switch_fiber(nullptr, &b->sched_bottom, &b->sched_size);
+    __sanitizer_finish_switch_fiber(nullptr, &b->sched_bottom, &b->sched_size);
 #endif
-  tsan_acquire(&b->start_sync);
+    tsan_acquire(&b->start_sync);
+    faulted = b->faulted;
+  }
   try {
-    check_fault(f);
-    b->grid->body();
+    if (!faulted) b->grid->body();
   } catch (const KernelFault &) {
   }
-  f->done = true;
-  b->progress++;
-  leave(f, b->all);
-  leave(f, b->warps[f->linear / 32]);
-  tsan_release(&b->end_sync);
-  to_scheduler(f, true);
+  {
+    Bookkeeping quiet;
+    f->done = true;
+    b->progress++;
+    leave(f, b->all);
+    leave(f, b->warps[f->linear / 32]);
+    tsan_release(&b->end_sync);
+  }
+  to_scheduler(f, true);  // outside the guard: a fiber must end with none
   abort();  // never resumed
 }
 
@@ -213,6 +251,7 @@ void leave(Fiber *f, Barrier &bar) {
 }
 
 void wait_at(Fiber *f, Barrier &bar) {
+  Bookkeeping quiet;
   check_fault(f);
   const unsigned gen = bar.generation;
   tsan_release(&bar.sync[gen & 1]);
@@ -277,8 +316,15 @@ void prepare(Block &b, Fiber &f, Stack *stack) {
 }  // namespace
 
 thread_local const ThreadState *t_thread = nullptr;
+#ifdef SQZ_SANITIZED
+const ThreadState *thread_state() {
+  Bookkeeping quiet;
+  return t_thread;
+}
+#endif
 
 cudaError_t run_block(const Grid &g, uint3 block_index, std::string *why) {
+  Bookkeeping quiet;  // the scheduler runs no kernel code
   const unsigned n = g.block.x * g.block.y * g.block.z;
   Block b;
   b.grid = &g;
@@ -340,17 +386,23 @@ cudaError_t run_block(const Grid &g, uint3 block_index, std::string *why) {
 // --- what the kernels call ------------------------------------------------
 
 void sync_block() {
+  Bookkeeping quiet;
   Fiber *f = current();
   wait_at(f, f->block->all);
 }
 void sync_warp(unsigned mask) {
   (void)mask;  // the kernels sync whole warps
+  Bookkeeping quiet;
   Fiber *f = current();
   wait_at(f, f->block->warps[f->linear / 32]);
 }
-void *dynamic_shared() { return current()->block->smem.get(); }
+void *dynamic_shared() {
+  Bookkeeping quiet;
+  return current()->block->smem.get();
+}
 
 void fault(cudaError_t err, const char *fmt, ...) {
+  Bookkeeping quiet;
   Fiber *f = current();
   Block *b = f->block;
   if (!b->faulted) {

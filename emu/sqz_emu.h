@@ -23,13 +23,21 @@ struct ThreadState {
   unsigned linear;  // linear thread index in the block
 };
 extern thread_local const ThreadState *t_thread __attribute__((tls_model("initial-exec")));
+#ifdef SQZ_SANITIZED
+// Under GCC 12 with -fsanitize=undefined the inline read of t_thread in a
+// kernel came out null while the variable was set (seen in gdb); the cause
+// is not understood. Sanitizer builds read it through a call.
+const ThreadState *thread_state();
+#else
+inline const ThreadState *thread_state() { return t_thread; }
+#endif
 
-inline const uint3 &thread_index() { return t_thread->thread_index; }
-inline const uint3 &block_index() { return t_thread->block_index; }
-inline const dim3 &block_dim() { return t_thread->block_dim; }
-inline const dim3 &grid_dim() { return t_thread->grid_dim; }
+inline const uint3 &thread_index() { return thread_state()->thread_index; }
+inline const uint3 &block_index() { return thread_state()->block_index; }
+inline const dim3 &block_dim() { return thread_state()->block_dim; }
+inline const dim3 &grid_dim() { return thread_state()->grid_dim; }
 // The calling thread's lane in its warp (linear thread index mod 32).
-inline unsigned lane() { return t_thread->linear % 32; }
+inline unsigned lane() { return thread_state()->linear % 32; }
 
 void sync_block();              // __syncthreads
 void sync_warp(unsigned mask);  // __syncwarp

@@ -49,9 +49,10 @@ static void pack_columns(const sqz_ref_conv_shape *s, const float *in, float *pa
 }
 
 /* acc = rows[0..MR) . panel, over K. Clones for AVX2 where the compiler
- * supports it; the plain version is the portable fallback. */
+ * supports it; the plain version is the portable fallback. Not under
+ * ThreadSanitizer: the clone's resolver runs before its runtime starts. */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
-    !defined(SQZ_NO_TARGET_CLONES)
+    !defined(SQZ_NO_TARGET_CLONES) && !defined(__SANITIZE_THREAD__)
 __attribute__((target_clones("avx2", "default")))
 #endif
 static void
