@@ -99,6 +99,23 @@ static sqz_status upload_weights(sqz_gpu_engine *g) {
   return SQZ_OK;
 }
 
+/* A caller's stream: not the legacy or per-thread default stream (the
+ * engine's work must not serialise with every other blocking stream, and
+ * graphs cannot capture it), and not one that is capturing already when it
+ * is handed over. */
+static sqz_status check_stream(cudaStream_t s) {
+  if (!s) return SQZ_OK; /* the engine's own */
+  if (s == cudaStreamLegacy || s == cudaStreamPerThread)
+    return sqz_fail(SQZ_ERR_INVALID_ARGUMENT,
+                    "the legacy or per-thread default stream cannot be an engine's stream; "
+                    "pass a created stream, or none for the engine's own");
+  enum cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+  SQZ_GPU_CHECK(cudaStreamIsCapturing(s, &capture));
+  if (capture != cudaStreamCaptureStatusNone)
+    return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "the stream is capturing a CUDA graph");
+  return SQZ_OK;
+}
+
 /* --- creation ------------------------------------------------------------- */
 
 static const sqz_gpu_backend *backend_for(sqz_backend b) {
@@ -166,6 +183,7 @@ static sqz_status create_on_device(sqz_gpu_engine *g, const void *unused) {
                     prop.name, prop.major, prop.minor, cudaGetErrorString(probe), prop.major,
                     prop.minor);
   if (e->options.stream) {
+    SQZ_TRY(check_stream((cudaStream_t)e->options.stream));
     g->stream = (cudaStream_t)e->options.stream;
   } else {
     SQZ_GPU_CHECK(cudaStreamCreateWithFlags(&g->own_stream, cudaStreamNonBlocking));
@@ -352,8 +370,36 @@ static sqz_status deliver_output(sqz_gpu_engine *g, const sqz_io *io) {
   return SQZ_OK;
 }
 
+/* A caller may capture run_async into a graph of its own, on its stream,
+ * when every step can be captured and replayed: no graphs of the engine's
+ * (a capture cannot nest), and input and output in device or pinned
+ * memory (a pageable copy through the staging buffer would run once, at
+ * capture, and the graph would replay stale data). */
+static sqz_status check_caller_capture(sqz_gpu_engine *g, const sqz_io *io) {
+  enum cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+  SQZ_GPU_CHECK(cudaStreamIsCapturing(g->stream, &capture));
+  if (capture == cudaStreamCaptureStatusNone) return SQZ_OK;
+  if (g->graphs)
+    return sqz_fail(SQZ_ERR_INVALID_ARGUMENT,
+                    "the engine's stream is capturing a graph: make the engine with "
+                    "cuda_graphs = 0 to capture its runs into your own graph");
+  int on_device, pinned;
+  SQZ_TRY(classify_pointer(g, io->input, "the input", &on_device, &pinned));
+  if (!on_device && !pinned)
+    return sqz_fail(SQZ_ERR_INVALID_ARGUMENT,
+                    "the engine's stream is capturing a graph and the input is pageable host "
+                    "memory, which a graph cannot replay: use device or pinned memory");
+  SQZ_TRY(classify_pointer(g, io->output, "the output", &on_device, &pinned));
+  if (!on_device && !pinned)
+    return sqz_fail(SQZ_ERR_INVALID_ARGUMENT,
+                    "the engine's stream is capturing a graph and the output is pageable host "
+                    "memory, which a graph cannot replay: use device or pinned memory");
+  return SQZ_OK;
+}
+
 static sqz_status run_on_device(sqz_gpu_engine *g, const void *arg) {
   const sqz_io *io = arg;
+  SQZ_TRY(check_caller_capture(g, io));
   const void *src = NULL;
   SQZ_TRY(stage_input(g, io, &src));
   SQZ_TRY(convert_input(g, io, src));
@@ -422,13 +468,22 @@ static sqz_status gpu_synchronize(sqz_engine *e) {
 static sqz_status switch_stream(sqz_gpu_engine *g, const void *arg) {
   cudaStream_t next = (cudaStream_t)arg;
   SQZ_GPU_CHECK(cudaStreamSynchronize(g->stream));
+  SQZ_TRY(check_stream(next));
   if (!next) {
     if (!g->own_stream)
       SQZ_GPU_CHECK(cudaStreamCreateWithFlags(&g->own_stream, cudaStreamNonBlocking));
     next = g->own_stream;
   }
+  cudaStream_t previous = g->stream;
   g->stream = next;
-  return g->backend->bind_stream(g);
+  sqz_status st = g->backend->bind_stream(g);
+  if (st != SQZ_OK) {
+    /* All or nothing: back on the previous stream, which worked. */
+    g->stream = previous;
+    (void)g->backend->bind_stream(g);
+    (void)cudaGetLastError();
+  }
+  return st;
 }
 
 static void *gpu_stream(const sqz_engine *e) {

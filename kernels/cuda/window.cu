@@ -134,12 +134,22 @@ extern "C" cudaError_t sqz_launch_maxpool(const sqz_window *w, const void *in, v
 
 extern "C" cudaError_t sqz_launch_global_avgpool(const void *in, int batch, int hw, int channels,
                                                  float *out, sqz_dtype dtype, cudaStream_t stream) {
-  const dim3 block(32, 8), grid((unsigned)((channels + 31) / 32), (unsigned)batch);
-  if (dtype == SQZ_DTYPE_F16)
-    return SQZ_LAUNCH(global_avgpool<__half>, 0, grid, block, 0, stream, (const __half *)in, hw,
-                      channels, out);
-  return SQZ_LAUNCH(global_avgpool<float>, 0, grid, block, 0, stream, (const float *)in, hw,
-                    channels, out);
+  // The batch is grid.y, at most 65535 per launch.
+  const dim3 block(32, 8);
+  for (int n0 = 0; n0 < batch; n0 += 65535) {
+    const int nb = batch - n0 < 65535 ? batch - n0 : 65535;
+    const dim3 grid((unsigned)((channels + 31) / 32), (unsigned)nb);
+    const size_t at = (size_t)n0 * hw * channels;
+    float *dst = out + (size_t)n0 * channels;
+    const cudaError_t err =
+        dtype == SQZ_DTYPE_F16
+            ? SQZ_LAUNCH(global_avgpool<__half>, 0, grid, block, 0, stream,
+                         (const __half *)in + at, hw, channels, dst)
+            : SQZ_LAUNCH(global_avgpool<float>, 0, grid, block, 0, stream, (const float *)in + at,
+                         hw, channels, dst);
+    if (err != cudaSuccess) return err;
+  }
+  return cudaSuccess;
 }
 
 extern "C" cudaError_t sqz_launch_softmax(float *x, int rows, int cols, cudaStream_t stream) {

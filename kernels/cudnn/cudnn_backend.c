@@ -359,7 +359,18 @@ static sqz_status cudnn_plan(sqz_gpu_engine *g) {
 
 static sqz_status cudnn_init(sqz_gpu_engine *g) {
   cudnn_state *s = state(g);
-  SQZ_GPU_CHECK(cudnnCreate(&s->handle));
+  const cudnnStatus_t created = cudnnCreate(&s->handle);
+#if CUDNN_MAJOR >= 9
+  /* A cuDNN whose sub-libraries are missing or of another version cannot
+   * run here at all: "unsupported", so that auto moves on to the next
+   * backend instead of stopping. */
+  if (created == CUDNN_STATUS_SUBLIBRARY_LOADING_FAILED ||
+      created == CUDNN_STATUS_SUBLIBRARY_VERSION_MISMATCH ||
+      created == CUDNN_STATUS_NOT_SUPPORTED_SUBLIBRARY_UNAVAILABLE)
+    return sqz_fail(SQZ_ERR_UNSUPPORTED, "cuDNN cannot be loaded here: %s",
+                    cudnnGetErrorString(created));
+#endif
+  SQZ_GPU_CHECK(created);
   SQZ_GPU_CHECK(cudnnSetStream(s->handle, g->stream));
   SQZ_GPU_CHECK(cudnnCreateTensorDescriptor(&s->x));
   SQZ_GPU_CHECK(cudnnCreateTensorDescriptor(&s->y));
