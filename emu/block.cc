@@ -192,8 +192,7 @@ void tsan_acquire(void *addr) {
 void to_scheduler(Fiber *f, bool ending) {
   Block *b = f->block;
 #ifdef SQZ_EMU_ASAN
-  __sanitizer_start_switch_fiber(ending ? nullptr : &f->fake_stack, b->sched_bottom,
-                                 b->sched_size);
+  __sanitizer_start_switch_fiber(ending ? nullptr : &f->fake_stack, b->sched_bottom, b->sched_size);
 #endif
 #ifdef SQZ_EMU_TSAN
   __tsan_switch_to_fiber(b->sched_tsan, __tsan_switch_to_fiber_no_sync);
@@ -239,7 +238,7 @@ void fiber_main() {
     tsan_release(&b->end_sync);
   }
   to_scheduler(f, true);  // outside the guard: a fiber must end with none
-  abort();  // never resumed
+  abort();                // never resumed
 }
 
 // An ended thread no longer counts towards its barriers.

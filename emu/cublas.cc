@@ -139,8 +139,8 @@ cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t transa,
   if (m == 0 || n == 0) return CUBLAS_STATUS_SUCCESS;
   if (!A || !B || !C) return CUBLAS_STATUS_INVALID_VALUE;
   // Pointer mode host: alpha and beta are read now.
-  const Gemm g{transa, transb, m, n, k, *(const float *)alpha, *(const float *)beta,
-               A, B, C, Atype, lda, ldb, ldc};
+  const Gemm g{transa, transb, m,   n,   k,  *(const float *)alpha, *(const float *)beta, A, B,
+               C,      Atype,  lda, ldb, ldc};
   const cudaError_t err = sqz_emu::enqueue(handle->stream, "cublasGemmEx", [g] {
     if (sqz_emu::fault_state() == cudaSuccess) g.run();
   });

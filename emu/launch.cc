@@ -35,9 +35,9 @@ cudaError_t refuse(cudaError_t err, const std::string &message) {
 }
 
 std::string describe(const char *name, dim3 grid, dim3 block) {
-  return std::string(name) + "<<<(" + std::to_string(grid.x) + "," + std::to_string(grid.y) +
-         "," + std::to_string(grid.z) + "), (" + std::to_string(block.x) + "," +
-         std::to_string(block.y) + "," + std::to_string(block.z) + ")>>>";
+  return std::string(name) + "<<<(" + std::to_string(grid.x) + "," + std::to_string(grid.y) + "," +
+         std::to_string(grid.z) + "), (" + std::to_string(block.x) + "," + std::to_string(block.y) +
+         "," + std::to_string(block.z) + ")>>>";
 }
 
 }  // namespace
@@ -102,10 +102,9 @@ cudaError_t launch(const void *kernel, const char *name, int max_threads, dim3 g
     return refuse(cudaErrorInvalidValue,
                   what + ": " + std::to_string(smem) + " bytes of dynamic shared memory, " +
                       "more than the kernel's limit of " + std::to_string(limit) +
-                      (limit < kSharedOptin
-                           ? " (cudaFuncSetAttribute raises it, up to " +
-                                 std::to_string(kSharedOptin) + ")"
-                           : std::string()));
+                      (limit < kSharedOptin ? " (cudaFuncSetAttribute raises it, up to " +
+                                                  std::to_string(kSharedOptin) + ")"
+                                            : std::string()));
   auto grid_info = std::make_shared<Grid>(Grid{name, grid, block, smem, std::move(body)});
   const cudaError_t err = enqueue(stream, name, [grid_info] {
     if (fault_state() == cudaSuccess) run_grid(*grid_info);

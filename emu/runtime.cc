@@ -152,8 +152,8 @@ cudaError_t refused_while_capturing() {
   if (t_captures == 0 && d.global_captures == 0) return cudaSuccess;
   for (CUstream_st *s : d.streams) {
     std::lock_guard<std::mutex> sl(s->m);
-    if (s->capture && (s->capture_thread == std::this_thread::get_id() ||
-                       s->mode == cudaStreamCaptureModeGlobal))
+    if (s->capture &&
+        (s->capture_thread == std::this_thread::get_id() || s->mode == cudaStreamCaptureModeGlobal))
       s->invalidated = true;
   }
   return cudaErrorStreamCaptureUnsupported;
@@ -375,7 +375,9 @@ cudaError_t cudaGetDevice(int *d) {
   return cudaSuccess;
 }
 
-cudaError_t cudaSetDevice(int d) { return d == 0 && !no_device() ? cudaSuccess : fail(cudaErrorInvalidDevice); }
+cudaError_t cudaSetDevice(int d) {
+  return d == 0 && !no_device() ? cudaSuccess : fail(cudaErrorInvalidDevice);
+}
 
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int d) {
   if (!p) return fail(cudaErrorInvalidValue);
@@ -751,8 +753,7 @@ cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t *graph) {
   {
     std::lock_guard<std::mutex> lock(s->m);
     if (!s->capture) return fail(cudaErrorIllegalState);
-    if (s->capture_thread != std::this_thread::get_id() &&
-        s->mode != cudaStreamCaptureModeRelaxed)
+    if (s->capture_thread != std::this_thread::get_id() && s->mode != cudaStreamCaptureModeRelaxed)
       return fail(cudaErrorStreamCaptureWrongThread);
     g = s->capture;
     invalidated = s->invalidated;

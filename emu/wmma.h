@@ -79,8 +79,8 @@ inline void load_matrix_sync(fragment<matrix_a, 16, 16, 16, __half, Layout> &f, 
   detail::check(p, ldm, sizeof(__half), "wmma::load_matrix_sync(matrix_a)");
   const int i = detail::owned_row();
   for (int k = 0; k < 16; k++)
-    f.row[k] = kRowMajor<Layout> ? detail::at(p, (size_t)i * ldm + k)
-                                 : detail::at(p, (size_t)k * ldm + i);
+    f.row[k] =
+        kRowMajor<Layout> ? detail::at(p, (size_t)i * ldm + k) : detail::at(p, (size_t)k * ldm + i);
 }
 
 template <typename Layout>
@@ -113,8 +113,8 @@ inline void store_matrix_sync(float *p, const fragment<accumulator, 16, 16, 16, 
   detail::check(p, ldm, sizeof(float), "wmma::store_matrix_sync");
   const int i = detail::owned_row(), j0 = detail::owned_col0();
   for (int j = 0; j < 8; j++) {
-    const size_t at = layout == mem_row_major ? (size_t)i * ldm + j0 + j
-                                              : (size_t)(j0 + j) * ldm + i;
+    const size_t at =
+        layout == mem_row_major ? (size_t)i * ldm + j0 + j : (size_t)(j0 + j) * ldm + i;
     p[at] = f.x[j];
   }
 }

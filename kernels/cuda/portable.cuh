@@ -84,7 +84,10 @@ cudaError_t launch(void (*kernel)(P...), const char *name, int max_threads, dim3
 #else
   (void)name;
   (void)max_threads;
+  // clang-format does not know CUDA's launch syntax in a .cuh.
+  // clang-format off
   kernel<<<grid, block, smem, stream>>>(std::forward<A>(args)...);
+  // clang-format on
   return cudaGetLastError();
 #endif
 }

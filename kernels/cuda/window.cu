@@ -115,8 +115,8 @@ extern "C" cudaError_t sqz_launch_im2col(const sqz_window *w, const void *in, vo
       (size_t)w->batch * w->out_height * w->out_width * w->kernel * w->kernel * w->channels;
   const unsigned block = 256, grid = sqz::grid_for(total, block);
   if (dtype == SQZ_DTYPE_F16)
-    return SQZ_LAUNCH(im2col<__half>, 0, dim3(grid), dim3(block), 0, stream, *w,
-                      (const __half *)in, (__half *)col, total);
+    return SQZ_LAUNCH(im2col<__half>, 0, dim3(grid), dim3(block), 0, stream, *w, (const __half *)in,
+                      (__half *)col, total);
   return SQZ_LAUNCH(im2col<float>, 0, dim3(grid), dim3(block), 0, stream, *w, (const float *)in,
                     (float *)col, total);
 }
@@ -141,12 +141,11 @@ extern "C" cudaError_t sqz_launch_global_avgpool(const void *in, int batch, int 
     const dim3 grid((unsigned)((channels + 31) / 32), (unsigned)nb);
     const size_t at = (size_t)n0 * hw * channels;
     float *dst = out + (size_t)n0 * channels;
-    const cudaError_t err =
-        dtype == SQZ_DTYPE_F16
-            ? SQZ_LAUNCH(global_avgpool<__half>, 0, grid, block, 0, stream,
-                         (const __half *)in + at, hw, channels, dst)
-            : SQZ_LAUNCH(global_avgpool<float>, 0, grid, block, 0, stream, (const float *)in + at,
-                         hw, channels, dst);
+    const cudaError_t err = dtype == SQZ_DTYPE_F16
+                                ? SQZ_LAUNCH(global_avgpool<__half>, 0, grid, block, 0, stream,
+                                             (const __half *)in + at, hw, channels, dst)
+                                : SQZ_LAUNCH(global_avgpool<float>, 0, grid, block, 0, stream,
+                                             (const float *)in + at, hw, channels, dst);
     if (err != cudaSuccess) return err;
   }
   return cudaSuccess;

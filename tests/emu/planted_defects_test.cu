@@ -80,7 +80,9 @@ __global__ void divergent_barrier(float *out) {
 template <typename T>
 struct DeviceBuffer {
   T *p = nullptr;
-  explicit DeviceBuffer(size_t n) { EXPECT_EQ(cudaMalloc((void **)&p, n * sizeof(T)), cudaSuccess); }
+  explicit DeviceBuffer(size_t n) {
+    EXPECT_EQ(cudaMalloc((void **)&p, n * sizeof(T)), cudaSuccess);
+  }
   ~DeviceBuffer() { cudaFree(p); }
 };
 
@@ -100,8 +102,8 @@ cudaError_t run_neighbour_read(int with_barrier) {
 
 cudaError_t run_store_then_read(int with_syncwarp) {
   DeviceBuffer<float> c(32), sums(32);
-  cudaError_t err = SQZ_LAUNCH(wmma_store_then_read, 0, dim3(1), dim3(32), 0, nullptr, c.p,
-                               sums.p, with_syncwarp);
+  cudaError_t err = SQZ_LAUNCH(wmma_store_then_read, 0, dim3(1), dim3(32), 0, nullptr, c.p, sums.p,
+                               with_syncwarp);
   return err != cudaSuccess ? err : cudaDeviceSynchronize();
 }
 
@@ -164,15 +166,15 @@ TEST_F(PlantedDefects, TooMuchDynamicSharedMemoryFailsTheLaunch) {
       << sqz_emu_last_launch_error();
   EXPECT_EQ(cudaGetLastError(), cudaSuccess);  // the launch error was returned, then cleared
   // With it, up to 227 KiB; never more.
-  ASSERT_EQ(cudaFuncSetAttribute(write_shared, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                 (int)big),
-            cudaSuccess);
+  ASSERT_EQ(
+      cudaFuncSetAttribute(write_shared, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)big),
+      cudaSuccess);
   EXPECT_EQ(SQZ_LAUNCH(write_shared, 0, dim3(1), dim3(64), big, nullptr, out.p, 64, 0),
             cudaSuccess);
   EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-  EXPECT_EQ(cudaFuncSetAttribute(write_shared, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                 228 * 1024),
-            cudaErrorInvalidValue);
+  EXPECT_EQ(
+      cudaFuncSetAttribute(write_shared, cudaFuncAttributeMaxDynamicSharedMemorySize, 228 * 1024),
+      cudaErrorInvalidValue);
   (void)cudaGetLastError();
 }
 

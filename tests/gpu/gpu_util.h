@@ -39,13 +39,13 @@ inline bool BackendUsable(sqz_backend backend, std::string *skip, std::string *f
 
 // Skips the current test with the reason when `backend` is not built or
 // there is no device; fails it when the backend cannot make an engine.
-#define SQZ_REQUIRE_BACKEND(backend)                                                \
-  do {                                                                              \
-    std::string sqz_skip_, sqz_failure_;                                            \
-    if (!sqz_test::BackendUsable(backend, &sqz_skip_, &sqz_failure_)) {             \
-      if (!sqz_failure_.empty()) FAIL() << sqz_failure_;                            \
-      GTEST_SKIP() << sqz_skip_;                                                    \
-    }                                                                               \
+#define SQZ_REQUIRE_BACKEND(backend)                                    \
+  do {                                                                  \
+    std::string sqz_skip_, sqz_failure_;                                \
+    if (!sqz_test::BackendUsable(backend, &sqz_skip_, &sqz_failure_)) { \
+      if (!sqz_failure_.empty()) FAIL() << sqz_failure_;                \
+      GTEST_SKIP() << sqz_skip_;                                        \
+    }                                                                   \
   } while (0)
 
 #endif
