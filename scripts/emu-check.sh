@@ -4,7 +4,7 @@
 #   build-emu/       Release: the GPU tests (every model against the cpu
 #                    reference, real weights, graphs, streams, threads,
 #                    out-of-memory), the planted-defect tests, and
-#                    sqz classify on the emulated device
+#                    sqz classify and sqz-bench on the emulated device
 #   build-emu-asan/  the engine tests, the single-Fire kernels and the
 #                    planted defects under AddressSanitizer + UBSan
 #   build-emu-tsan/  the Fire, stem and classifier kernels on small shapes
@@ -60,6 +60,16 @@ else
   echo "emu-check: FAILED: the real weights are not in $data (set SQZ_DATA_DIR)"
   exit 1
 fi
+
+echo "== sqz-bench on the emulated device (runs, and says its times are CPU times)"
+build-emu/bench/sqz-bench -m v1.1 -b fused,unfused -p fp16 -n 1 --warmup 1 --iters 2 \
+  -o build-emu/emu-bench.json >build-emu/emu-bench.md 2>build-emu/emu-bench.err ||
+  { cat build-emu/emu-bench.err; echo "emu-check: sqz-bench failed"; exit 1; }
+grep -q "emulated on the CPU" build-emu/emu-bench.err ||
+  { echo "emu-check: sqz-bench did not say the device is emulated"; exit 1; }
+grep -q '"name": "sqz emulated device' build-emu/emu-bench.json ||
+  { echo "emu-check: the bench JSON does not name the emulated device"; exit 1; }
+echo "sqz-bench: 2 configurations measured; its JSON names the emulated device"
 
 echo "== emulated device under AddressSanitizer + UBSan (build-emu-asan/)"
 BUILD_DIR=build-emu-asan SQZ_CMAKE_ARGS="$emu_args -DCMAKE_BUILD_TYPE=RelWithDebInfo \
