@@ -144,15 +144,26 @@ static sqz_status plan_memory(sqz_gpu_engine *g) {
   return sqz_device_malloc((void **)&g->arena, g->plan.total, "activations and workspace");
 }
 
+/* Each half of the input staging holds at most this much: a pageable input
+ * larger than that goes through in pieces, so that pinned memory stays
+ * small even at max_batch 8192 (4.9 GB of fp32 input at 224). */
+static size_t staging_half_max = (size_t)8 << 20;
+
+void sqz_debug_set_staging_half_max(size_t bytes) {
+  staging_half_max = bytes ? bytes : (size_t)8 << 20;
+}
+
 static sqz_status create_staging(sqz_gpu_engine *g) {
   const sqz_engine *e = g->e;
-  const size_t in = (size_t)e->options.max_batch * sqz_gpu_elems(e->in_c, e->in_h, e->in_w) * 4;
+  const size_t in_max = (size_t)e->options.max_batch * sqz_gpu_elems(e->in_c, e->in_h, e->in_w) * 4;
   const size_t out = (size_t)e->options.max_batch * e->num_classes * 4;
-  SQZ_TRY(sqz_host_pinned_malloc(&g->host_in, in, "input staging"));
+  g->host_in_half = in_max < staging_half_max ? in_max : staging_half_max;
+  SQZ_TRY(sqz_host_pinned_malloc(&g->host_in, 2 * g->host_in_half, "input staging"));
   SQZ_TRY(sqz_host_pinned_malloc(&g->host_out, out, "output staging"));
-  SQZ_GPU_CHECK(cudaEventCreateWithFlags(&g->host_in_free, cudaEventDisableTiming));
+  for (int i = 0; i < 2; i++)
+    SQZ_GPU_CHECK(cudaEventCreateWithFlags(&g->host_in_free[i], cudaEventDisableTiming));
   SQZ_GPU_CHECK(cudaEventCreateWithFlags(&g->host_out_free, cudaEventDisableTiming));
-  g->e->memory.staging_bytes = in + out;
+  g->e->memory.staging_bytes = 2 * g->host_in_half + out;
   return SQZ_OK;
 }
 
@@ -223,7 +234,8 @@ static sqz_status destroy_on_device(sqz_gpu_engine *g, const void *unused) {
     sqz_free(g->layer_events);
   }
   if (g->impl) g->backend->destroy(g);
-  if (g->host_in_free) cudaEventDestroy(g->host_in_free);
+  for (int i = 0; i < 2; i++)
+    if (g->host_in_free[i]) cudaEventDestroy(g->host_in_free[i]);
   if (g->host_out_free) cudaEventDestroy(g->host_out_free);
   if (g->host_in) cudaFreeHost(g->host_in);
   if (g->host_out) cudaFreeHost(g->host_out);
@@ -280,12 +292,20 @@ static sqz_status stage_input(sqz_gpu_engine *g, const sqz_io *io, const void **
   if (pinned) {
     SQZ_GPU_CHECK(cudaMemcpyAsync(raw, io->input, bytes, cudaMemcpyHostToDevice, g->stream));
   } else {
-    /* Pageable memory: through the pinned staging buffer, once the previous
-     * run's copy out of it is done. */
-    SQZ_GPU_CHECK(cudaEventSynchronize(g->host_in_free));
-    memcpy(g->host_in, io->input, bytes);
-    SQZ_GPU_CHECK(cudaMemcpyAsync(raw, g->host_in, bytes, cudaMemcpyHostToDevice, g->stream));
-    SQZ_GPU_CHECK(cudaEventRecord(g->host_in_free, g->stream));
+    /* Pageable memory: through the pinned staging, in pieces of at most
+     * half of it, each half refilled once its previous copy is done, so
+     * that filling one overlaps the copy out of the other. */
+    const unsigned char *from = io->input;
+    int k = 0;
+    for (size_t off = 0; off < bytes; off += g->host_in_half, k ^= 1) {
+      const size_t len = bytes - off < g->host_in_half ? bytes - off : g->host_in_half;
+      unsigned char *half = (unsigned char *)g->host_in + (size_t)k * g->host_in_half;
+      SQZ_GPU_CHECK(cudaEventSynchronize(g->host_in_free[k]));
+      memcpy(half, from + off, len);
+      SQZ_GPU_CHECK(cudaMemcpyAsync((unsigned char *)raw + off, half, len, cudaMemcpyHostToDevice,
+                                    g->stream));
+      SQZ_GPU_CHECK(cudaEventRecord(g->host_in_free[k], g->stream));
+    }
   }
   *src = raw;
   return SQZ_OK;

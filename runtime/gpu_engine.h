@@ -62,8 +62,12 @@ struct sqz_gpu_engine {
   const unsigned char *weights;                      /* shared */
   size_t weight_bytes;
   sqz_packed_layer packed[SQZ_MAX_LAYERS];
-  void *host_in, *host_out; /* pinned staging */
-  cudaEvent_t host_in_free, host_out_free;
+  /* Pinned staging. The input side is two halves of host_in_half bytes,
+   * filled in turn (bounded, whatever max_batch: a large pageable input is
+   * copied in pieces); the output side holds max_batch logits. */
+  void *host_in, *host_out;
+  size_t host_in_half;
+  cudaEvent_t host_in_free[2], host_out_free;
   sqz_host_copy pending_out;
   cudaGraphExec_t *graphs;   /* [2 * max_batch], NULL when graphs are off */
   cudaEvent_t *layer_events; /* num_layers + 1, made by the first profile */
@@ -91,6 +95,10 @@ extern const sqz_gpu_backend sqz_cudnn_backend;
 #ifdef SQZ_HAVE_FUSED
 extern const sqz_gpu_backend sqz_fused_backend;
 #endif
+
+/* Tests: the most each half of an engine's input staging holds (0: the
+ * default, 8 MiB), for engines created afterwards. */
+void sqz_debug_set_staging_half_max(size_t bytes);
 
 #ifdef __cplusplus
 }

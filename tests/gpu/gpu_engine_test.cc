@@ -339,6 +339,30 @@ TEST_P(GpuEngine, CallerStreamsAreCheckedAndRunsCanBeCapturedIntoTheirGraphs) {
   cudaFree(dout);
 }
 
+// Pageable input goes through pinned staging of bounded size, in pieces:
+// here 512 KiB halves, so a batch of 2 (1.2 MB) takes three pieces.
+TEST_P(GpuEngine, PageableInputGoesThroughBoundedStagingInPieces) {
+  sqz_debug_set_staging_half_max(512 << 10);
+  Engine e(m_, GetParam(), SQZ_PRECISION_FP32, 2);
+  sqz_debug_set_staging_half_max(0);
+  sqz_memory_report r;
+  ASSERT_EQ(sqz_engine_memory(e.e, &r), SQZ_OK);
+  EXPECT_EQ(r.staging_bytes, (size_t)(1 << 20) + 2 * 1000 * 4);
+  const size_t n = 2 * 3 * 224 * 224;
+  float *din = nullptr;
+  ASSERT_EQ(cudaMalloc((void **)&din, n * 4), cudaSuccess);
+  ASSERT_EQ(cudaMemcpy(din, input_.data(), n * 4, cudaMemcpyHostToDevice), cudaSuccess);
+  std::vector<float> want(2000), got(2000);
+  ASSERT_EQ(sqz_engine_run(e.e, din, 2, SQZ_LAYOUT_NCHW, SQZ_OUTPUT_LOGITS, want.data()), SQZ_OK);
+  for (int round = 0; round < 2; round++) {  // twice: the halves are reused
+    ASSERT_EQ(sqz_engine_run(e.e, input_.data(), 2, SQZ_LAYOUT_NCHW, SQZ_OUTPUT_LOGITS, got.data()),
+              SQZ_OK)
+        << sqz_last_error();
+    EXPECT_EQ(got, want);
+  }
+  cudaFree(din);
+}
+
 TEST_P(GpuEngine, RefusedArguments) {
   Engine e(m_, GetParam(), SQZ_PRECISION_FP32, 2);
   std::vector<float> out(3000);
