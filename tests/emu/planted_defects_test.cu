@@ -178,6 +178,18 @@ TEST_F(PlantedDefects, TooMuchDynamicSharedMemoryFailsTheLaunch) {
   (void)cudaGetLastError();
 }
 
+// An error an earlier call returned is not the next good launch's error
+// (the launchers once returned cudaGetLastError() after the launch alone).
+TEST_F(PlantedDefects, AStaleErrorDoesNotFailTheNextLaunch) {
+  DeviceBuffer<float> out(128);
+  setenv("SQZ_EMU_DEVICE_MEMORY", "1K", 1);
+  void *p = nullptr;
+  EXPECT_EQ(cudaMalloc(&p, 1 << 20), cudaErrorMemoryAllocation);  // sets the last error
+  unsetenv("SQZ_EMU_DEVICE_MEMORY");
+  EXPECT_EQ(SQZ_LAUNCH(bounded, 128, dim3(1), dim3(128), 0, stream_, out.p), cudaSuccess);
+  EXPECT_EQ(cudaStreamSynchronize(stream_), cudaSuccess);
+}
+
 TEST_F(PlantedDefects, BlockAndGridLimitsFailTheLaunch) {
   DeviceBuffer<float> out(2048);
   EXPECT_EQ(SQZ_LAUNCH(bounded, 128, dim3(1), dim3(128), 0, nullptr, out.p), cudaSuccess);

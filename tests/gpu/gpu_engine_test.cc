@@ -79,6 +79,34 @@ std::string CaseName(const ::testing::TestParamInfo<Case> &info) {
          sqz_precision_name(info.param.precision);
 }
 
+// The GPU tests skip only when a backend is not built or there is no
+// device; any other failure to make an engine fails them (it once read as
+// "skipped"). Shown on the emulated device, which can take the device away
+// or leave too little memory for an engine.
+TEST(GpuTestHelpers, OnlyNoDeviceOrNotBuiltSkips) {
+#ifndef SQZ_EMULATED_DEVICE
+  GTEST_SKIP() << "needs the emulated device (build-emu), which can fake both conditions";
+#else
+  std::string skip, failure;
+  setenv("SQZ_EMU_NO_DEVICE", "1", 1);
+  EXPECT_FALSE(sqz_test::BackendUsable(SQZ_BACKEND_FUSED, &skip, &failure));
+  unsetenv("SQZ_EMU_NO_DEVICE");
+  EXPECT_NE(skip.find("no usable GPU"), std::string::npos) << skip;
+  EXPECT_TRUE(failure.empty()) << failure;
+  skip.clear();
+  setenv("SQZ_EMU_DEVICE_MEMORY", "64K", 1);
+  EXPECT_FALSE(sqz_test::BackendUsable(SQZ_BACKEND_FUSED, &skip, &failure));
+  unsetenv("SQZ_EMU_DEVICE_MEMORY");
+  EXPECT_TRUE(skip.empty()) << skip;
+  EXPECT_NE(failure.find("cannot make an engine"), std::string::npos) << failure;
+  skip.clear();
+  failure.clear();
+  EXPECT_FALSE(sqz_test::BackendUsable(SQZ_BACKEND_CUDNN, &skip, &failure));
+  EXPECT_NE(skip.find("not built"), std::string::npos) << skip;
+  EXPECT_TRUE(failure.empty()) << failure;
+#endif
+}
+
 class GpuVsCpu : public ::testing::TestWithParam<Case> {};
 
 // Batches per model. On the emulated device (about a second of CPU per
