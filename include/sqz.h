@@ -59,7 +59,10 @@ typedef enum sqz_status {
   SQZ_ERR_UNSUPPORTED = 5,      /* valid, but not built or not implemented */
   SQZ_ERR_NO_DEVICE = 6,        /* no usable GPU or driver                 */
   SQZ_ERR_DEVICE = 7,           /* a CUDA, cuDNN or cuBLAS call failed     */
-  SQZ_ERR_INTERNAL = 8          /* a bug in sqz: please report it          */
+  SQZ_ERR_INTERNAL = 8,         /* a bug in sqz: please report it          */
+  SQZ_ERR_QUEUE_FULL = 9,       /* a batcher's queue is full: retry later  */
+  SQZ_ERR_TIMEOUT = 10,         /* a request was not started in its time   */
+  SQZ_ERR_CANCELLED = 11        /* a batcher closed before running it      */
 } sqz_status;
 
 /* A short constant name for a status ("invalid argument"). Never NULL. */
@@ -425,6 +428,123 @@ SQZ_API sqz_status sqz_image_resize(const sqz_image *image, int out_width, int o
  * RGB), ready for sqz_engine_run_images. An image that already has the
  * input size is taken as it is: it is assumed to be resized and cropped. */
 SQZ_API sqz_status sqz_image_prepare(const sqz_model *model, const sqz_image *image, uint8_t *out);
+
+/* ------------------------------------------------------------------------ */
+/* Dynamic batching                                                          */
+/* ------------------------------------------------------------------------ */
+
+/* A batcher takes single requests from any number of threads, forms them
+ * into batches and runs them on engines it owns (instances), one worker
+ * thread per instance. Every accepted request completes exactly once: with
+ * its output written and SQZ_OK, or with an error status and a message. */
+typedef struct sqz_batcher sqz_batcher;
+
+enum { SQZ_MAX_PREFERRED_BATCH_SIZES = 8 };
+
+typedef struct sqz_batcher_options {
+  /* Options of every instance's engine. max_batch is replaced by the
+   * batcher's; stream must be NULL (on a GPU each instance makes and owns
+   * its stream). Default: sqz_engine_options_default(). */
+  sqz_engine_options engine;
+  int instances;    /* engines, each with its worker thread; default 1 */
+  int max_batch;    /* largest batch formed; default 8 */
+  int max_delay_us; /* longest a request waits for its batch to fill; 500 */
+  /* Batch sizes sent at once, without waiting out the delay, as soon as the
+   * queue holds one of them (the largest that fits). Zero-terminated; all
+   * zero (the default) for none. */
+  int preferred_batch_sizes[SQZ_MAX_PREFERRED_BATCH_SIZES];
+  int max_queue;                /* requests waiting at most; default 256 */
+  sqz_output_kind output_kind;  /* what requests receive; default probs */
+} sqz_batcher_options;
+
+/* The defaults listed above. */
+SQZ_API sqz_batcher_options sqz_batcher_options_default(void);
+
+/* How a request's input is given. */
+typedef enum sqz_request_kind {
+  SQZ_REQUEST_F32_NCHW = 0, /* one preprocessed image, C x H x W floats */
+  SQZ_REQUEST_F32_NHWC = 1, /* one preprocessed image, H x W x C floats */
+  SQZ_REQUEST_U8_RGB = 2,   /* H x W x 3 bytes at the model's input size */
+  SQZ_REQUEST_ENCODED = 3   /* a JPEG, PNG or PPM/PGM file's bytes */
+} sqz_request_kind;
+
+/* Called once per accepted request, on a worker thread (or, for requests
+ * cancelled by sqz_batcher_close, on the closing thread), after its output
+ * is written. `message` is "" on success, else the detail of the failure;
+ * it is valid during the call only. A callback may submit new requests; it
+ * must not close or free the batcher. */
+typedef void (*sqz_request_done)(void *user_data, sqz_status status, const char *message);
+
+typedef struct sqz_request {
+  sqz_request_kind kind;
+  /* The input. F32 and U8 inputs are read when the request's batch starts:
+   * they must stay valid and unchanged until the request completes. An
+   * encoded image is decoded and prepared (the model's resize and crop)
+   * during submit, so its bytes may be released when submit returns. */
+  const void *data;
+  size_t size;   /* bytes at data; must be exactly an image for F32 and U8 */
+  float *output; /* num_classes floats; valid until the request completes */
+  /* A request not started within this many microseconds of its submit
+   * completes with SQZ_ERR_TIMEOUT; 0 for no limit. */
+  int64_t timeout_us;
+  sqz_request_done done; /* required for submit; ignored by infer */
+  void *user_data;
+} sqz_request;
+
+/* Creates the instances' engines from `model` (which must outlive the
+ * batcher; the engines share its weights on GPU backends) and starts the
+ * workers. `options` may be NULL for the defaults. The caller owns *out. */
+SQZ_API sqz_status sqz_batcher_create(const sqz_model *model, const sqz_batcher_options *options,
+                                      sqz_batcher **out);
+
+/* Queues a request and returns without waiting. A full queue refuses it at
+ * once with SQZ_ERR_QUEUE_FULL, a closed batcher with SQZ_ERR_CANCELLED; a
+ * bad request (wrong size, an undecodable image) is refused with its own
+ * status. A refused request is not completed: its callback is never
+ * called. Thread-safe. */
+SQZ_API sqz_status sqz_batcher_submit(sqz_batcher *batcher, const sqz_request *request);
+
+/* Submits and waits for the request to complete; returns its status (its
+ * message through sqz_last_error). Thread-safe; not from a callback. */
+SQZ_API sqz_status sqz_batcher_infer(sqz_batcher *batcher, const sqz_request *request);
+
+/* Stops accepting requests and waits until every accepted one has
+ * completed: queued requests are run when `drain` is non-zero, or completed
+ * with SQZ_ERR_CANCELLED at once when it is zero. Later submits give
+ * SQZ_ERR_CANCELLED. Safe to call more than once; not from a callback. */
+SQZ_API sqz_status sqz_batcher_close(sqz_batcher *batcher, int drain);
+
+/* Closes with drain (every queued request runs), stops the workers and
+ * frees the engines. Accepts NULL. Not from a callback. */
+SQZ_API void sqz_batcher_free(sqz_batcher *batcher);
+
+/* Counts since creation, and times over the last 4096 requests and
+ * batches. A request's queue time runs from its submit to its batch's
+ * start; a batch's run time covers its staging, run and output copies. */
+typedef struct sqz_batcher_stats {
+  uint64_t accepted;  /* submits that returned SQZ_OK */
+  uint64_t refused;   /* submits refused: full queue, closed, bad input */
+  uint64_t succeeded; /* completed with SQZ_OK */
+  uint64_t failed;    /* completed with an engine's error */
+  uint64_t timed_out; /* completed with SQZ_ERR_TIMEOUT */
+  uint64_t cancelled; /* completed with SQZ_ERR_CANCELLED */
+  uint64_t batches;   /* batches run, failed ones included */
+  int queued;         /* waiting now */
+  int running;        /* in batches running now */
+  double queue_us_p50, queue_us_p99;
+  double run_us_p50, run_us_p99;
+} sqz_batcher_stats;
+
+SQZ_API sqz_status sqz_batcher_get_stats(const sqz_batcher *batcher, sqz_batcher_stats *out);
+
+/* counts[s] receives the number of batches of size s run so far, for s in
+ * 0..n-1 (counts[0] is 0); sizes up to max_batch occur. Thread-safe. */
+SQZ_API sqz_status sqz_batcher_batch_sizes(const sqz_batcher *batcher, uint64_t *counts, int n);
+
+/* The batcher's options after defaults and checks (max_batch applied to the
+ * engine options), and its first instance's engine description. */
+SQZ_API sqz_batcher_options sqz_batcher_get_options(const sqz_batcher *batcher);
+SQZ_API const char *sqz_batcher_describe(const sqz_batcher *batcher);
 
 #ifdef __cplusplus
 }

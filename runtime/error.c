@@ -45,6 +45,9 @@ const char *sqz_status_string(sqz_status status) {
     case SQZ_ERR_NO_DEVICE: return "no device";
     case SQZ_ERR_DEVICE: return "device error";
     case SQZ_ERR_INTERNAL: return "internal error";
+    case SQZ_ERR_QUEUE_FULL: return "queue full";
+    case SQZ_ERR_TIMEOUT: return "timed out";
+    case SQZ_ERR_CANCELLED: return "cancelled";
   }
   return "unknown status";
 }

@@ -32,7 +32,7 @@ full=0
 [ "${1:-}" = --full ] && full=1
 quick=1
 [ $full = 1 ] && quick=
-gpu_tests='Gpu|Fused|PlantedDefects'
+gpu_tests='Gpu|Fused|PlantedDefects|Batcher'
 
 echo "== emulated device (build-emu/: GPU suite, planted defects)"
 SQZ_TEST_QUICK=$quick ctest --test-dir build-emu --output-on-failure -j2 -R "$gpu_tests"
@@ -78,7 +78,7 @@ BUILD_DIR=build-emu-asan SQZ_CMAKE_ARGS="$emu_args -DCMAKE_BUILD_TYPE=RelWithDeb
 # CI: the engine tests (streams, capture, refused arguments, allocation
 # failures, memory, sharing), the single-Fire kernels and the planted
 # defects; three times slower here, the model-wide runs are left to --full.
-asan_tests='FusedOneFire|PlantedDefects|GpuEngine'
+asan_tests='FusedOneFire|PlantedDefects|GpuEngine|Batcher'
 asan_skip='TwoThreads|GraphsOnAndOff|Layouts'
 if [ $full = 1 ]; then
   asan_tests=$gpu_tests
@@ -99,5 +99,5 @@ tsan_skip='FusedOneFire.*object <(37|39|71)-'
 [ $full = 1 ] && tsan_skip='^$'
 SQZ_TEST_QUICK=1 TSAN_OPTIONS=halt_on_error=1 \
   ctest --test-dir build-emu-tsan --output-on-failure -j2 \
-  -R 'FusedOneFire|PlantedDefects' -E "$tsan_skip"
+  -R 'FusedOneFire|PlantedDefects|Batcher' -E "$tsan_skip"
 echo "== emulated device: all passed"

@@ -13,9 +13,10 @@ SQZ_LIBRARY, a build/ tree, or an installed library (see sqz._library).
 from __future__ import annotations
 
 from . import _capi
+from .batcher import Batcher
 from .engine import Engine, Prediction, top_k
-from .errors import (DeviceError, Error, FormatError, InternalError, InvalidArgument, IOError,
-                     NoDevice, OutOfMemory, Unsupported)
+from .errors import (Cancelled, DeviceError, Error, FormatError, InternalError, InvalidArgument,
+                     IOError, NoDevice, OutOfMemory, QueueFull, Timeout, Unsupported)
 from .images import decode_image, formats as image_formats, load_image, resize_image
 from .model import Model
 from .types import Bypass, LayerInfo, LayerKind, MemoryReport, Preprocess
@@ -23,11 +24,11 @@ from .types import Bypass, LayerInfo, LayerKind, MemoryReport, Preprocess
 __version__ = "0.1.0"
 
 __all__ = [
-    "Bypass", "DeviceError", "Engine", "Error", "FormatError", "IOError", "InternalError",
-    "InvalidArgument", "LayerInfo", "LayerKind", "MemoryReport", "Model", "NoDevice",
-    "OutOfMemory", "Prediction", "Preprocess", "Unsupported", "backend_is_built",
-    "decode_image", "image_formats", "library_path", "library_version", "load_image",
-    "resize_image", "top_k",
+    "Batcher", "Bypass", "Cancelled", "DeviceError", "Engine", "Error", "FormatError", "IOError",
+    "InternalError", "InvalidArgument", "LayerInfo", "LayerKind", "MemoryReport", "Model",
+    "NoDevice", "OutOfMemory", "Prediction", "Preprocess", "QueueFull", "Timeout", "Unsupported",
+    "backend_is_built", "decode_image", "image_formats", "library_path", "library_version",
+    "load_image", "resize_image", "top_k",
 ]
 
 

@@ -117,6 +117,51 @@ class SqzIo(Structure):
     ]
 
 
+MAX_PREFERRED_BATCH_SIZES = 8
+
+
+class SqzBatcherOptions(Structure):
+    _fields_ = [
+        ("engine", SqzEngineOptions),
+        ("instances", c_int),
+        ("max_batch", c_int),
+        ("max_delay_us", c_int),
+        ("preferred_batch_sizes", c_int * MAX_PREFERRED_BATCH_SIZES),
+        ("max_queue", c_int),
+        ("output_kind", c_int),
+    ]
+
+
+class SqzRequest(Structure):
+    _fields_ = [
+        ("kind", c_int),
+        ("data", c_void_p),
+        ("size", c_size_t),
+        ("output", c_void_p),
+        ("timeout_us", ctypes.c_int64),
+        ("done", c_void_p),
+        ("user_data", c_void_p),
+    ]
+
+
+class SqzBatcherStats(Structure):
+    _fields_ = [
+        ("accepted", c_uint64),
+        ("refused", c_uint64),
+        ("succeeded", c_uint64),
+        ("failed", c_uint64),
+        ("timed_out", c_uint64),
+        ("cancelled", c_uint64),
+        ("batches", c_uint64),
+        ("queued", c_int),
+        ("running", c_int),
+        ("queue_us_p50", c_double),
+        ("queue_us_p99", c_double),
+        ("run_us_p50", c_double),
+        ("run_us_p99", c_double),
+    ]
+
+
 class SqzImage(Structure):
     _fields_ = [
         ("width", c_int),
@@ -128,6 +173,7 @@ class SqzImage(Structure):
 # Enum values, as in sqz.h.
 INPUT_F32_NCHW, INPUT_F32_NHWC, INPUT_U8_RGB = 0, 1, 2
 OUTPUT_LOGITS, OUTPUT_PROBS = 0, 1
+REQUEST_F32_NCHW, REQUEST_F32_NHWC, REQUEST_U8_RGB, REQUEST_ENCODED = 0, 1, 2, 3
 
 _P = c_void_p  # opaque handles: sqz_model *, sqz_engine *
 _PP = POINTER(c_void_p)
@@ -184,6 +230,15 @@ _PROTOTYPES = {
     "sqz_image_format_is_built": (c_int, [c_char_p]),
     "sqz_image_resize": (c_int, [POINTER(SqzImage), c_int, c_int, c_uint8_p]),
     "sqz_image_prepare": (c_int, [_P, POINTER(SqzImage), c_uint8_p]),
+    "sqz_batcher_options_default": (SqzBatcherOptions, []),
+    "sqz_batcher_create": (c_int, [_P, POINTER(SqzBatcherOptions), _PP]),
+    "sqz_batcher_submit": (c_int, [_P, POINTER(SqzRequest)]),
+    "sqz_batcher_close": (c_int, [_P, c_int]),
+    "sqz_batcher_free": (None, [_P]),
+    "sqz_batcher_get_stats": (c_int, [_P, POINTER(SqzBatcherStats)]),
+    "sqz_batcher_batch_sizes": (c_int, [_P, POINTER(c_uint64), c_int]),
+    "sqz_batcher_get_options": (SqzBatcherOptions, [_P]),
+    "sqz_batcher_describe": (c_char_p, [_P]),
 }
 
 

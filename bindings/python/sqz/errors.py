@@ -79,10 +79,28 @@ class InternalError(Error):
     status = 8
 
 
+class QueueFull(Error):
+    """A batcher's queue is full: the request was refused; retry later."""
+
+    status = 9
+
+
+class Timeout(Error, builtins.TimeoutError):
+    """A batcher request was not started within its timeout."""
+
+    status = 10
+
+
+class Cancelled(Error):
+    """A batcher was closed before the request ran (or before it was submitted)."""
+
+    status = 11
+
+
 _BY_STATUS: Dict[int, Type[Error]] = {
     cls.status: cls
     for cls in (InvalidArgument, OutOfMemory, IOError, FormatError, Unsupported, NoDevice,
-                DeviceError, InternalError)
+                DeviceError, InternalError, QueueFull, Timeout, Cancelled)
 }
 
 
