@@ -62,5 +62,6 @@ int cmd_eval(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_loadtest(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 #endif

@@ -16,6 +16,7 @@ static void usage(FILE *out) {
           "  convert    convert a model file (e.g. Deep Compression) to .sqzw\n"
           "  info       architecture, parameters, MACs and preprocessing of a model\n"
           "  loadtest   requests/s and latency of the dynamic batcher under concurrent clients\n"
+          "  serve      serve a model through Triton Inference Server (python3 -m sqz.serve)\n"
           "\n"
           "Models are .sqzw files, Deep Compression SqueezeNet v1.0 files (recognised\n"
           "by content), or built-ins named builtin:squeezenet1_0, builtin:squeezenet1_1,\n"
@@ -48,6 +49,7 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "convert") == 0) return cmd_convert(argc - 1, argv + 1);
   if (strcmp(cmd, "info") == 0) return cmd_info(argc - 1, argv + 1);
   if (strcmp(cmd, "loadtest") == 0) return cmd_loadtest(argc - 1, argv + 1);
+  if (strcmp(cmd, "serve") == 0) return cmd_serve(argc - 1, argv + 1);
   fprintf(stderr, "sqz: unknown command '%s'\n\n", cmd);
   usage(stderr);
   return CLI_USAGE_ERROR;

@@ -9,9 +9,10 @@ cd "$(dirname "$0")/.."
 build_dir=${BUILD_DIR:-build}
 
 # Debian packages: the build tools, GoogleTest, libjpeg-turbo, libpng and
-# pkg-config. The CUDA toolkit and cuDNN are used when present, not installed.
+# pkg-config; Python's venv, and libpython3.11 for Triton's Python stub (the
+# serving tests). The CUDA toolkit and cuDNN are used when present, not installed.
 packages=(cmake ninja-build g++ make pkg-config libgtest-dev libjpeg62-turbo-dev libpng-dev
-  python3 python3-venv)
+  python3 python3-venv libpython3.11)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

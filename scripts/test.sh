@@ -5,7 +5,8 @@
 # AddressSanitizer and UndefinedBehaviorSanitizer.
 #
 # Then the emulated device's suite (scripts/emu-check.sh): the GPU tests on
-# the real kernels, run on the CPU, plain and under the sanitizers.
+# the real kernels, run on the CPU, plain and under the sanitizers. Then the
+# Python package's tests, and Triton Inference Server hosting sqz (serving).
 #
 # Environment: SQZ_DATA_DIR (default ../shared/data beside the checkout),
 # SQZ_SKIP_SANITIZERS=1 to skip the host sanitizer pass, SQZ_SKIP_EMU=1 to
@@ -46,4 +47,16 @@ rm -rf bindings/python/build bindings/python/*.egg-info
 SQZ_LIBRARY="$PWD/build/libsqz.so" SQZ_CLI="$PWD/build/apps/sqz" \
   "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/python
 # ---- end of the Python block ------------------------------------------------
+# ---- Serving: Triton Inference Server hosting sqz through PyTriton ----------
+# (python -m sqz.serve; tests/serving, docs/serving.md), on loopback only.
+# PyTriton's Python stub links Debian's libpython3.11, so this environment is
+# made with /usr/bin/python3, not whatever python3 is first in PATH.
+echo "== serving (build/serve-venv: Triton Inference Server through PyTriton, loopback)"
+serve_venv=build/serve-venv
+[ -x "$serve_venv/bin/python" ] || /usr/bin/python3 -m venv "$serve_venv"
+"$serve_venv/bin/python" -m pip install -q --disable-pip-version-check \
+  numpy pytest nvidia-pytriton "tritonclient[http,grpc]"
+SQZ_LIBRARY="$PWD/build/libsqz.so" PYTHONPATH="$PWD/bindings/python" \
+  SQZ_SERVING_RESULTS="$PWD/build/serving" \
+  "$serve_venv/bin/python" -m pytest -q -p no:cacheprovider tests/serving
 echo "== all tests passed"
