@@ -22,7 +22,7 @@ TEST(Cli, HelpAndUsageErrors) {
   std::string out;
   EXPECT_EQ(Sqz("--help", &out), 0);
   EXPECT_TRUE(Contains(out, "classify")) << out;
-  for (const char *cmd : {"classify", "eval", "convert", "info"}) {
+  for (const char *cmd : {"classify", "eval", "convert", "info", "loadtest", "serve"}) {
     EXPECT_EQ(Sqz(std::string(cmd) + " --help", &out), 0) << cmd;
     EXPECT_TRUE(Contains(out, std::string("Usage: sqz ") + cmd)) << out;
   }
@@ -38,6 +38,28 @@ TEST(Cli, HelpAndUsageErrors) {
   EXPECT_EQ(Sqz("convert onlyone", &out, true), 2);
   EXPECT_EQ(Sqz("--version", &out), 0);
   EXPECT_TRUE(Contains(out, "sqz 0.")) << out;
+}
+
+TEST(Cli, LoadtestDrivesTheBatcher) {
+  std::string out;
+  ASSERT_EQ(Sqz("loadtest -b cpu --input-size 64 --clients 3 --requests 7 --max-batch 4 "
+                "--instances 2 --input encoded --json",
+                &out),
+            0)
+      << out;
+  EXPECT_TRUE(Contains(out, "\"requests\": 21, \"succeeded\": 21, \"failed\": 0")) << out;
+  EXPECT_TRUE(Contains(out, "\"requests_per_second\": ")) << out;
+  EXPECT_TRUE(Contains(out, "\"batch_sizes\": {\"")) << out;
+  ASSERT_EQ(Sqz("loadtest -b cpu --input-size 64 --clients 2 --requests 3 --input f32", &out), 0)
+      << out;
+  EXPECT_TRUE(Contains(out, "6 succeeded, 0 failed")) << out;
+  EXPECT_TRUE(Contains(out, "requests/s")) << out;
+  EXPECT_EQ(Sqz("loadtest --clients 0", &out, true), 2);
+  EXPECT_EQ(Sqz("loadtest --input png", &out, true), 2);
+  EXPECT_TRUE(Contains(out, "--input must be u8, f32 or encoded")) << out;
+  EXPECT_EQ(Sqz("loadtest --max-batch 4 --preferred 2,8", &out, true), 2);
+  EXPECT_EQ(Sqz("loadtest --preferred 2,x", &out, true), 2);
+  EXPECT_EQ(Sqz("serve", &out, true), 2);
 }
 
 TEST(Cli, InfoOfBuiltins) {
