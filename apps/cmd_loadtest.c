@@ -117,9 +117,9 @@ static void *make_input(const load_config *cfg, int c, int h, int w, size_t *siz
     return x;
   }
   char header[64];
-  const int header_len =
-      cfg->kind == SQZ_REQUEST_ENCODED ? snprintf(header, sizeof header, "P6\n%d %d\n255\n", w, h)
-                                       : 0;
+  const int header_len = cfg->kind == SQZ_REQUEST_ENCODED
+                             ? snprintf(header, sizeof header, "P6\n%d %d\n255\n", w, h)
+                             : 0;
   uint8_t *x = malloc((size_t)header_len + pixels);
   if (!x) return NULL;
   memcpy(x, header, (size_t)header_len);
@@ -156,8 +156,7 @@ static void report(const load_config *cfg, sqz_batcher *b, const client *clients
         "\"batcher\": {\"batches\": %llu, \"queue_us\": {\"p50\": %.1f, \"p99\": %.1f}, "
         "\"run_us\": {\"p50\": %.1f, \"p99\": %.1f}}, \"batch_sizes\": {",
         input, cfg->clients, (long)n, ok, failed, refusals, wall, rps, p50, p99,
-        (unsigned long long)s.batches, s.queue_us_p50, s.queue_us_p99, s.run_us_p50,
-        s.run_us_p99);
+        (unsigned long long)s.batches, s.queue_us_p50, s.queue_us_p99, s.run_us_p50, s.run_us_p99);
     int first = 1;
     for (int k = 1; sizes && k <= max_batch; k++)
       if (sizes[k]) {
@@ -167,9 +166,10 @@ static void report(const load_config *cfg, sqz_batcher *b, const client *clients
     printf("}}\n");
   } else {
     printf("batcher: %s\n", sqz_batcher_describe(b));
-    printf("%d clients x %d requests (%s input): %ld succeeded, %ld failed, %ld full-queue "
-           "retries\n",
-           cfg->clients, cfg->requests, input, ok, failed, refusals);
+    printf(
+        "%d clients x %d requests (%s input): %ld succeeded, %ld failed, %ld full-queue "
+        "retries\n",
+        cfg->clients, cfg->requests, input, ok, failed, refusals);
     printf("%.1f requests/s over %.3f s; latency p50 %.1f us, p99 %.1f us\n", rps, wall, p50, p99);
     printf("batches %llu; batcher queue p50 %.1f us, p99 %.1f us; run p50 %.1f us, p99 %.1f us\n",
            (unsigned long long)s.batches, s.queue_us_p50, s.queue_us_p99, s.run_us_p50,
@@ -220,8 +220,9 @@ static int run(const load_config *cfg) {
   int started = 0;
   const double start = cli_now();
   for (int i = 0; i < cfg->clients; i++) {
-    clients[i] = (client){b, cfg, i, input, input_size, sqz_model_num_classes(m),
-                          latency + (size_t)i * cfg->requests, 0, 0, 0, ""};
+    clients[i] = (client){
+        b, cfg, i, input, input_size, sqz_model_num_classes(m), latency + (size_t)i * cfg->requests,
+        0, 0,   0, ""};
     if (pthread_create(&threads[i], NULL, run_client, &clients[i]) != 0) break;
     started++;
   }
@@ -236,8 +237,8 @@ static int run(const load_config *cfg) {
   rc = CLI_OK;
   for (int i = 0; i < cfg->clients; i++)
     if (clients[i].failed) {
-      fprintf(stderr, "sqz loadtest: client %d: %ld failed, the first: %s\n", i,
-              clients[i].failed, clients[i].first_error);
+      fprintf(stderr, "sqz loadtest: client %d: %ld failed, the first: %s\n", i, clients[i].failed,
+              clients[i].first_error);
       rc = CLI_RUNTIME_ERROR;
     }
 done:
@@ -266,8 +267,20 @@ static int parse_preferred(const char *text, int *out) {
 }
 
 int cmd_loadtest(int argc, char **argv) {
-  enum { kDevice = 256, kInstances, kMaxBatch, kDelay, kPreferred, kQueue, kClients,
-         kRequests, kInput, kInputSize, kCpuThreads, kJson };
+  enum {
+    kDevice = 256,
+    kInstances,
+    kMaxBatch,
+    kDelay,
+    kPreferred,
+    kQueue,
+    kClients,
+    kRequests,
+    kInput,
+    kInputSize,
+    kCpuThreads,
+    kJson
+  };
   static const struct option options[] = {{"model", required_argument, 0, 'm'},
                                           {"backend", required_argument, 0, 'b'},
                                           {"precision", required_argument, 0, 'p'},

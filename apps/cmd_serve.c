@@ -65,8 +65,10 @@ int cmd_serve(int argc, char **argv) {
   for (int i = 1; i < argc; i++) args[i + 2] = argv[i];
   fflush(stdout);
   execvp(python, args);
-  fprintf(stderr, "sqz serve: cannot run %s: %s (set SQZ_PYTHON to a Python with the sqz "
-          "package and nvidia-pytriton)\n", python, strerror(errno));
+  fprintf(stderr,
+          "sqz serve: cannot run %s: %s (set SQZ_PYTHON to a Python with the sqz "
+          "package and nvidia-pytriton)\n",
+          python, strerror(errno));
   free(args);
   return CLI_RUNTIME_ERROR;
 }

@@ -453,8 +453,8 @@ typedef struct sqz_batcher_options {
    * queue holds one of them (the largest that fits). Zero-terminated; all
    * zero (the default) for none. */
   int preferred_batch_sizes[SQZ_MAX_PREFERRED_BATCH_SIZES];
-  int max_queue;                /* requests waiting at most; default 256 */
-  sqz_output_kind output_kind;  /* what requests receive; default probs */
+  int max_queue;               /* requests waiting at most; default 256 */
+  sqz_output_kind output_kind; /* what requests receive; default probs */
 } sqz_batcher_options;
 
 /* The defaults listed above. */

@@ -11,12 +11,7 @@
 #include "alloc.h"
 #include "error.h"
 
-enum {
-  kMaxInstances = 64,
-  kMaxBatch = 65536,
-  kMaxQueue = 1 << 20,
-  kMaxDelayUs = 60 * 1000 * 1000
-};
+enum { kMaxInstances = 64, kMaxBatch = 65536, kMaxQueue = 1 << 20, kMaxDelayUs = 60 * 1000 * 1000 };
 static const int64_t kMaxTimeoutUs = (int64_t)1000000000 * 1000000;
 
 int64_t sqz_monotonic_ns(void) {

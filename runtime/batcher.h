@@ -14,10 +14,10 @@ extern "C" {
 #endif
 
 typedef struct sqz_request_node {
-  sqz_request request;       /* the caller's, copied at submit */
-  uint8_t *decoded;          /* an encoded request's prepared pixels, owned */
-  int64_t submit_ns;         /* monotonic */
-  int64_t deadline_ns;       /* 0: none */
+  sqz_request request;           /* the caller's, copied at submit */
+  uint8_t *decoded;              /* an encoded request's prepared pixels, owned */
+  int64_t submit_ns;             /* monotonic */
+  int64_t deadline_ns;           /* 0: none */
   struct sqz_request_node *next; /* in the queue or the free list */
 } sqz_request_node;
 
@@ -26,9 +26,9 @@ typedef struct sqz_batcher_instance {
   sqz_engine *engine;
   pthread_t thread;
   int started;
-  float *f32_input;   /* max_batch NCHW images */
-  uint8_t *u8_input;  /* max_batch RGB images */
-  float *output;      /* max_batch x num_classes */
+  float *f32_input;         /* max_batch NCHW images */
+  uint8_t *u8_input;        /* max_batch RGB images */
+  float *output;            /* max_batch x num_classes */
   sqz_request_node **batch; /* the requests of the batch being run */
 } sqz_batcher_instance;
 

@@ -126,9 +126,10 @@ static sqz_status run_engine(sqz_batcher *b, sqz_batcher_instance *in, int count
   if (inject) b->injected_failures--;
   pthread_mutex_unlock(&b->lock);
   if (inject) return sqz_fail(SQZ_ERR_DEVICE, "injected engine failure (test hook)");
-  const sqz_io io = {count, format, format == SQZ_INPUT_U8_RGB ? (const void *)in->u8_input
-                                                               : (const void *)in->f32_input,
-                     b->options.output_kind, in->output};
+  const sqz_io io = {
+      count, format,
+      format == SQZ_INPUT_U8_RGB ? (const void *)in->u8_input : (const void *)in->f32_input,
+      b->options.output_kind, in->output};
   SQZ_TRY(sqz_engine_run_async(in->engine, &io));
   return sqz_engine_synchronize(in->engine);
 }

@@ -91,7 +91,8 @@ class BatcherTest : public ::testing::TestWithParam<sqz_backend> {
       nchw_.push_back(sqz_test::RandomVector(kFloats, 100 + i, -2, 2));
       std::vector<float> nhwc(kFloats);
       for (size_t c = 0; c < 3; c++)
-        for (size_t p = 0; p < kSize * kSize; p++) nhwc[p * 3 + c] = nchw_[i][c * kSize * kSize + p];
+        for (size_t p = 0; p < kSize * kSize; p++)
+          nhwc[p * 3 + c] = nchw_[i][c * kSize * kSize + p];
       nhwc_.push_back(nhwc);
       std::vector<uint8_t> rgb(kBytes);
       for (size_t k = 0; k < kBytes; k++) rgb[k] = (uint8_t)((k * 7 + i * 31) % 256);
@@ -449,8 +450,8 @@ TEST_P(BatcherTest, FreeWithRequestsInFlightRunsThemAll) {
   std::vector<Record> records(40);
   std::vector<float> out(40 * kClasses);
   for (int i = 0; i < 40; i++) {
-    sqz_request r = Request((sqz_request_kind)(i % 4), i % kInputs, &out[i * kClasses],
-                            &records[i]);
+    sqz_request r =
+        Request((sqz_request_kind)(i % 4), i % kInputs, &out[i * kClasses], &records[i]);
     ASSERT_EQ(sqz_batcher_submit(batcher_, &r), SQZ_OK);
   }
   sqz_batcher_free(batcher_);
