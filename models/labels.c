@@ -7,6 +7,7 @@
 #include "../runtime/error.h"
 #include "../runtime/model.h"
 #include "file_util.h"
+#include "labels.h"
 
 /* "n01440764": an ImageNet wnid, which becomes the label's id. */
 static int is_wnid(const char *s, size_t n) {
@@ -65,16 +66,12 @@ static sqz_status parse_labels(const char *path, const char *text, size_t size, 
   return SQZ_OK;
 }
 
-sqz_status sqz_model_load_labels(sqz_model *m, const char *path) {
-  if (!m || !path) return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "model and path must not be NULL");
-  char *text;
-  size_t size;
-  SQZ_TRY(sqz_read_file(path, 64u << 20, &text, &size));
+sqz_status sqz_model_parse_labels(sqz_model *m, const char *origin, const char *text,
+                                  size_t size) {
   char **ids = sqz_calloc((size_t)m->num_classes, sizeof *ids, "label ids");
   char **names = sqz_calloc((size_t)m->num_classes, sizeof *names, "label names");
   sqz_status st = ids && names ? SQZ_OK : SQZ_ERR_OUT_OF_MEMORY;
-  if (st == SQZ_OK) st = parse_labels(path, text, size, m->num_classes, ids, names);
-  sqz_free(text);
+  if (st == SQZ_OK) st = parse_labels(origin, text, size, m->num_classes, ids, names);
   if (st != SQZ_OK) {
     sqz_free_strings(ids, m->num_classes);
     sqz_free_strings(names, m->num_classes);
@@ -82,4 +79,14 @@ sqz_status sqz_model_load_labels(sqz_model *m, const char *path) {
   }
   sqz_model_adopt_labels(m, ids, names);
   return SQZ_OK;
+}
+
+sqz_status sqz_model_load_labels(sqz_model *m, const char *path) {
+  if (!m || !path) return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "model and path must not be NULL");
+  char *text;
+  size_t size;
+  SQZ_TRY(sqz_read_file(path, 64u << 20, &text, &size));
+  sqz_status st = sqz_model_parse_labels(m, path, text, size);
+  sqz_free(text);
+  return st;
 }
