@@ -1,0 +1,100 @@
+#include "fuzz_contract.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "models/crc32.h"
+
+static void violated(const char *what) {
+  fprintf(stderr, "fuzz: contract broken: %s (last error: %s)\n", what, sqz_last_error());
+  abort();
+}
+
+void fuzz_check_failure(sqz_status st) {
+  if (st == SQZ_OK || (unsigned)st > SQZ_ERR_CANCELLED) violated("an unknown status");
+  if (st == SQZ_ERR_INTERNAL) violated("an internal error");
+  if (sqz_last_error()[0] == '\0') violated("a failure without a message");
+}
+
+static void check_tensors(const sqz_model *m) {
+  const int n = sqz_model_num_tensors(m);
+  if (n < 2) violated("a model with fewer than two tensors");
+  for (int i = 0; i < n; i++) {
+    sqz_tensor_info info;
+    const float *data = NULL;
+    if (sqz_model_tensor(m, i, &info, &data) != SQZ_OK || !data || !info.name || info.count == 0)
+      violated("a tensor that cannot be described");
+    for (size_t k = 0; k < info.count; k++)
+      if (!isfinite(data[k])) violated("a non-finite weight was accepted");
+  }
+}
+
+void fuzz_check_model(sqz_model *m) {
+  int c, h, w;
+  sqz_model_input_shape(m, &c, &h, &w);
+  const int classes = sqz_model_num_classes(m), layers = sqz_model_num_layers(m);
+  if (c != 3 || h < 1 || w < 1 || classes < 1 || layers < 1) violated("implausible shapes");
+  if (!sqz_model_name(m)) violated("no name");
+  for (int i = 0; i < layers; i++) {
+    sqz_layer_info l;
+    if (sqz_model_layer(m, i, &l) != SQZ_OK || !l.name) violated("a layer that cannot be read");
+  }
+  for (int i = 0; i < classes; i++)
+    if ((sqz_model_label(m, i) == NULL) != (sqz_model_label(m, 0) == NULL))
+      violated("labels for some classes only");
+  check_tensors(m);
+  /* The smallest square input the architecture allows keeps the run cheap. */
+  int size = 1;
+  while (size < 4096 && sqz_model_set_input_size(m, size, size) != SQZ_OK) size++;
+  if (size == 4096) violated("no input size up to 4095 is accepted");
+  sqz_engine_options o = sqz_engine_options_default();
+  o.backend = SQZ_BACKEND_CPU;
+  o.cpu_threads = 1;
+  sqz_engine *e = NULL;
+  sqz_status st = sqz_engine_create(m, &o, &e);
+  if (st != SQZ_OK) {
+    if (st != SQZ_ERR_OUT_OF_MEMORY) violated("a valid model without a cpu engine");
+    return;
+  }
+  const size_t n = (size_t)3 * size * size;
+  float *input = calloc(n, sizeof *input);
+  float *output = malloc(sizeof(float) * (size_t)classes);
+  if (input && output) {
+    for (size_t i = 0; i < n; i++) input[i] = (float)(i % 7) - 3.0f;
+    if (sqz_engine_run(e, input, 1, SQZ_LAYOUT_NCHW, SQZ_OUTPUT_LOGITS, output) != SQZ_OK)
+      violated("a cpu forward failed");
+  }
+  free(input);
+  free(output);
+  sqz_engine_free(e);
+}
+
+static uint32_t get_u32(const uint8_t *p) {
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void put_u32(uint8_t *p, uint32_t v) {
+  for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+uint8_t *fuzz_fix_sqzw_checksums(const uint8_t *data, size_t size) {
+  uint8_t *out = malloc(size ? size : 1);
+  if (!out) return NULL;
+  memcpy(out, data, size);
+  /* The .sqzw layout (docs/file-format.md): a 16-byte header whose last
+   * word is the CRC-32 of the first 12, then sections of a 16-byte head
+   * (tag, flags, u64 length), the payload and the CRC-32 of both. */
+  if (size < 16 || memcmp(out, "\x89SQZW\r\n\x1a", 8) != 0) return out;
+  put_u32(out + 12, sqz_crc32(0, out, 12));
+  size_t at = 16;
+  while (size - at >= 16 + 4) {
+    const uint64_t length = get_u32(out + at + 8) | (uint64_t)get_u32(out + at + 12) << 32;
+    if (length > size - at - 16 - 4) break;
+    const uint32_t crc = sqz_crc32(sqz_crc32(0, out + at, 16), out + at + 16, (size_t)length);
+    put_u32(out + at + 16 + length, crc);
+    at += 16 + (size_t)length + 4;
+  }
+  return out;
+}

@@ -1,0 +1,21 @@
+/* Any bytes given as a model file: the kind recognised by content (.sqzw
+ * checksums made to match first). */
+#include <stdlib.h>
+
+#include "fuzz_contract.h"
+#include "models/model_load.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  uint8_t *fixed = fuzz_fix_sqzw_checksums(data, size);
+  if (!fixed) return 0;
+  sqz_model *m = NULL;
+  sqz_status st = sqz_model_parse("fuzz.model", fixed, size, &m);
+  free(fixed);
+  if (st != SQZ_OK) {
+    fuzz_check_failure(st);
+    return 0;
+  }
+  fuzz_check_model(m);
+  sqz_model_free(m);
+  return 0;
+}
