@@ -119,6 +119,9 @@ class Model:
         """
         infos = [layer if isinstance(layer, LayerInfo) else LayerInfo(**layer)
                  for layer in layers]
+        for text in [name] + [info.name for info in infos]:
+            if not isinstance(text, str):
+                raise InvalidArgument(f"model and layer names are str, got {type(text).__name__}")
         names = [info.name.encode() for info in infos]  # kept alive for the call
         array = (_capi.SqzLayerInfo * max(len(infos), 1))()
         for i, (info, raw) in enumerate(zip(infos, names)):

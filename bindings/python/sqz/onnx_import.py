@@ -23,7 +23,7 @@ from typing import Any, Dict, List, Optional, Set, Tuple, Union
 
 import numpy as np
 
-from .errors import FormatError, Unsupported
+from .errors import Error, FormatError, Unsupported
 from .model import Model
 from .types import Bypass, LayerInfo, Preprocess
 
@@ -130,6 +130,16 @@ class _Builder:
         raise FormatError(f"node '{node}': unexpected input {value!r}")
 
 
+# What a malformed graph (a missing input, an attribute of the wrong type, a
+# tensor whose data does not match its shape) raises inside the reader; it
+# is reported as a FormatError naming the node.
+_MALFORMED = (IndexError, KeyError, TypeError, ValueError, AttributeError, OverflowError)
+
+
+def _malformed(where: str, e: Exception) -> FormatError:
+    return FormatError(f"{where}: malformed ONNX: {type(e).__name__}: {e}")
+
+
 def _attrs(node: Any) -> Dict[str, Any]:
     import onnx
 
@@ -187,7 +197,12 @@ class _Reader:
         if handler is None:
             raise Unsupported(f"node '{node.name}': operator {op} is not part of a "
                               f"SqueezeNet-family model sqz can run")
-        handler(node, _attrs(node))
+        try:
+            handler(node, _attrs(node))
+        except Error:
+            raise
+        except _MALFORMED as e:
+            raise _malformed(f"node '{node.name}' ({op})", e) from None
 
     def _op_Constant(self, node: Any, attrs: Dict[str, Any]) -> None:
         from onnx import numpy_helper
@@ -338,6 +353,29 @@ def _input_size(graph: Any, constants: Set[str],
     return inputs[0].name, int(h), int(w)
 
 
+def _apply_metadata(model: Model, meta: Dict[str, str], h: int, w: int) -> None:
+    """Preprocessing and labels from sqz's metadata; a malformed entry is a FormatError."""
+    try:
+        if "sqz.preprocess" in meta:
+            fields = json.loads(meta["sqz.preprocess"])
+            if not isinstance(fields, dict):
+                raise TypeError("not a JSON object")
+            model.preprocess = Preprocess(**fields)
+        else:
+            model.preprocess = Preprocess.torchvision(min(h, w))
+        if "sqz.labels" in meta:
+            ids = json.loads(meta["sqz.label_ids"]) if "sqz.label_ids" in meta else None
+            names = json.loads(meta["sqz.labels"])
+            if not isinstance(names, list) or not (ids is None or isinstance(ids, list)):
+                raise TypeError("labels are not JSON lists")
+            model.set_labels([str(n) for n in names], None if ids is None else [str(i) for i in ids])
+    except (ValueError, TypeError, KeyError) as e:
+        if isinstance(e, FormatError):
+            raise
+        raise FormatError(f"malformed sqz metadata in the ONNX file: {type(e).__name__}: {e}") \
+            from None
+
+
 def onnx_to_model(source: Union[str, "os.PathLike[str]", Any], name: Optional[str] = None,
                   input_size: Optional[int] = None) -> Model:
     """An sqz model from an ONNX SqueezeNet-family graph (a path or an onnx.ModelProto).
@@ -348,14 +386,28 @@ def onnx_to_model(source: Union[str, "os.PathLike[str]", Any], name: Optional[st
     """
     import onnx
 
-    proto = onnx.load(os.fspath(source)) if isinstance(source, (str, os.PathLike)) else source
+    if isinstance(source, (str, os.PathLike)):
+        try:
+            proto = onnx.load(os.fspath(source))
+        except OSError:
+            raise
+        except Exception as e:  # protobuf's DecodeError and friends: not an ONNX file
+            raise FormatError(f"{os.fspath(source)}: not a readable ONNX model: "
+                              f"{type(e).__name__}: {e}") from None
+    else:
+        proto = source
     graph = proto.graph
-    initializers = {t.name for t in graph.initializer}
-    input_name, h, w = _input_size(graph, initializers, input_size)
-    reader = _Reader(graph, h, w)
-    reader.values[input_name] = _Chain(0)
-    for node in graph.node:
-        reader.read(node)
+    try:
+        initializers = {t.name for t in graph.initializer}
+        input_name, h, w = _input_size(graph, initializers, input_size)
+        reader = _Reader(graph, h, w)
+        reader.values[input_name] = _Chain(0)
+        for node in graph.node:
+            reader.read(node)
+    except Error:
+        raise
+    except _MALFORMED as e:
+        raise _malformed("the graph", e) from None
     b = reader.builder
     if b.final is None:
         raise Unsupported("the graph has no global average pool: not a SqueezeNet-family model")
@@ -364,17 +416,12 @@ def onnx_to_model(source: Union[str, "os.PathLike[str]", Any], name: Optional[st
         raise Unsupported("the graph's single output must be the global average pool's "
                           "(optionally flattened or softmaxed)")
     meta = {p.key: p.value for p in proto.metadata_props}
-    model = Model.create(name or graph.name or "onnx_model", h, w, b.layers)
+    graph_name = graph.name if isinstance(graph.name, str) else ""
+    model = Model.create(name or graph_name or "onnx_model", h, w, b.layers)
     try:
         for tensor, values in b.tensors.items():
             model.set_tensor(tensor, values)
-        if "sqz.preprocess" in meta:
-            model.preprocess = Preprocess(**json.loads(meta["sqz.preprocess"]))
-        else:
-            model.preprocess = Preprocess.torchvision(min(h, w))
-        if "sqz.labels" in meta:
-            ids = json.loads(meta["sqz.label_ids"]) if "sqz.label_ids" in meta else None
-            model.set_labels(json.loads(meta["sqz.labels"]), ids)
+        _apply_metadata(model, meta, h, w)
     except BaseException:
         model.close()
         raise

@@ -166,8 +166,19 @@ def load_torch_state_dict(path: Union[str, "os.PathLike[str]"]) -> Dict[str, np.
 
 def load_npz_state_dict(path: Union[str, "os.PathLike[str]"]) -> Dict[str, np.ndarray]:
     """A state_dict saved with numpy.savez (keys as in torchvision)."""
-    with np.load(os.fspath(path), allow_pickle=False) as data:
-        return {k: data[k] for k in data.files}
+    try:
+        with np.load(os.fspath(path), allow_pickle=False) as data:
+            if not hasattr(data, "files"):
+                raise FormatError(f"{os.fspath(path)}: a single .npy array, not an .npz archive "
+                                  "of named arrays")
+            return {k: data[k] for k in data.files}
+    except (FileNotFoundError, PermissionError, IsADirectoryError):
+        raise
+    except FormatError:
+        raise
+    except Exception as e:  # zipfile, zlib, numpy format errors: not a readable .npz
+        raise FormatError(f"{os.fspath(path)}: not a readable .npz archive: "
+                          f"{type(e).__name__}: {e}") from None
 
 
 def torchvision_key(sqz_name: str, arch: str) -> str:

@@ -1,0 +1,18 @@
+"""The ONNX importer (python -m sqz.convert's .onnx path) on any bytes."""
+
+import sys
+
+import atheris
+
+with atheris.instrument_imports():
+    from contract import run
+    from sqz.convert import load_any
+
+
+def test_one(data: bytes) -> None:
+    run(data, ".onnx", load_any)
+
+
+if __name__ == "__main__":
+    atheris.Setup(sys.argv, test_one)
+    atheris.Fuzz()
