@@ -145,7 +145,7 @@ static sqz_status parse_layer(const char *path, sqz_reader *r, sqz_model *m, int
   return SQZ_OK;
 }
 
-static sqz_status parse_arch(const char *path, section *s, sqz_model **out) {
+static sqz_status parse_arch(const char *path, section *s, size_t file_size, sqz_model **out) {
   sqz_reader *r = &s->payload;
   char name[64];
   if (!sqz_get_string(r, name, sizeof name - 1) || !name[0])
@@ -161,7 +161,8 @@ static sqz_status parse_arch(const char *path, section *s, sqz_model **out) {
   for (int i = 0; st == SQZ_OK && i < layers; i++) st = parse_layer(path, r, m, i);
   if (st == SQZ_OK) st = expect_consumed(path, s);
   if (st == SQZ_OK) {
-    st = sqz_model_finish(m);
+    /* Every weight is stored in the file as 4 bytes. */
+    st = sqz_model_finish_within(m, file_size / 4);
     if (st != SQZ_OK && st != SQZ_ERR_OUT_OF_MEMORY)
       st = sqz_fail_context(SQZ_ERR_FORMAT, "%s: invalid architecture", path);
   }
@@ -328,7 +329,7 @@ sqz_status sqz_sqzw_parse(const char *path, const unsigned char *data, size_t si
   SQZ_TRY(next_section(path, &file, size, &s));
   SQZ_TRY(expect_tag(path, &s, SQZW_TAG_ARCH));
   sqz_model *m = NULL;
-  SQZ_TRY(parse_arch(path, &s, &m));
+  SQZ_TRY(parse_arch(path, &s, size, &m));
   unsigned char seen[SQZ_MAX_TENSORS] = {0};
   sqz_status st = parse_body(path, &file, size, m, seen);
   if (st != SQZ_OK) {

@@ -20,7 +20,22 @@ int sqz_debug_alloc_should_fail(void) {
   return 0;
 }
 
+/* The largest single request since the last reset (the fuzz replays check
+ * that no small input asks for gigabytes). */
+static _Atomic size_t largest_request;
+
+static void note_request(size_t bytes) {
+  size_t seen = atomic_load(&largest_request);
+  while (bytes > seen && !atomic_compare_exchange_weak(&largest_request, &seen, bytes)) {
+  }
+}
+
+size_t sqz_debug_largest_alloc(int reset) {
+  return reset ? atomic_exchange(&largest_request, 0) : atomic_load(&largest_request);
+}
+
 void *sqz_malloc(size_t bytes, const char *what) {
+  note_request(bytes);
   void *p = sqz_debug_alloc_should_fail() ? NULL : malloc(bytes ? bytes : 1);
   if (!p)
     sqz_fail(SQZ_ERR_OUT_OF_MEMORY, "out of host memory allocating %zu bytes for %s", bytes, what);
@@ -32,6 +47,7 @@ void *sqz_calloc(size_t count, size_t size, const char *what) {
     sqz_fail(SQZ_ERR_OUT_OF_MEMORY, "allocation size overflow for %s", what);
     return NULL;
   }
+  note_request(count * size);
   void *p = sqz_debug_alloc_should_fail() ? NULL : calloc(count ? count : 1, size ? size : 1);
   if (!p)
     sqz_fail(SQZ_ERR_OUT_OF_MEMORY, "out of host memory allocating %zu x %zu bytes for %s", count,

@@ -22,6 +22,9 @@ char *sqz_strdup(const char *s, const char *what);
  * until the hook is reset with n = 0. Shared by host and device allocators.
  * Not for production use. */
 void sqz_debug_fail_alloc_after(long n);
+/* Test hook: the largest single allocation requested since the last reset
+ * (reset non-zero: return it and start again from 0). */
+size_t sqz_debug_largest_alloc(int reset);
 /* Whether the next allocation must fail (counts it). */
 int sqz_debug_alloc_should_fail(void);
 

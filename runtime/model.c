@@ -1,5 +1,7 @@
 #include "model.h"
 
+#include <stdint.h>
+
 #include <stdio.h>
 #include <string.h>
 
@@ -198,7 +200,9 @@ static sqz_status layout_weights(sqz_model *m) {
   return SQZ_OK;
 }
 
-sqz_status sqz_model_finish(sqz_model *m) {
+sqz_status sqz_model_finish(sqz_model *m) { return sqz_model_finish_within(m, SIZE_MAX); }
+
+sqz_status sqz_model_finish_within(sqz_model *m, size_t max_weights) {
   if (m->num_layers < 2)
     return sqz_fail(SQZ_ERR_INVALID_ARGUMENT, "a model needs at least two layers");
   if (m->layers[0].kind != SQZ_LAYER_CONV)
@@ -213,6 +217,10 @@ sqz_status sqz_model_finish(sqz_model *m) {
                       m->layers[i].name, i);
   }
   SQZ_TRY(layout_weights(m));
+  if (m->num_weights > max_weights)
+    return sqz_fail(SQZ_ERR_FORMAT,
+                    "the architecture has %zu weights, more than the %zu its source can hold",
+                    m->num_weights, max_weights);
   sqz_free(m->weights);
   m->weights = sqz_calloc(m->num_weights, sizeof(float), "model weights");
   if (!m->weights) return SQZ_ERR_OUT_OF_MEMORY;

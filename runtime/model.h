@@ -97,6 +97,10 @@ sqz_status sqz_model_add_global_avgpool(sqz_model *m, const char *name);
 /* Checks the structure (last layer a global average pool, channels chain),
  * lays out the weight block (zeroed), lists the tensors, infers shapes. */
 sqz_status sqz_model_finish(sqz_model *m);
+/* As sqz_model_finish, but refuses (SQZ_ERR_FORMAT, before allocating) an
+ * architecture of more than max_weights weights: a file parser passes what
+ * its file can hold, so that a few bytes cannot make it allocate gigabytes. */
+sqz_status sqz_model_finish_within(sqz_model *m, size_t max_weights);
 
 /* Shape inference for an input size; fills each layer's shapes. Fails with
  * SQZ_ERR_INVALID_ARGUMENT naming the layer whose output would be empty. */

@@ -7,6 +7,12 @@
 #include <sys/stat.h>
 
 #include "fuzz_contract.h"
+#include "runtime/alloc.h"
+
+/* No input kept here is larger than a few megabytes; one that makes the
+ * library ask for more than this at once is a regression (libFuzzer's
+ * out-of-memory finding). */
+static const size_t kMaxRequest = (size_t)512 << 20;
 
 static int replay_file(const char *path) {
   FILE *f = fopen(path, "rb");
@@ -30,8 +36,14 @@ static int replay_file(const char *path) {
     fprintf(stderr, "replay: out of memory reading %s\n", path);
     return 1;
   }
+  sqz_debug_largest_alloc(1);
   LLVMFuzzerTestOneInput(buf, n);
   free(buf);
+  const size_t largest = sqz_debug_largest_alloc(1);
+  if (largest > kMaxRequest) {
+    fprintf(stderr, "replay: %s made the library ask for %zu bytes at once\n", path, largest);
+    return 1;
+  }
   return 0;
 }
 
