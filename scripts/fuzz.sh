@@ -9,17 +9,24 @@
 # input is kept in build-fuzz/findings/; fix it and copy it to
 # tests/fuzz/regressions/HARNESS/, which ctest replays.
 #
+# The Python harnesses (atheris: the ONNX importer and the .npz converter
+# of python -m sqz.convert) run the same way in build-fuzz/venv, against
+# build/libsqz.so.
+#
 # Usage: scripts/fuzz.sh [SECONDS]
-# Environment: SQZ_FUZZ_HARNESSES (default: all), SQZ_FUZZ_JOBS (harnesses
-# at once, default 2), SQZ_FUZZ_RUNS (stop each after this many executions
-# instead of SECONDS), SQZ_DATA_DIR (default ../shared/data).
+# Environment: SQZ_FUZZ_HARNESSES (default: all C ones), SQZ_FUZZ_PYTHON
+# (default: "onnx npz"; empty for none), SQZ_FUZZ_JOBS (harnesses at once,
+# default 2), SQZ_FUZZ_RUNS (stop each after this many executions instead
+# of SECONDS), SQZ_DATA_DIR (default ../shared/data).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
-harnesses=${SQZ_FUZZ_HARNESSES:-"sqzw deep_compression model_load labels layers image"}
+harnesses=${SQZ_FUZZ_HARNESSES-"sqzw deep_compression model_load labels layers image"}
+python_harnesses=${SQZ_FUZZ_PYTHON-"onnx npz"}
 jobs=${SQZ_FUZZ_JOBS:-2}
 data=${SQZ_DATA_DIR:-../shared/data}
 build=build-fuzz
+root=$PWD
 
 if ! command -v clang >/dev/null; then
   echo "fuzz: installing clang (libFuzzer)"
@@ -27,7 +34,7 @@ if ! command -v clang >/dev/null; then
   [ "$(id -u)" = 0 ] || sudo="sudo"
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends clang >/dev/null
 fi
-SQZ_SKIP_APT=${SQZ_SKIP_APT:-0} scripts/setup.sh >/dev/null  # the other build dependencies
+SQZ_SKIP_APT=${SQZ_SKIP_APT:-0} scripts/setup.sh >/dev/null  # dependencies; build/libsqz.so
 if [ ! -f "$build/CMakeCache.txt" ]; then
   generator=()
   command -v ninja >/dev/null && generator=(-G Ninja)
@@ -72,10 +79,37 @@ run_one() {
   echo $? >"$build/fuzz-$h.rc"
 }
 
+# Python: a virtual environment with atheris, made once.
+if [ -n "$python_harnesses" ]; then
+  venv=$build/venv
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check numpy onnx atheris
+  SQZ_LIBRARY="$PWD/build/libsqz.so" "$venv/bin/python" tests/fuzz/python/make_seeds.py \
+    "$seeds/python"
+fi
+run_python() {
+  local h=$1 corpus=$build/corpus/python_$h log=$build/fuzz-python_$h.log
+  mkdir -p "$corpus"
+  local stop=("-max_total_time=$seconds")
+  [ -n "${SQZ_FUZZ_RUNS:-}" ] && stop=("-runs=$SQZ_FUZZ_RUNS")
+  (cd tests/fuzz/python && SQZ_LIBRARY="$root/build/libsqz.so" SQZ_FUZZ_TMP="$root/$build" \
+    "$root/$venv/bin/python" "fuzz_$h.py" "${stop[@]}" -timeout=20 -rss_limit_mb=2048 \
+    -print_final_stats=1 -artifact_prefix="$root/$build/findings/python_$h-" \
+    "$root/$corpus" "$root/$seeds/python/$h") >"$log" 2>&1
+  echo $? >"$build/fuzz-python_$h.rc"
+}
+
 running=0
-for h in $harnesses; do
+all=()
+for h in $harnesses; do all+=("$h"); done
+for h in $python_harnesses; do all+=("python_$h"); done
+for h in "${all[@]}"; do
   rm -f "$build/fuzz-$h.rc"
-  (set +e; run_one "$h") &
+  if [[ $h == python_* ]]; then
+    (set +e; run_python "${h#python_}") &
+  else
+    (set +e; run_one "$h") &
+  fi
   running=$((running + 1))
   if [ "$running" -ge "$jobs" ]; then
     wait -n || true
@@ -84,14 +118,14 @@ for h in $harnesses; do
 done
 wait
 failed=()
-for h in $harnesses; do
+for h in "${all[@]}"; do
   [ "$(cat "$build/fuzz-$h.rc" 2>/dev/null)" = 0 ] || failed+=("$h")
 done
 
 # One line per harness: executions, coverage (edges), corpus, findings.
 summary=$build/fuzz-summary.txt
 : >"$summary"
-for h in $harnesses; do
+for h in "${all[@]}"; do
   log=$build/fuzz-$h.log
   execs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
   cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*' || echo 0)

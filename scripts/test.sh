@@ -6,11 +6,13 @@
 #
 # Then the emulated device's suite (scripts/emu-check.sh): the GPU tests on
 # the real kernels, run on the CPU, plain and under the sanitizers. Then the
-# Python package's tests, and Triton Inference Server hosting sqz (serving).
+# Python package's tests, Triton Inference Server hosting sqz (serving),
+# and a bounded run of every fuzz harness.
 #
 # Environment: SQZ_DATA_DIR (default ../shared/data beside the checkout),
 # SQZ_SKIP_SANITIZERS=1 to skip the host sanitizer pass, SQZ_SKIP_EMU=1 to
-# skip the emulated device.
+# skip the emulated device, SQZ_SKIP_FUZZ=1 to skip fuzzing (or
+# SQZ_FUZZ_SECONDS=N per harness, default 60).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -59,4 +61,11 @@ serve_venv=build/serve-venv
 SQZ_LIBRARY="$PWD/build/libsqz.so" PYTHONPATH="$PWD/bindings/python" \
   SQZ_SERVING_RESULTS="$PWD/build/serving" \
   "$serve_venv/bin/python" -m pytest -q -p no:cacheprovider tests/serving
+# ---- Fuzzing: every parser of untrusted input, about a minute each -------
+# (scripts/fuzz.sh: libFuzzer under ASan + UBSan, atheris for Python; any
+# finding fails the run; docs/reliability.md).
+if [ "${SQZ_SKIP_FUZZ:-0}" != 1 ]; then
+  echo "== fuzz (build-fuzz/: ${SQZ_FUZZ_SECONDS:-60} s per harness)"
+  scripts/fuzz.sh "${SQZ_FUZZ_SECONDS:-60}"
+fi
 echo "== all tests passed"
