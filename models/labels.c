@@ -66,8 +66,7 @@ static sqz_status parse_labels(const char *path, const char *text, size_t size, 
   return SQZ_OK;
 }
 
-sqz_status sqz_model_parse_labels(sqz_model *m, const char *origin, const char *text,
-                                  size_t size) {
+sqz_status sqz_model_parse_labels(sqz_model *m, const char *origin, const char *text, size_t size) {
   char **ids = sqz_calloc((size_t)m->num_classes, sizeof *ids, "label ids");
   char **names = sqz_calloc((size_t)m->num_classes, sizeof *names, "label names");
   sqz_status st = ids && names ? SQZ_OK : SQZ_ERR_OUT_OF_MEMORY;

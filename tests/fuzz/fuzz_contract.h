@@ -22,7 +22,6 @@ void fuzz_check_model(sqz_model *m);
 /* The libFuzzer entry point every harness defines. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-
 /* A copy of `data` whose .sqzw checksums (header and sections, as far as
  * the lengths allow) are made to match, so that mutations reach the parser
  * behind the checks; other bytes are copied as they are. The caller frees

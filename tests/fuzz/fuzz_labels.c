@@ -8,8 +8,12 @@
 static sqz_model *model_with_classes(int classes) {
   const sqz_layer_info layers[] = {
       {.name = "conv1", .kind = SQZ_LAYER_CONV, .out_channels = 2, .kernel = 1, .stride = 1},
-      {.name = "conv10", .kind = SQZ_LAYER_CONV, .out_channels = classes, .kernel = 1,
-       .stride = 1, .relu = 1},
+      {.name = "conv10",
+       .kind = SQZ_LAYER_CONV,
+       .out_channels = classes,
+       .kernel = 1,
+       .stride = 1,
+       .relu = 1},
       {.name = "avgpool", .kind = SQZ_LAYER_GLOBAL_AVGPOOL}};
   sqz_model *m = NULL;
   if (sqz_model_create("labels", 2, 2, layers, 3, &m) != SQZ_OK) return NULL;

@@ -22,8 +22,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   char names[kMaxLayers][8];
   int n = 0;
   memset(layers, 0, sizeof layers);
-  for (; n < kMaxLayers && size >= kBytesPerLayer; n++, data += kBytesPerLayer,
-                                                   size -= kBytesPerLayer) {
+  for (; n < kMaxLayers && size >= kBytesPerLayer;
+       n++, data += kBytesPerLayer, size -= kBytesPerLayer) {
     sqz_layer_info *l = &layers[n];
     const int raw = (data[5] & 0x80) != 0;
     snprintf(names[n], sizeof names[n], "l%d", n);

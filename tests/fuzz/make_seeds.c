@@ -29,8 +29,7 @@ static int write_file(const char *harness, const char *name, const void *data, s
 }
 
 /* A small model, saved as .sqzw for the sqzw and model_load harnesses. */
-static int save_model(const char *name, const sqz_layer_info *layers, int n, int size,
-                      int labels) {
+static int save_model(const char *name, const sqz_layer_info *layers, int n, int size, int labels) {
   sqz_model *m = NULL;
   int rc = sqz_model_create(name, size, size, layers, n, &m) != SQZ_OK;
   for (int t = 0; !rc && t < sqz_model_num_tensors(m); t++) {
@@ -64,15 +63,31 @@ static int save_model(const char *name, const sqz_layer_info *layers, int n, int
 
 static int models(void) {
   const sqz_layer_info plain[] = {
-      {.name = "conv1", .kind = SQZ_LAYER_CONV, .out_channels = 4, .kernel = 3, .stride = 2,
+      {.name = "conv1",
+       .kind = SQZ_LAYER_CONV,
+       .out_channels = 4,
+       .kernel = 3,
+       .stride = 2,
        .relu = 1},
       {.name = "pool1", .kind = SQZ_LAYER_MAXPOOL, .kernel = 3, .stride = 2},
       {.name = "fire2", .kind = SQZ_LAYER_FIRE, .squeeze = 2, .expand1x1 = 2, .expand3x3 = 2},
-      {.name = "fire3", .kind = SQZ_LAYER_FIRE, .squeeze = 2, .expand1x1 = 2, .expand3x3 = 2,
+      {.name = "fire3",
+       .kind = SQZ_LAYER_FIRE,
+       .squeeze = 2,
+       .expand1x1 = 2,
+       .expand3x3 = 2,
        .bypass = SQZ_BYPASS_SIMPLE},
-      {.name = "fire4", .kind = SQZ_LAYER_FIRE, .squeeze = 2, .expand1x1 = 3, .expand3x3 = 3,
+      {.name = "fire4",
+       .kind = SQZ_LAYER_FIRE,
+       .squeeze = 2,
+       .expand1x1 = 3,
+       .expand3x3 = 3,
        .bypass = SQZ_BYPASS_COMPLEX},
-      {.name = "conv10", .kind = SQZ_LAYER_CONV, .out_channels = 3, .kernel = 1, .stride = 1,
+      {.name = "conv10",
+       .kind = SQZ_LAYER_CONV,
+       .out_channels = 3,
+       .kernel = 1,
+       .stride = 1,
        .relu = 1},
       {.name = "avgpool", .kind = SQZ_LAYER_GLOBAL_AVGPOOL}};
   const sqz_layer_info shortest[] = {
@@ -101,9 +116,9 @@ static int labels(void) {
 
 static int layer_lists(void) {
   /* h, w, then 6 bytes a layer: kind (0 conv, 1 pool, 2 fire, 3 avgpool), fields. */
-  static const unsigned char v10_like[] = {40, 40, 0, 7, 2, 1, 0, 1, 1, 0, 2, 1, 0, 0,
-                                           2, 1, 3, 3, 0, 0, 2, 1, 3, 3, 1, 0,
-                                           2, 2, 4, 4, 2, 0, 0, 4, 0, 0, 0, 1, 3, 0, 0, 0, 0, 0};
+  static const unsigned char v10_like[] = {40, 40, 0, 7, 2, 1, 0, 1, 1, 0, 2, 1, 0, 0, 2,
+                                           1,  3,  3, 0, 0, 2, 1, 3, 3, 1, 0, 2, 2, 4, 4,
+                                           2,  0,  0, 4, 0, 0, 0, 1, 3, 0, 0, 0, 0, 0};
   static const unsigned char raw[] = {8, 8, 0, 0xf0, 0xfe, 1, 0, 0x80, 3, 0, 0, 0, 0, 0};
   return write_file("layers", "v10_like", v10_like, sizeof v10_like) |
          write_file("layers", "raw_fields", raw, sizeof raw);
@@ -155,7 +170,7 @@ static int png(const char *name, int color_type, int bit_depth, int w, int h, in
     png_set_PLTE(png, info, palette, 4);
   }
   png_write_info(png, info);
-  const int channels = color_type == PNG_COLOR_TYPE_RGB         ? 3
+  const int channels = color_type == PNG_COLOR_TYPE_RGB          ? 3
                        : color_type == PNG_COLOR_TYPE_RGB_ALPHA  ? 4
                        : color_type == PNG_COLOR_TYPE_GRAY_ALPHA ? 2
                                                                  : 1;
@@ -214,8 +229,7 @@ int main(int argc, char **argv) {
   rc |= png("gray1.png", PNG_COLOR_TYPE_GRAY, 1, 9, 3, PNG_INTERLACE_NONE);
   rc |= png("rgba16.png", PNG_COLOR_TYPE_RGB_ALPHA, 16, 4, 4, PNG_INTERLACE_NONE);
   rc |= png("palette.png", PNG_COLOR_TYPE_PALETTE, 2, 6, 5, PNG_INTERLACE_NONE);
-  rc |= png("gray_alpha_interlaced.png", PNG_COLOR_TYPE_GRAY_ALPHA, 8, 11, 9,
-            PNG_INTERLACE_ADAM7);
+  rc |= png("gray_alpha_interlaced.png", PNG_COLOR_TYPE_GRAY_ALPHA, 8, 11, 9, PNG_INTERLACE_ADAM7);
 #endif
 #ifdef SQZ_HAVE_JPEG
   rc |= jpeg("rgb.jpg", 0, 0, 16, 12);
