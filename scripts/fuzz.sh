@@ -67,7 +67,8 @@ fi
 declare -A max_len=([sqzw]=65536 [model_load]=65536 [deep_compression]=1048576
   [labels]=4096 [layers]=128 [image]=262144)
 run_one() {
-  local h=$1 corpus=$build/corpus/$h log=$build/fuzz-$h.log dict=()
+  local h=$1
+  local corpus=$build/corpus/$h log=$build/fuzz-$h.log dict=()
   mkdir -p "$corpus"
   [ -f "tests/fuzz/dict/$h.dict" ] && dict=("-dict=tests/fuzz/dict/$h.dict")
   local stop=("-max_total_time=$seconds")
@@ -88,7 +89,9 @@ if [ -n "$python_harnesses" ]; then
     "$seeds/python"
 fi
 run_python() {
-  local h=$1 corpus=$build/corpus/python_$h log=$build/fuzz-python_$h.log
+  # Separate statements: one `local` expands every value before assigning.
+  local h=$1
+  local corpus=$build/corpus/python_$h log=$build/fuzz-python_$h.log
   mkdir -p "$corpus"
   local stop=("-max_total_time=$seconds")
   [ -n "${SQZ_FUZZ_RUNS:-}" ] && stop=("-runs=$SQZ_FUZZ_RUNS")
