@@ -102,6 +102,7 @@ run_python() {
   echo $? >"$build/fuzz-python_$h.rc"
 }
 
+touch "$build/fuzz-start"  # findings of this run only are counted below
 running=0
 all=()
 for h in $harnesses; do all+=("$h"); done
@@ -133,7 +134,7 @@ for h in "${all[@]}"; do
   execs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
   cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*' || echo 0)
   corp=$(grep -o 'corp: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*' || echo 0)
-  findings=$(ls "$build/findings" | grep -c "^$h-" || true)
+  findings=$(find "$build/findings" -name "$h-*" -newer "$build/fuzz-start" | wc -l)
   printf '%-17s executions %10s  edges %6s  corpus %5s  findings %s\n' "$h" "${execs:-0}" \
     "${cov:-0}" "${corp:-0}" "$findings" | tee -a "$summary"
 done

@@ -71,6 +71,15 @@ void fuzz_check_model(sqz_model *m) {
   sqz_engine_free(e);
 }
 
+void fuzz_check_parsed(sqz_status st, sqz_model *m) {
+  if (st != SQZ_OK) {
+    fuzz_check_failure(st);
+    return;
+  }
+  fuzz_check_model(m);
+  sqz_model_free(m);
+}
+
 static uint32_t get_u32(const uint8_t *p) {
   return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }

@@ -19,6 +19,10 @@ void fuzz_check_failure(sqz_status st);
  * The model is changed (its input size) and left to the caller to free. */
 void fuzz_check_model(sqz_model *m);
 
+/* A parser's outcome: the failure checked (fuzz_check_failure), or the
+ * model checked (fuzz_check_model) and freed. */
+void fuzz_check_parsed(sqz_status st, sqz_model *m);
+
 /* The libFuzzer entry point every harness defines. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

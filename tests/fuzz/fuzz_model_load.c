@@ -11,11 +11,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   sqz_model *m = NULL;
   sqz_status st = sqz_model_parse("fuzz.model", fixed, size, &m);
   free(fixed);
-  if (st != SQZ_OK) {
-    fuzz_check_failure(st);
-    return 0;
-  }
-  fuzz_check_model(m);
-  sqz_model_free(m);
+  fuzz_check_parsed(st, m);
   return 0;
 }
