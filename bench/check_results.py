@@ -119,6 +119,11 @@ def check(doc: Dict[str, Any], args: argparse.Namespace) -> List[str]:
                         "; ".join(f"{e.get('model')} {e.get('backend')} {e.get('precision')} "
                                   f"batch {e.get('batch')}: {e.get('reason')}"
                                   for e in doc["failed"][:5]))
+    if getattr(args, "no_skips", False) and doc.get("skipped"):
+        problems.append(f"{len(doc['skipped'])} configuration(s) skipped: " +
+                        "; ".join(f"{e.get('model')} {e.get('backend')} {e.get('precision')} "
+                                  f"batch {e.get('batch')}: {e.get('reason')}"
+                                  for e in doc["skipped"][:5]))
     medians = {(r["model"], r.get("kind"), r["precision"], r["batch"], r["input"], r["graphs"],
                 r["backend"]): r["median_ms"] for r in results if isinstance(r, dict)
                and all(k in r for k in benchlib.RESULT_FIELDS)}
@@ -175,6 +180,9 @@ def main() -> int:
                    help="backends that must have rows (e.g. cudnn,unfused,torch-eager)")
     p.add_argument("--expect-batches", type=lambda s: [int(x) for x in csv(s)], default=[],
                    metavar="LIST", help="batch sizes that must have rows")
+    p.add_argument("--no-skips", action="store_true",
+                   help="a skipped configuration is a problem too (on a GPU machine, where "
+                        "every backend must run)")
     p.add_argument("--expect-models", action="store_true",
                    help="every model must name a saved .sqzw file that exists")
     args = p.parse_args()

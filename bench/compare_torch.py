@@ -358,6 +358,8 @@ def main() -> int:
                         "takes about a minute per model, precision and batch size")
     p.add_argument("--compile-batches", type=lambda s: [int(x) for x in csv(s)], default=None,
                    help="batch sizes for torch.compile (default: all)")
+    p.add_argument("--compile-precisions", type=csv, default=None,
+                   help="precisions for torch.compile (default: all selected)")
     p.add_argument("--compile-budget", type=float, default=300.0, metavar="SECONDS",
                    help="no new torch.compile configuration starts after this much time has "
                         "gone into compiling (default: 300); the rest are listed as skipped")
@@ -482,6 +484,9 @@ def main() -> int:
                     if args.compile_models is not None and label not in args.compile_models:
                         continue
                     if args.compile_batches is not None and batch not in args.compile_batches:
+                        continue
+                    if (args.compile_precisions is not None
+                            and precision not in args.compile_precisions):
                         continue
                     if compile_spent > args.compile_budget:
                         skip(label, flavor, precision, batch, size,

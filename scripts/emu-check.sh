@@ -71,6 +71,27 @@ grep -q '"name": "sqz emulated device' build-emu/emu-bench.json ||
   { echo "emu-check: the bench JSON does not name the emulated device"; exit 1; }
 echo "sqz-bench: 2 configurations measured; its JSON names the emulated device"
 
+echo "== scripts/gpu-check.sh rehearsed on the emulated device (small filters, no PyTorch)"
+# The GPU machine's one call, with this build's binaries: every step but
+# PyTorch runs, compute-sanitizer (absent here) must read as unavailable.
+rehearsal=build-emu/gpu-check-rehearsal
+rm -rf "$rehearsal" && mkdir -p "$rehearsal/bin"
+ln -s ../../tests/sqz_gpu_tests ../../apps/sqz ../../bench/sqz-bench "$rehearsal/bin/"
+OUT=$rehearsal/out SQZ_GPU_CHECK_BIN=$PWD/$rehearsal/bin SQZ_GPU_CHECK_SKIP="torch python" \
+  SQZ_GPU_CHECK_TEST_FILTER='Sizes/FusedOneFire.*/0:Sizes/FusedOneFire.*/1' \
+  SQZ_GPU_CHECK_BENCH_ARGS="--models squeezenet1_1 --backends fused,unfused --precisions fp16 \
+--inputs 64 --batches 1,2 --warmup 0 --iters 1" \
+  SQZ_GPU_CHECK_EXPECT="--expect-backends fused,unfused --expect-batches 1,2" \
+  scripts/gpu-check.sh >"$rehearsal/run.log" 2>&1 ||
+  { cat "$rehearsal/run.log"; echo "emu-check: the gpu-check rehearsal failed"; exit 1; }
+for want in 'env +ok' 'tests +ok' 'bench +ok' 'sanitize +unavailable'; do
+  grep -Eq "^  $want " "$rehearsal/out/summary.txt" ||
+    { cat "$rehearsal/out/summary.txt"; echo "emu-check: gpu-check summary lacks '$want'"; exit 1; }
+done
+[ "$(find "$rehearsal/out" -type f | wc -l)" -le 8 ] ||
+  { ls "$rehearsal/out"; echo "emu-check: gpu-check wrote more than the 8 files a device call returns"; exit 1; }
+echo "gpu-check rehearsal: env, tests and bench ok, sanitizers unavailable, $(find "$rehearsal/out" -type f | wc -l) files"
+
 echo "== emulated device under AddressSanitizer + UBSan (build-emu-asan/)"
 BUILD_DIR=build-emu-asan SQZ_CMAKE_ARGS="$emu_args -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 -DSQZ_SANITIZE=address,undefined -DCMAKE_C_FLAGS=-fno-sanitize-recover=all \

@@ -1,83 +1,346 @@
 #!/usr/bin/env bash
-# Everything that needs a GPU, in one command for the GPU machine: configure
-# and build (sm_90), run the GPU tests, run compute-sanitizer (memcheck and
-# racecheck) over them, the Python GPU tests, and a short benchmark of the
-# backends (v1.0 and v1.1, fp32 and fp16, batch 1 and 256). Logs and JSON go
-# to $OUT (default build-gpu/out); a summary table is printed last.
+# Everything that needs a GPU, in one call of at most about 8 minutes on the
+# GPU machine (H100/H200), ordered by value so that a run cut off at its limit
+# still returns what it did. Each step writes its files to $OUT as it ends,
+# and summary.txt is rewritten after every step:
 #
-# Environment: OUT, SQZ_DATA_DIR (the data folder; carry ../shared/data as
-# .data/ to the GPU machine), SQZ_GPU_CHECK_SKIP (space-separated step
-# names to skip: build tests sanitize python bench).
+#   1. env        GPU, driver, clocks, CUDA/cuBLAS/cuDNN/PyTorch versions, the
+#                 libraries found; the binaries: the ones carried in .gpu/
+#                 (scripts/gpu-bundle.sh builds them here) when they load and
+#                 match the sources, else a build there (only the targets
+#                 this check needs)                                env.txt
+#   2. tests      every GPU test (cudnn, unfused, fused against the cpu
+#                 reference; the real weights on the 100 crops; graphs,
+#                 streams, threads, memory, refused arguments): a test that
+#                 fails or SKIPS fails the check                   tests.log, tests.json
+#   3. bench      sqz-bench: cudnn, unfused, fused; fp32, fp16; v1.0, v1.1 at
+#                 224; batch 1, 8, 64, 256; CUDA graphs on         bench.log
+#   4. torch      bench/compare_torch.py on the same GPU in the same call:
+#                 eager and CUDA graphs for every configuration, torch.compile
+#                 (max-autotune) for v1.1 fp16 at batch 1 and 256 bench.json, bench.md
+#   5. sanitize   compute-sanitizer memcheck (leaks too), racecheck, synccheck
+#                 and initcheck over the fused kernels and the engine tests;
+#                 "Device not supported" or no compute-sanitizer reads as
+#                 unavailable here, not as a failure of sqz        sanitize.log
+#   6. python     the Python package's tests against the GPU library (appended
+#                 to tests.log)
+#
+# That is 8 files, the most a device call returns; no log grows past 8 MiB
+# (its head and tail are kept). The whole run keeps to SQZ_GPU_CHECK_SECONDS
+# (default 460): each step gets at most its own share and what is left, and
+# one that cannot start in time is listed as not run.
+#
+# Prepare here, then call the device:
+#   scripts/gpu-bundle.sh        # builds .gpu/ and copies the data to .data/
+#   run(command="bash scripts/gpu-check.sh", carry=[".gpu", ".data"], timeout_s=540)
+#
+# Environment: OUT (default build-gpu/out), SQZ_DATA_DIR (default .data when
+# present, else ../shared/data), SQZ_GPU_CHECK_SECONDS, SQZ_GPU_CHECK_SKIP
+# (space-separated steps to skip), SQZ_GPU_CHECK_BIN (a folder holding
+# sqz_gpu_tests, sqz and sqz-bench, with libsqz.so in ../lib or beside them:
+# another build to check, as the rehearsal on the emulated device does),
+# SQZ_GPU_CHECK_TEST_FILTER, SQZ_GPU_CHECK_BENCH_ARGS (appended to sqz-bench),
+# SQZ_GPU_CHECK_EXPECT (what bench/check_results.py requires of its rows) and
+# SQZ_GPU_CHECK_TORCH_ARGS (appended to compare_torch.py): for rehearsing the
+# script without a GPU (scripts/emu-check.sh does, on the emulated device). Exit status: 0 when every step passed,
+# 1 otherwise.
+# shellcheck disable=SC2317 # the step functions are called through step()
 set -uo pipefail
-cd "$(dirname "$0")/.."
+if [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
+  sed -n '2,/^# shellcheck/p' "$0" | sed '$d; s/^# \{0,1\}//'
+  exit 0
+fi
+cd "$(dirname "$0")/.." || exit 1
+root=$PWD
 OUT=${OUT:-build-gpu/out}
-mkdir -p "$OUT"
-export SQZ_DATA_DIR=${SQZ_DATA_DIR:-$([ -d .data ] && echo "$PWD/.data" || echo "$PWD/../shared/data")}
+mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd)
+budget=${SQZ_GPU_CHECK_SECONDS:-460}
 skip=" ${SQZ_GPU_CHECK_SKIP:-} "
-build=build-gpu
+export SQZ_DATA_DIR=${SQZ_DATA_DIR:-$([ -d .data ] && echo "$root/.data" || echo "$root/../shared/data")}
+scratch=$(mktemp -d "${TMPDIR:-/tmp}/sqz-gpu-check.XXXXXX")
+started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+command -v nvcc >/dev/null || export PATH="$PATH:/usr/local/cuda/bin"
 declare -a summary
 failed=0
+bin="" lib=""
 
-step() { # name, command...: runs a step, logging to $OUT/name.log
-  local name=$1
+# --- the step runner ---------------------------------------------------------
+
+write_summary() {
+  {
+    echo "gpu-check: started $started, $SECONDS s so far of a ${budget} s budget"
+    printf '  %s\n' "${summary[@]}"
+  } >"$OUT/summary.txt"
+}
+
+cap_log() { # file: keeps a log under 8 MiB, its first 1 MiB and last 6 MiB
+  local f=$1
+  [ -f "$f" ] && [ "$(stat -c %s "$f")" -gt $((8 << 20)) ] || return 0
+  { head -c $((1 << 20)) "$f"; printf '\n[... cut to stay under 8 MiB ...]\n'; tail -c $((6 << 20)) "$f"; } >"$f.cut"
+  mv "$f.cut" "$f"
+}
+
+# Seconds left to the current step (its share, or what is left of the budget).
+left() { echo $((step_end - SECONDS)); }
+# limited SECONDS CMD...: runs CMD for at most SECONDS, and never past the step.
+limited() {
+  local s=$1
   shift
+  [ "$s" -gt "$(left)" ] && s=$(left)
+  [ "$s" -ge 5 ] || { echo "(no time left for: $*)"; return 124; }
+  timeout -k 10 "$s" "$@"
+}
+
+# step NAME LOG NEED SHARE FUNCTION: runs FUNCTION with its output appended to
+# $OUT/LOG, for at most SHARE seconds, if NEED seconds are left. FUNCTION's
+# status: 0 ok, 124 timed out, 3 unavailable on this machine, else failed.
+step() {
+  local name=$1 log=$2 need=$3 share=$4
+  shift 4
   if [[ "$skip" == *" $name "* ]]; then
-    summary+=("$(printf '%-10s skipped' "$name")")
+    summary+=("$(printf '%-9s skipped (SQZ_GPU_CHECK_SKIP)' "$name")")
+    write_summary
     return 0
   fi
-  local start=$SECONDS
-  echo "== $name"
-  if "$@" >"$OUT/$name.log" 2>&1; then
-    summary+=("$(printf '%-10s ok      %4ds' "$name" $((SECONDS - start)))")
-  else
-    summary+=("$(printf '%-10s FAILED  %4ds  (see %s.log)' "$name" $((SECONDS - start)) "$name")")
+  local remaining=$((budget - SECONDS))
+  if [ "$remaining" -lt "$need" ]; then
+    summary+=("$(printf '%-9s NOT RUN  %ds of the budget left, needs %ds' "$name" "$remaining" "$need")")
     failed=1
-    tail -n 30 "$OUT/$name.log"
+    write_summary
+    return 0
   fi
+  [ "$share" -gt "$remaining" ] && share=$remaining
+  step_end=$((SECONDS + share))
+  local start=$SECONDS rc
+  echo "== $name (at most ${share}s, $(date -u +%H:%M:%S))" | tee -a "$OUT/$log"
+  "$@" >>"$OUT/$log" 2>&1
+  rc=$?
+  cap_log "$OUT/$log"
+  local took=$((SECONDS - start)) state
+  case $rc in
+    0) state=ok ;;
+    3) state=unavailable ;;
+    124 | 137) state="TIMED OUT" failed=1 ;;
+    *) state=FAILED failed=1 ;;
+  esac
+  summary+=("$(printf '%-9s %-11s %4ds  %s' "$name" "$state" "$took" "$log")")
+  [ "$rc" = 0 ] || [ "$rc" = 3 ] || tail -n 25 "$OUT/$log"
+  write_summary
 }
 
-do_build() {
-  nvidia-smi || true
-  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 &&
-    cmake --build "$build" --parallel "$(nproc)"
+# --- 1. env: the machine, the libraries, the binaries ------------------------
+
+# A folder holding the first library found of the name, from the system's
+# cache, the CUDA toolkit, then the Python packages (nvidia-* wheels).
+find_lib_dir() {
+  local so=$1 path
+  path=$(ldconfig -p 2>/dev/null | awk -v so="$so" '$1 == so { print $NF; exit }')
+  [ -n "$path" ] || path=$(find /usr/local/cuda/lib64/ /usr/local/cuda/lib/ -maxdepth 1 -name "$so" 2>/dev/null | head -n 1)
+  [ -n "$path" ] || path=$(python3 - "$so" 2>/dev/null <<'EOF'
+import glob, os, site, sys
+roots = site.getsitepackages() + [site.getusersitepackages()]
+for root in roots:
+    for hit in glob.glob(os.path.join(root, "nvidia", "*", "lib", sys.argv[1])):
+        print(hit)
+        raise SystemExit
+EOF
+)
+  [ -n "$path" ] && dirname "$path"
 }
+
+binaries_load() { # folder: the test binary lists its tests (so every library loads)
+  [ -x "$1/sqz_gpu_tests" ] && [ -x "$1/sqz-bench" ] && [ -x "$1/sqz" ] &&
+    "$1/sqz_gpu_tests" --gtest_list_tests >/dev/null 2>&1 &&
+    "$1/sqz-bench" --version >/dev/null 2>&1
+}
+
+build_here() {
+  echo "building here (build-gpu: Release, sm_90; only the targets this check needs)"
+  local generator=() cudnn=()
+  command -v ninja >/dev/null && generator=(-G Ninja)
+  # A cuDNN from the nvidia-cudnn wheel has no unversioned libcudnn.so for
+  # CMake to find: name its files.
+  if [ -n "${cudnn_dir:-}" ] && [ -f "${cudnn_dir%/lib}/include/cudnn.h" ]; then
+    cudnn=(-DCUDNN_INCLUDE_DIR="${cudnn_dir%/lib}/include" -DCUDNN_LIBRARY="$cudnn_dir/libcudnn.so.9")
+  fi
+  limited 60 cmake -S . -B build-gpu "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_CUDA_ARCHITECTURES=90 -DSQZ_EMULATE_DEVICE=OFF "${cudnn[@]}" &&
+    limited 240 cmake --build build-gpu --parallel "$(nproc)" \
+      --target sqz sqz_cli sqz_bench sqz_gpu_tests || return 1
+  mkdir -p build-gpu/check-bin
+  ln -sf ../tests/sqz_gpu_tests ../apps/sqz ../bench/sqz-bench build-gpu/check-bin/
+  bin=$root/build-gpu/check-bin lib=$root/build-gpu
+}
+
+do_env() {
+  date -u
+  nvidia-smi || echo "nvidia-smi failed: no driver here?"
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm,clocks.mem,clocks.max.mem,power.limit,temperature.gpu \
+    --format=csv 2>&1 || true
+  echo "nvcc: $(nvcc --version 2>/dev/null | tail -n 1)"
+  python3 -c "import torch, sys; print('python', sys.version.split()[0], 'torch', torch.__version__, 'cuda', torch.version.cuda, 'cudnn', torch.backends.cudnn.version(), 'gpu', torch.cuda.get_device_name() if torch.cuda.is_available() else None)" 2>&1 || true
+  local dirs=() so dir
+  for so in libcudart.so.13 libcublas.so.13 libcublasLt.so.13 libcudnn.so.9; do
+    dir=$(find_lib_dir "$so")
+    echo "$so: ${dir:-NOT FOUND}"
+    [ -n "$dir" ] && dirs+=("$dir")
+    [ "$so" = libcudnn.so.9 ] && cudnn_dir=$dir
+  done
+  command -v compute-sanitizer >/dev/null || export PATH="$PATH:/usr/local/cuda/bin"
+  echo "compute-sanitizer: $(compute-sanitizer --version 2>/dev/null | tail -n 1 || echo 'not found')"
+
+  if [ -n "${SQZ_GPU_CHECK_BIN:-}" ]; then
+    bin=$SQZ_GPU_CHECK_BIN
+    lib=$([ -d "$bin/../lib" ] && echo "$bin/../lib" || echo "$bin")
+    echo "binaries: $bin (SQZ_GPU_CHECK_BIN)"
+  elif [ -d .gpu/bin ]; then
+    cat .gpu/BUILD 2>/dev/null
+    bin=$root/.gpu/bin lib=$root/.gpu/lib
+  fi
+  # The carried libraries first (libsqz, Debian's libjpeg.so.62), then the
+  # CUDA, cuBLAS and cuDNN found above.
+  local joined
+  joined=$(printf '%s\n' "${dirs[@]}" | awk 'NF && !seen[$0]++' | paste -sd:)
+  export LD_LIBRARY_PATH="${lib:+$lib:}${joined}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
+  if [ -z "${SQZ_GPU_CHECK_BIN:-}" ] && [ -n "$bin" ]; then
+    local want have
+    want=$(scripts/source-digest.sh)
+    have=$(awk '/^sources / { print $2 }' .gpu/BUILD 2>/dev/null)
+    if [ "$want" != "$have" ]; then
+      echo "the carried binaries were built from other sources ($have, these are $want)"
+      bin=""
+    elif ! binaries_load "$bin"; then
+      echo "the carried binaries do not load here:"
+      "$bin/sqz_gpu_tests" --gtest_list_tests 2>&1 | head -n 5
+      bin=""
+    fi
+  fi
+  if [ -z "$bin" ]; then
+    build_here || return 1
+    export LD_LIBRARY_PATH="$lib:$LD_LIBRARY_PATH"
+  fi
+  binaries_load "$bin" || { echo "the binaries in $bin do not run"; return 1; }
+  echo "using $bin"
+  "$bin/sqz" info builtin:squeezenet1_1 --backend fused --precision fp16 2>&1 | tail -n 25 || true
+}
+
+# --- 2. tests ------------------------------------------------------------------
 
 do_tests() {
-  "$build/tests/sqz_gpu_tests" --gtest_output="json:$OUT/gpu_tests.json" &&
-    ctest --test-dir "$build" --output-on-failure -E 'Gpu|Fused(OneFire|Models)' -j 8
+  echo "SQZ_DATA_DIR=$SQZ_DATA_DIR"
+  limited 240 "$bin/sqz_gpu_tests" --gtest_output="json:$OUT/tests.json" \
+    ${SQZ_GPU_CHECK_TEST_FILTER:+--gtest_filter="$SQZ_GPU_CHECK_TEST_FILTER"}
+  local rc=$?
+  [ -f "$OUT/tests.json" ] || return $((rc ? rc : 1))
+  python3 scripts/gtest_summary.py "$OUT/tests.json" || return 1
+  return "$rc"
 }
 
-# The sanitizers are slow: the fused kernels on every shape, and each
-# backend's engine tests, at small sizes.
-do_sanitize() {
-  local filter='Sizes/FusedOneFire.*:Backends/GpuEngine.RefusedArguments*:Backends/GpuEngine.GraphsOn*'
-  compute-sanitizer --tool memcheck --leak-check full --error-exitcode 1 \
-    "$build/tests/sqz_gpu_tests" --gtest_filter="$filter" &&
-    compute-sanitizer --tool racecheck --error-exitcode 1 \
-      "$build/tests/sqz_gpu_tests" --gtest_filter='Sizes/FusedOneFire.*' &&
-    compute-sanitizer --tool synccheck --error-exitcode 1 \
-      "$build/tests/sqz_gpu_tests" --gtest_filter='Sizes/FusedOneFire.*'
+# --- 3. bench: sqz-bench --------------------------------------------------------
+
+# About 48 engines: fp32 v1.0 at batch 256 is the slowest row (cudnn about
+# 25 ms a run on an H100), so each row takes its creation (cuDNN's algorithm
+# search up to about 2 s), 3 warm-up runs and 100 ms or 20 runs of timing:
+# 1 to 2 minutes in all.
+do_bench() {
+  # shellcheck disable=SC2086 # word splitting of the extra arguments is wanted
+  limited 170 "$bin/sqz-bench" --models squeezenet1_0,squeezenet1_1 --backends cudnn,unfused,fused \
+    --precisions fp32,fp16 --batches 1,8,64,256 --inputs 224 --graphs on \
+    --warmup 3 --min-iters 20 --max-iters 1000 --min-time 100 \
+    --save-models "$scratch/models" --json "$scratch/sqz-bench.json" ${SQZ_GPU_CHECK_BENCH_ARGS:-}
+  local rc=$?
+  [ -f "$scratch/sqz-bench.json" ] || return $((rc ? rc : 1))
+  cp "$scratch/sqz-bench.json" "$OUT/bench.json"
+  python3 bench/report.py "$OUT/bench.json" --out "$OUT/bench.md" >/dev/null
+  # Every configuration must have run: a backend skipped here is a failure.
+  # shellcheck disable=SC2086 # word splitting of the expectations is wanted
+  python3 bench/check_results.py "$scratch/sqz-bench.json" --no-skips --expect-kinds forward \
+    ${SQZ_GPU_CHECK_EXPECT:---expect-backends cudnn,unfused,fused --expect-batches 1,8,64,256} ||
+    return 1
+  return "$rc"
 }
+
+# --- 4. torch: PyTorch side by side ---------------------------------------------
+
+# Eager and graphs: 16 configurations, a few seconds each. torch.compile
+# max-autotune takes about a minute a configuration: v1.1 fp16 at batch 1
+# and 256 only, and none starts after 80 s of compiling.
+do_torch() {
+  [ -f "$scratch/sqz-bench.json" ] || { echo "no sqz-bench results to compare with"; return 1; }
+  # shellcheck disable=SC2086 # word splitting of the extra arguments is wanted
+  PYTHONUNBUFFERED=1 limited 200 python3 bench/compare_torch.py --json "$scratch/sqz-bench.json" \
+    --out "$scratch/with-torch.json" --library "$lib/libsqz.so" \
+    --compile-models squeezenet1_1 --compile-precisions fp16 --compile-batches 1,256 \
+    --compile-budget 80 --warmup 3 --min-time 100 ${SQZ_GPU_CHECK_TORCH_ARGS:-}
+  local rc=$?
+  [ -f "$scratch/with-torch.json" ] || return $((rc ? rc : 1))
+  cp "$scratch/with-torch.json" "$OUT/bench.json"
+  python3 bench/report.py "$OUT/bench.json" --out "$OUT/bench.md" >/dev/null
+  python3 bench/check_results.py "$scratch/with-torch.json" \
+    --expect-backends torch-eager,torch-graphs,torch-compile || return 1
+  return "$rc"
+}
+
+# --- 5. sanitize: compute-sanitizer ---------------------------------------------
+
+# sanitizer TOOL SECONDS FILTER [OPTIONS...]: one tool over the tests FILTER.
+sanitizer() {
+  local tool=$1 seconds=$2 filter=$3
+  shift 3
+  echo "-- $tool: $filter"
+  limited "$seconds" compute-sanitizer --tool "$tool" --error-exitcode 1 "$@" \
+    "$bin/sqz_gpu_tests" --gtest_filter="$filter" --gtest_brief=1
+}
+
+do_sanitize() {
+  if ! command -v compute-sanitizer >/dev/null; then
+    echo "compute-sanitizer is not installed here: sanitizers unavailable"
+    return 3
+  fi
+  # A probe on one small test: some of these machines refuse the device.
+  local probe
+  probe=$(limited 60 compute-sanitizer --tool memcheck "$bin/sqz_gpu_tests" \
+    --gtest_filter='Sizes/FusedOneFire.*/0' 2>&1)
+  echo "$probe" | tail -n 15
+  if grep -qiE 'device not supported|error 999|unknown error|Unable to (find|load)|not supported on this' <<<"$probe"; then
+    echo "compute-sanitizer cannot use this machine's device: sanitizers unavailable here"
+    return 3
+  fi
+  local status=0
+  # cuDNN's algorithm search provokes API errors on purpose; those are not
+  # sqz's. The tests reset the device at the end, so leaks are counted.
+  sanitizer memcheck 120 'Sizes/FusedOneFire.*:Backends/GpuEngine.RefusedArguments*:Backends/GpuEngine.GraphsOn*:Backends/GpuVsCpu.*squeezenet1_1*' \
+    --report-api-errors no --leak-check full || status=1
+  sanitizer racecheck 90 'Sizes/FusedOneFire.*' --racecheck-report all || status=1
+  sanitizer synccheck 60 'Sizes/FusedOneFire.*' || status=1
+  sanitizer initcheck 60 'Sizes/FusedOneFire.*' || status=1
+  return "$status"
+}
+
+# --- 6. python ---------------------------------------------------------------------
 
 do_python() {
-  python3 -c "import pytest" 2>/dev/null || { echo "pytest is not installed here"; return 0; }
-  SQZ_LIBRARY="$PWD/$build/libsqz.so" SQZ_CLI="$PWD/$build/apps/sqz" \
-    PYTHONPATH="$PWD/bindings/python" python3 -m pytest -q tests/python
+  python3 -c "import pytest" 2>/dev/null || { echo "pytest is not installed here"; return 3; }
+  SQZ_LIBRARY="$lib/libsqz.so" SQZ_CLI="$bin/sqz" PYTHONPATH="$root/bindings/python" \
+    limited 90 python3 -m pytest -q -p no:cacheprovider tests/python
 }
 
-do_bench() {
-  "$build/bench/sqz-bench" --models squeezenet1_0,squeezenet1_1 --backends cudnn,unfused,fused \
-    --precisions fp32,fp16 --batches 1,256 --json "$OUT/bench.json" | tee "$OUT/bench.md"
-}
-
-step build do_build
-step tests do_tests
-step sanitize do_sanitize
-step python do_python
-step bench do_bench
-
+rm -f "$OUT/summary.txt"
+step env env.txt 20 300 do_env
+if [ -z "$bin" ]; then
+  summary+=("no binaries: nothing else can run (env.txt says why)")
+  failed=1
+  write_summary
+else
+  step tests tests.log 30 240 do_tests
+  step bench bench.log 60 170 do_bench
+  step torch bench.log 60 200 do_torch
+  step sanitize sanitize.log 60 330 do_sanitize
+  step python tests.log 30 90 do_python
+fi
+rm -rf "$scratch"
 echo
-echo "gpu-check summary ($(date -u +%Y-%m-%dT%H:%MZ), output in $OUT):"
-printf '  %s\n' "${summary[@]}"
+cat "$OUT/summary.txt"
 [ -f "$OUT/bench.md" ] && cat "$OUT/bench.md"
 exit $failed
