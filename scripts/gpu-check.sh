@@ -17,7 +17,8 @@
 #                 224; batch 1, 8, 64, 256; CUDA graphs on         bench.log
 #   4. torch      bench/compare_torch.py on the same GPU in the same call:
 #                 eager and CUDA graphs for every configuration, torch.compile
-#                 (max-autotune) for v1.1 fp16 at batch 1 and 256 bench.json, bench.md
+#                 (max-autotune) for v1.1 fp16 at batch 1 and 256; bench.json (its
+#                 Markdown report is printed last: bench/report.py)
 #   5. sanitize   compute-sanitizer memcheck (leaks too), racecheck, synccheck
 #                 and initcheck over the fused kernels and the engine tests;
 #                 "Device not supported" or no compute-sanitizer reads as
@@ -25,7 +26,7 @@
 #   6. python     the Python package's tests against the GPU library (appended
 #                 to tests.log)
 #
-# That is 8 files, the most a device call returns; no log grows past 8 MiB
+# That is 7 files (a device call returns 8 at most); no log grows past 8 MiB
 # (its head and tail are kept). The whole run keeps to SQZ_GPU_CHECK_SECONDS
 # (default 460): each step gets at most its own share and what is left, and
 # one that cannot start in time is listed as not run.
@@ -252,7 +253,7 @@ do_bench() {
   local rc=$?
   [ -f "$scratch/sqz-bench.json" ] || return $((rc ? rc : 1))
   cp "$scratch/sqz-bench.json" "$OUT/bench.json"
-  python3 bench/report.py "$OUT/bench.json" --out "$OUT/bench.md" >/dev/null
+  python3 bench/report.py "$OUT/bench.json" --out "$scratch/bench.md" >/dev/null
   # Every configuration must have run: a backend skipped here is a failure.
   # shellcheck disable=SC2086 # word splitting of the expectations is wanted
   python3 bench/check_results.py "$scratch/sqz-bench.json" --no-skips --expect-kinds forward \
@@ -276,7 +277,7 @@ do_torch() {
   local rc=$?
   [ -f "$scratch/with-torch.json" ] || return $((rc ? rc : 1))
   cp "$scratch/with-torch.json" "$OUT/bench.json"
-  python3 bench/report.py "$OUT/bench.json" --out "$OUT/bench.md" >/dev/null
+  python3 bench/report.py "$OUT/bench.json" --out "$scratch/bench.md" >/dev/null
   python3 bench/check_results.py "$scratch/with-torch.json" \
     --expect-backends torch-eager,torch-graphs,torch-compile || return 1
   return "$rc"
@@ -339,8 +340,8 @@ else
   step sanitize sanitize.log 60 330 do_sanitize
   step python tests.log 30 90 do_python
 fi
-rm -rf "$scratch"
 echo
 cat "$OUT/summary.txt"
-[ -f "$OUT/bench.md" ] && cat "$OUT/bench.md"
+[ -f "$scratch/bench.md" ] && cat "$scratch/bench.md"
+rm -rf "$scratch"
 exit $failed
