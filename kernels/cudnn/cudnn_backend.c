@@ -5,6 +5,11 @@
  * the output in place (z = y); pooling, the cast to fp32 and softmax are
  * cuDNN calls. Algorithms are chosen once, at creation, by measurement.
  *
+ * Where cuDNN refuses the fused call for a convolution (the identity
+ * activation has one supported algorithm, and a strided concat view may be
+ * refused by every one), that convolution runs split: cudnnConvolutionForward
+ * (beta = 1 for the in-place shortcut), then the bias added, then ReLU.
+ *
  * Layout: NCHW for fp32, NHWC for fp16 (tensor cores want channels last);
  * this is the conventional choice, not yet confirmed by measurement here.
  *
@@ -26,6 +31,7 @@ typedef struct conv_choice {
   cudnnConvolutionFwdAlgo_t algo;
   cudnnMathType_t math;
   size_t workspace;
+  int split; /* convolution, bias and activation as three calls */
 } conv_choice;
 
 typedef struct cudnn_state {
@@ -42,6 +48,7 @@ typedef struct cudnn_state {
   void *workspace;
   size_t workspace_bytes;
   int own_maxpool; /* cuDNN refused ceil-mode output sizes: sqz's kernel */
+  int split_convs; /* convolutions cuDNN runs only split (no fused call) */
   cudnnDataType_t dtype;
   int nhwc;
 } cudnn_state;
@@ -94,29 +101,50 @@ static sqz_status describe_conv(sqz_gpu_engine *g, const conv_call *call, int n,
   return SQZ_OK;
 }
 
+/* One convolution with `algo`, fused or split, on the described tensors. */
+static cudnnStatus_t conv_forward(sqz_gpu_engine *g, const conv_call *call, void *y,
+                                  cudnnConvolutionFwdAlgo_t algo, int split) {
+  cudnn_state *s = state(g);
+  const float one = 1.0f, zero = 0.0f;
+  const void *w = sqz_gpu_weights(g, call->packed->weight);
+  const void *bias = sqz_gpu_weights(g, call->packed->bias);
+  if (!split)
+    return cudnnConvolutionBiasActivationForward(s->handle, &one, s->x, call->x, s->w, w, s->conv,
+                                                 algo, s->workspace, s->workspace_bytes,
+                                                 call->accumulate ? &one : &zero, s->y, y, s->bias,
+                                                 bias, call->relu ? s->relu : s->identity, s->y, y);
+  cudnnStatus_t st =
+      cudnnConvolutionForward(s->handle, &one, s->x, call->x, s->w, w, s->conv, algo, s->workspace,
+                              s->workspace_bytes, call->accumulate ? &one : &zero, s->y, y);
+  if (st == CUDNN_STATUS_SUCCESS)
+    st = cudnnAddTensor(s->handle, &one, s->bias, bias, &one, s->y, y);
+  if (st == CUDNN_STATUS_SUCCESS && call->relu)
+    st = cudnnActivationForward(s->handle, s->relu, &one, s->y, y, &zero, s->y, y);
+  return st;
+}
+
+/* The algorithm was chosen at max_batch and tried at batch 1 as well; a
+ * batch in between that needs more workspace than planned, or that cuDNN
+ * refuses the choice for, falls back to the implicit GEMM, which needs no
+ * workspace and takes every shape, split if the fused call refuses it too.
+ * A refusal is cuDNN's argument check: nothing was enqueued. */
 static sqz_status run_conv(sqz_gpu_engine *g, const conv_call *call, int n) {
   cudnn_state *s = state(g);
   void *y;
   SQZ_TRY(describe_conv(g, call, n, &y));
   cudnnConvolutionFwdAlgo_t algo = call->choice->algo;
   size_t need = 0;
-  SQZ_GPU_CHECK(
-      cudnnGetConvolutionForwardWorkspaceSize(s->handle, s->x, s->w, s->conv, s->y, algo, &need));
-  if (need > s->workspace_bytes) {
-    /* Chosen for max_batch; this batch wants more: the precomputed implicit
-     * GEMM needs next to none. */
-    algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
-    SQZ_GPU_CHECK(
-        cudnnGetConvolutionForwardWorkspaceSize(s->handle, s->x, s->w, s->conv, s->y, algo, &need));
-    if (need > s->workspace_bytes)
-      return sqz_fail(SQZ_ERR_INTERNAL, "cudnn: batch %d needs %zu workspace bytes, %zu planned", n,
-                      need, s->workspace_bytes);
+  cudnnStatus_t st =
+      cudnnGetConvolutionForwardWorkspaceSize(s->handle, s->x, s->w, s->conv, s->y, algo, &need);
+  if (st == CUDNN_STATUS_SUCCESS && need <= s->workspace_bytes) {
+    st = conv_forward(g, call, y, algo, call->choice->split);
+    if (st == CUDNN_STATUS_SUCCESS) return SQZ_OK;
   }
-  const float one = 1.0f, zero = 0.0f;
-  SQZ_GPU_CHECK(cudnnConvolutionBiasActivationForward(
-      s->handle, &one, s->x, call->x, s->w, sqz_gpu_weights(g, call->packed->weight), s->conv, algo,
-      s->workspace, s->workspace_bytes, call->accumulate ? &one : &zero, s->y, y, s->bias,
-      sqz_gpu_weights(g, call->packed->bias), call->relu ? s->relu : s->identity, s->y, y));
+  static const cudnnConvolutionFwdAlgo_t fallback = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
+  st = CUDNN_STATUS_NOT_SUPPORTED;
+  for (int split = call->choice->split; split <= 1 && st != CUDNN_STATUS_SUCCESS; split++)
+    st = conv_forward(g, call, y, fallback, split);
+  SQZ_GPU_CHECK(st);
   return SQZ_OK;
 }
 
@@ -160,52 +188,78 @@ static cudnnMathType_t wanted_math(const sqz_gpu_engine *g) {
   return g->e->options.allow_tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
 }
 
+/* Runs `call` once at batch n exactly as chosen (no fallback): does cuDNN
+ * take the choice, and with how much workspace? */
+static sqz_status trial(sqz_gpu_engine *g, const conv_call *call, int n, size_t *workspace) {
+  cudnn_state *s = state(g);
+  void *y;
+  SQZ_TRY(describe_conv(g, call, n, &y));
+  size_t need = 0;
+  SQZ_GPU_CHECK(cudnnGetConvolutionForwardWorkspaceSize(s->handle, s->x, s->w, s->conv, s->y,
+                                                        call->choice->algo, &need));
+  if (need > s->workspace_bytes)
+    return sqz_fail(SQZ_ERR_UNSUPPORTED, "cudnn: %zu workspace bytes wanted", need);
+  SQZ_GPU_CHECK(conv_forward(g, call, y, call->choice->algo, call->choice->split));
+  if (need > *workspace) *workspace = need;
+  return SQZ_OK;
+}
+
 /* Measures the algorithms for one call at max_batch and keeps the fastest
- * that fits the workspace and that the fused bias+activation call accepts. */
+ * that fits the workspace and runs at max_batch and at batch 1: fused
+ * (bias and activation in the convolution call) if cuDNN takes any, else
+ * split. The workspace is the larger of the two batches' needs. */
 static sqz_status choose(sqz_gpu_engine *g, const conv_call *call, void *scratch, size_t limit) {
   cudnn_state *s = state(g);
   const int n = g->e->options.max_batch;
   call->choice->math = wanted_math(g);
   call->choice->algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
+  call->choice->split = 0;
   void *y;
   SQZ_TRY(describe_conv(g, call, n, &y));
-  cudnnConvolutionFwdAlgoPerf_t perf[MAX_ALGOS + 1]; /* + the fallback */
+  cudnnConvolutionFwdAlgoPerf_t perf[MAX_ALGOS + 2]; /* + the fallbacks */
   int found = 0;
-  if (call->relu) {
-    /* A failed search leaves the fallback below. */
-    if (SQZ_GPU_STATUS(cudnnFindConvolutionForwardAlgorithmEx(
-                           s->handle, s->x, call->x, s->w, sqz_gpu_weights(g, call->packed->weight),
-                           s->conv, s->y, y, MAX_ALGOS, &found, perf, scratch, limit),
-                       "cudnnFindConvolutionForwardAlgorithmEx") != SQZ_OK) {
-      found = 0;
-      (void)cudaGetLastError();
-    }
+  /* The search times cudnnConvolutionForward (the split form); its results
+   * rank the fused candidates too. A failed search leaves the fallbacks. */
+  if (SQZ_GPU_STATUS(cudnnFindConvolutionForwardAlgorithmEx(
+                         s->handle, s->x, call->x, s->w, sqz_gpu_weights(g, call->packed->weight),
+                         s->conv, s->y, y, MAX_ALGOS, &found, perf, scratch, limit),
+                     "cudnnFindConvolutionForwardAlgorithmEx") != SQZ_OK) {
+    found = 0;
+    (void)cudaGetLastError();
   }
-  /* The identity activation is only supported with the precomputed
-   * implicit GEMM, which is also the fallback. */
-  perf[found].algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
-  perf[found].status = CUDNN_STATUS_SUCCESS;
-  perf[found].mathType = call->choice->math;
-  SQZ_GPU_CHECK(cudnnGetConvolutionForwardWorkspaceSize(s->handle, s->x, s->w, s->conv, s->y,
-                                                        perf[found].algo, &perf[found].memory));
-  found++;
+  /* The identity activation is supported only with the precomputed
+   * implicit GEMM; the plain implicit GEMM needs no workspace at all. */
+  static const cudnnConvolutionFwdAlgo_t fallbacks[2] = {
+      CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM};
+  for (int f = 0; f < 2; f++) {
+    perf[found].algo = fallbacks[f];
+    perf[found].status = CUDNN_STATUS_SUCCESS;
+    perf[found].mathType = call->choice->math;
+    perf[found].memory = 0; /* measured by the trials */
+    found++;
+  }
   const size_t saved_bytes = s->workspace_bytes;
   void *saved = s->workspace;
   s->workspace = scratch;
   s->workspace_bytes = limit;
   sqz_status st = SQZ_ERR_UNSUPPORTED;
-  for (int a = 0; a < found && st != SQZ_OK; a++) {
-    if (perf[a].status != CUDNN_STATUS_SUCCESS || perf[a].memory > limit) continue;
-    call->choice->algo = perf[a].algo;
-    /* fp32 without TF32 runs every candidate with FMA math (DEFAULT would
-     * permit TF32 on A100 and later); one that needs tensor ops then fails
-     * the trial below. */
-    call->choice->math = g->act_dtype == SQZ_DTYPE_F32 && !g->e->options.allow_tf32
-                             ? CUDNN_FMA_MATH
-                             : perf[a].mathType;
-    call->choice->workspace = perf[a].memory;
-    st = run_conv(g, call, n); /* does the fused call take it? any failure: next */
-    if (st != SQZ_OK) (void)cudaGetLastError();
+  for (int split = 0; split <= 1 && st != SQZ_OK; split++) {
+    for (int a = 0; a < found && st != SQZ_OK; a++) {
+      if (perf[a].status != CUDNN_STATUS_SUCCESS || perf[a].memory > limit) continue;
+      call->choice->algo = perf[a].algo;
+      call->choice->split = split;
+      /* fp32 without TF32 runs every candidate with FMA math (DEFAULT would
+       * permit TF32 on A100 and later); one that needs tensor ops then
+       * fails its trial. */
+      call->choice->math = g->act_dtype == SQZ_DTYPE_F32 && !g->e->options.allow_tf32
+                               ? CUDNN_FMA_MATH
+                               : perf[a].mathType;
+      size_t workspace = 0;
+      st = trial(g, call, n, &workspace); /* any failure: the next candidate */
+      if (st == SQZ_OK && n > 1) st = trial(g, call, 1, &workspace);
+      if (st != SQZ_OK) (void)cudaGetLastError();
+      call->choice->workspace = workspace;
+    }
   }
   s->workspace = saved;
   s->workspace_bytes = saved_bytes;
@@ -230,6 +284,7 @@ static sqz_status choose_all(sqz_gpu_engine *g) {
     for (int c = 0; c < count && st == SQZ_OK; c++) {
       st = choose(g, &calls[c], scratch, limit);
       if (st == SQZ_OK && calls[c].choice->workspace > need) need = calls[c].choice->workspace;
+      if (st == SQZ_OK) s->split_convs += calls[c].choice->split;
     }
   }
   sqz_status synced = SQZ_GPU_STATUS(cudaStreamSynchronize(g->stream), "cudaStreamSynchronize");
@@ -389,13 +444,15 @@ static sqz_status cudnn_init(sqz_gpu_engine *g) {
   SQZ_TRY(probe_ceil_pooling(g, &ceil_ok));
   s->own_maxpool = !ceil_ok;
   SQZ_TRY(choose_all(g));
-  snprintf(g->detail, sizeof g->detail, "cuDNN %zu, %s, workspace %zu bytes, max pool: %s",
+  snprintf(g->detail, sizeof g->detail,
+           "cuDNN %zu, %s, workspace %zu bytes, max pool: %s, %d convolution(s) split "
+           "(conv, bias, ReLU as separate calls)",
            cudnnGetVersion(),
            g->act_dtype == SQZ_DTYPE_F16 ? "tensor-op math"
            : g->e->options.allow_tf32    ? "TF32 allowed"
                                          : "FMA math",
            s->workspace_bytes,
-           s->own_maxpool ? "sqz kernel (cuDNN refused ceil-mode sizes)" : "cuDNN");
+           s->own_maxpool ? "sqz kernel (cuDNN refused ceil-mode sizes)" : "cuDNN", s->split_convs);
   return SQZ_OK;
 }
 
