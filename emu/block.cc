@@ -365,6 +365,9 @@ cudaError_t run_block(const Grid &g, uint3 block_index, std::string *why) {
     prepare(b, f, t_stacks[i].get());
   }
   tsan_release(&b.start_sync);
+#ifdef SQZ_EMU_INITCHECK
+  initcheck_begin(g.kernel, b.smem.get(), g.smem);
+#endif
   unsigned remaining = n;
   while (remaining > 0) {
     const unsigned before = b.progress;
@@ -386,6 +389,14 @@ cudaError_t run_block(const Grid &g, uint3 block_index, std::string *why) {
     }
   }
   tsan_acquire(&b.end_sync);
+#ifdef SQZ_EMU_INITCHECK
+  std::string finding;
+  if (initcheck_end(&finding) && !b.faulted) {
+    b.faulted = true;
+    b.error = cudaErrorLaunchFailure;
+    b.why = finding + " in kernel " + g.name;
+  }
+#endif
   if (b.faulted) *why = b.why;
   return b.faulted ? b.error : cudaSuccess;
 }

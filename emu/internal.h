@@ -13,6 +13,7 @@ namespace sqz_emu {
 
 // One kernel launch, as the blocks see it.
 struct Grid {
+  const void *kernel;
   const char *name;
   dim3 grid, block;
   size_t smem;
@@ -37,6 +38,14 @@ cudaError_t note_error(cudaError_t err);
 void set_fault(cudaError_t err, const std::string &message);
 cudaError_t fault_state();
 void set_launch_error(const std::string &message);
+
+// initcheck (built with SQZ_EMU_INITCHECK; emu/initcheck.cc): begins
+// tracking which bytes of a block's shared memory (`smem`, and the static
+// __shared__ arrays of the module holding `kernel`) its threads write, on
+// the calling host thread; the end returns true with the first read of an
+// unwritten byte in *finding.
+void initcheck_begin(const void *kernel, void *smem, size_t smem_bytes);
+bool initcheck_end(std::string *finding);
 
 // The dynamic shared memory limit set for `kernel` (48 KiB by default).
 int max_dynamic_smem(const void *kernel);

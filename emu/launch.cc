@@ -105,7 +105,7 @@ cudaError_t launch(const void *kernel, const char *name, int max_threads, dim3 g
                       (limit < kSharedOptin ? " (cudaFuncSetAttribute raises it, up to " +
                                                   std::to_string(kSharedOptin) + ")"
                                             : std::string()));
-  auto grid_info = std::make_shared<Grid>(Grid{name, grid, block, smem, std::move(body)});
+  auto grid_info = std::make_shared<Grid>(Grid{kernel, name, grid, block, smem, std::move(body)});
   const cudaError_t err = enqueue(stream, name, [grid_info] {
     if (fault_state() == cudaSuccess) run_grid(*grid_info);
   });

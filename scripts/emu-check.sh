@@ -7,6 +7,10 @@
 #                    sqz classify and sqz-bench on the emulated device
 #   build-emu-asan/  the engine tests, the single-Fire kernels and the
 #                    planted defects under AddressSanitizer + UBSan
+#   build-emu-initcheck/  the kernels with every load and store checked
+#                    against what the block wrote to shared memory: the
+#                    single-Fire kernels, both backends at every batch, and
+#                    the planted unwritten reads
 #   build-emu-tsan/  the Fire, stem and classifier kernels on small shapes
 #                    covering every variant, and the planted races, under
 #                    ThreadSanitizer
@@ -108,6 +112,20 @@ fi
 SQZ_TEST_QUICK=$quick ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
   UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-emu-asan --output-on-failure -j2 -R "$asan_tests" -E "$asan_skip"
+
+echo "== emulated device with initcheck (build-emu-initcheck/: reads of unwritten shared memory)"
+# Every load and store of the kernels is checked against the bytes of
+# shared memory its block has written (emu/initcheck.cc): the single-Fire
+# kernels at every size (stem, Fire, classifier; both math paths, every
+# bypass, pool folded or not, partial tiles), the complex-bypass v1.0 at
+# every batch on the unfused backend (its pools, element-wise and
+# conversion kernels) and the fused fp16 one, and the planted unwritten
+# reads. (Fused fp32 at every batch takes 85 s here: --full.)
+BUILD_DIR=build-emu-initcheck SQZ_CMAKE_ARGS="$emu_args -DSQZ_EMU_INITCHECK=ON" scripts/setup.sh
+initcheck_tests='FusedOneFire|PlantedDefects|EveryBatchUpToTheMaximum/(unfused|fused_fp16)'
+[ $full = 1 ] && initcheck_tests=$gpu_tests
+SQZ_TEST_QUICK=$quick ctest --test-dir build-emu-initcheck --output-on-failure -j2 \
+  -R "$initcheck_tests"
 
 echo "== emulated device under ThreadSanitizer (build-emu-tsan/: kernels on small shapes)"
 # OpenMP off: libgomp is not instrumented, and only the kernels are at stake.

@@ -66,6 +66,25 @@ __global__ void wmma_store_then_read(float *c, float *sums, int with_syncwarp) {
   c[threadIdx.x] = tile[threadIdx.x];
 }
 
+// Thread i reads what thread i + 1 wrote; with `skip_last` the last thread
+// writes nothing, so thread 62 reads a float no thread of the block wrote
+// (on the device: whatever an earlier block left there).
+__global__ void read_neighbour_dynamic(float *out, int skip_last) {
+  SQZ_DYNAMIC_SHARED(float, s);
+  const int i = (int)threadIdx.x;
+  if (!skip_last || i != 63) s[i] = (float)i;
+  __syncthreads();
+  out[i] = s[(i + 1) % 64];
+}
+
+__global__ void read_neighbour_static(float *out, int skip_last) {
+  __shared__ float s[64];
+  const int i = (int)threadIdx.x;
+  if (!skip_last || i != 63) s[i] = (float)i;
+  __syncthreads();
+  out[i] = s[(i + 1) % 64];
+}
+
 __global__ void divergent_barrier(float *out) {
   // Half of warp 0 waits for the block, the other half for its warp.
   if (threadIdx.x < 16)
@@ -133,7 +152,9 @@ class PlantedDefects : public ::testing::Test {
 
 TEST_F(PlantedDefects, SharedMemoryOverrunIsReportedByAddressSanitizer) {
   EXPECT_EQ(run_write_shared(0), cudaSuccess);
-#if defined(__SANITIZE_ADDRESS__)
+// GCC defines __SANITIZE_ADDRESS__ for the initcheck build's kernel-address
+// instrumentation too, which has no AddressSanitizer behind it.
+#if defined(__SANITIZE_ADDRESS__) && !defined(SQZ_EMU_INITCHECK)
   EXPECT_DEATH(run_write_shared(1), "AddressSanitizer: heap-buffer-overflow");
 #else
   GTEST_SKIP() << "needs the AddressSanitizer build of the emulated device (build-emu-asan)";
@@ -237,6 +258,46 @@ TEST_F(PlantedDefects, MisalignedWmmaLoadFaults) {
   EXPECT_NE(std::string(sqz_emu_last_fault()).find("multiple of 16 bytes"), std::string::npos)
       << sqz_emu_last_fault();
 }
+
+// initcheck: only the SQZ_EMU_INITCHECK build instruments the kernels'
+// loads and stores, so the test exists only there (build-emu-initcheck).
+#ifdef SQZ_EMU_INITCHECK
+TEST_F(PlantedDefects, ReadingUnwrittenSharedMemoryFailsTheLaunchUnderInitcheck) {
+  DeviceBuffer<float> out(64);
+  const struct {
+    void (*kernel)(float *, int);
+    const char *name, *what;
+    size_t smem;
+  } cases[] = {{read_neighbour_dynamic, "read_neighbour_dynamic", "dynamic", 64 * sizeof(float)},
+               {read_neighbour_static, "read_neighbour_static", "static", 0}};
+  for (const auto &c : cases) {
+    SCOPED_TRACE(c.name);
+    // Written first, so a static array holds the previous block's values:
+    // only the shadow, not the contents, can tell.
+    for (int skip_last : {0, 1, 0}) {
+      const cudaError_t launched =
+          sqz::launch(c.kernel, c.name, 0, dim3(2), dim3(64), c.smem, nullptr, out.p, skip_last);
+      const cudaError_t synced = cudaDeviceSynchronize();
+      if (!skip_last) {
+        EXPECT_EQ(launched, cudaSuccess);
+        EXPECT_EQ(synced, cudaSuccess) << sqz_emu_last_fault();
+        continue;
+      }
+      ExpectLaunchedOrFaulted(launched, cudaErrorLaunchFailure);
+      EXPECT_EQ(synced, cudaErrorLaunchFailure);
+      const std::string fault = sqz_emu_last_fault();
+      EXPECT_NE(
+          fault.find(std::string("initcheck: read of 4 byte(s) of ") + c.what + " shared memory"),
+          std::string::npos)
+          << fault;
+      EXPECT_NE(fault.find(std::string("in kernel ") + c.name), std::string::npos) << fault;
+      EXPECT_NE(fault.find("by thread (62,0,0)"), std::string::npos) << fault;
+      if (c.smem) EXPECT_NE(fault.find("at offset 252"), std::string::npos) << fault;
+      sqz_emu_clear_fault();
+    }
+  }
+}
+#endif
 
 TEST_F(PlantedDefects, DivergentBarrierIsADeadlock) {
   DeviceBuffer<float> out(64);

@@ -173,6 +173,30 @@ TEST_P(GpuVsCpu, AllBuiltinsAtSeveralBatches) {
 #endif
 }
 
+// Every batch size from 1 to the engine's maximum, on the model with the
+// in-place shortcut (complex bypass). cuDNN chooses its algorithms at the
+// maximum batch (and tries them at 1); a batch in between that cuDNN
+// refuses the choice for, or that needs more workspace, must fall back,
+// not fail. At input 64, so that every size is cheap on the emulated device.
+TEST_P(GpuVsCpu, EveryBatchUpToTheMaximum) {
+  const Case c = GetParam();
+  SQZ_REQUIRE_BACKEND(c.backend);
+  constexpr int kMax = 7, kSize = 64;
+  const float tolerance = c.precision == SQZ_PRECISION_FP16 ? 1e-2f : 1e-4f;
+  sqz_model *m = nullptr;
+  ASSERT_EQ(sqz_model_builtin("squeezenet1_0_complex_bypass", 3, &m), SQZ_OK);
+  ASSERT_EQ(sqz_model_set_input_size(m, kSize, kSize), SQZ_OK);
+  const std::vector<float> input = sqz_test::RandomVector(kMax * 3 * kSize * kSize, 78, -2, 2);
+  Engine gpu(m, c.backend, c.precision, kMax);
+  ASSERT_NE(gpu.e, nullptr);
+  for (int batch = 1; batch <= kMax; batch++) {
+    Engine cpu(m, SQZ_BACKEND_CPU, SQZ_PRECISION_FP32, batch);
+    EXPECT_LE(RelativeError(gpu.Run(input, batch), cpu.Run(input, batch)), tolerance)
+        << "batch " << batch;
+  }
+  sqz_model_free(m);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, GpuVsCpu, kEveryBackendAndPrecision, CaseName);
 
 class GpuRealWeights : public ::testing::TestWithParam<Case> {};
