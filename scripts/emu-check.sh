@@ -60,6 +60,23 @@ if [ -f "$data/squeezenet_v1.0_deep_compression.net" ]; then
       { echo "emu-check: sqz classify --backend $b did not say the device is emulated"; exit 1; }
   done
   echo "top-1 $want on cpu, fused and unfused; both said the device is emulated"
+  # sqz eval over four of the photographs: the same accuracy as cpu, and
+  # its rate marked as the emulated device's (CPU time).
+  evaldir=build-emu/eval-photos
+  rm -rf "$evaldir" && mkdir -p "$evaldir"
+  for p in "${photos[@]:0:4}"; do ln -s "$(realpath "$p")" "$evaldir/"; done
+  eval_json() {
+    build-emu/apps/sqz eval --json --backend "$1" --model "$data/squeezenet_v1.0_deep_compression.net" \
+      --labels "$data/synset_words.txt" "$evaldir" 2>"build-emu/eval-$1.err" |
+      sed -E 's/,"images_per_s":[^,}]*//'
+  }
+  want=$(eval_json cpu)
+  got=$(eval_json fused)
+  [ "$got" = "${want%\}},\"emulated_device\":true}" ] ||
+    { echo "emu-check: sqz eval --backend fused gave $got, cpu $want"; exit 1; }
+  grep -q "emulated on the CPU" build-emu/eval-fused.err ||
+    { echo "emu-check: sqz eval --backend fused did not say the device is emulated"; exit 1; }
+  echo "sqz eval on 4 photographs: $got (the cpu backend's accuracy), marked emulated"
 else
   echo "emu-check: FAILED: the real weights are not in $data (set SQZ_DATA_DIR)"
   exit 1
