@@ -9,6 +9,9 @@
  * activation has one supported algorithm, and a strided concat view may be
  * refused by every one), that convolution runs split: cudnnConvolutionForward
  * (beta = 1 for the in-place shortcut), then the bias added, then ReLU.
+ * Every choice is tried at max_batch and at batch 1, with the implicit GEMM
+ * as each convolution's tried fallback for a batch in between that cuDNN
+ * refuses (in its argument checks, before enqueueing anything).
  *
  * Layout: NCHW for fp32, NHWC for fp16 (tensor cores want channels last);
  * this is the conventional choice, not yet confirmed by measurement here.
@@ -31,7 +34,9 @@ typedef struct conv_choice {
   cudnnConvolutionFwdAlgo_t algo;
   cudnnMathType_t math;
   size_t workspace;
-  int split; /* convolution, bias and activation as three calls */
+  int split;          /* convolution, bias and activation as three calls */
+  int fallback_split; /* the implicit GEMM's form when the choice is refused
+                         at some batch: 0 fused, 1 split, -1 neither runs */
 } conv_choice;
 
 typedef struct cudnn_state {
@@ -101,50 +106,72 @@ static sqz_status describe_conv(sqz_gpu_engine *g, const conv_call *call, int n,
   return SQZ_OK;
 }
 
-/* One convolution with `algo`, fused or split, on the described tensors. */
+/* One convolution with `algo`, fused or split, on the described tensors.
+ * *enqueued: whether any work reached the stream (then a failure must not
+ * be retried: the in-place shortcut would add its convolution twice). */
 static cudnnStatus_t conv_forward(sqz_gpu_engine *g, const conv_call *call, void *y,
-                                  cudnnConvolutionFwdAlgo_t algo, int split) {
+                                  cudnnConvolutionFwdAlgo_t algo, int split, int *enqueued) {
   cudnn_state *s = state(g);
   const float one = 1.0f, zero = 0.0f;
   const void *w = sqz_gpu_weights(g, call->packed->weight);
   const void *bias = sqz_gpu_weights(g, call->packed->bias);
-  if (!split)
-    return cudnnConvolutionBiasActivationForward(s->handle, &one, s->x, call->x, s->w, w, s->conv,
-                                                 algo, s->workspace, s->workspace_bytes,
-                                                 call->accumulate ? &one : &zero, s->y, y, s->bias,
-                                                 bias, call->relu ? s->relu : s->identity, s->y, y);
-  cudnnStatus_t st =
-      cudnnConvolutionForward(s->handle, &one, s->x, call->x, s->w, w, s->conv, algo, s->workspace,
-                              s->workspace_bytes, call->accumulate ? &one : &zero, s->y, y);
-  if (st == CUDNN_STATUS_SUCCESS)
-    st = cudnnAddTensor(s->handle, &one, s->bias, bias, &one, s->y, y);
+  *enqueued = 0;
+  cudnnStatus_t st;
+  if (!split) {
+    st = cudnnConvolutionBiasActivationForward(s->handle, &one, s->x, call->x, s->w, w, s->conv,
+                                               algo, s->workspace, s->workspace_bytes,
+                                               call->accumulate ? &one : &zero, s->y, y, s->bias,
+                                               bias, call->relu ? s->relu : s->identity, s->y, y);
+    *enqueued = st == CUDNN_STATUS_SUCCESS;
+    return st;
+  }
+  st = cudnnConvolutionForward(s->handle, &one, s->x, call->x, s->w, w, s->conv, algo, s->workspace,
+                               s->workspace_bytes, call->accumulate ? &one : &zero, s->y, y);
+  if (st != CUDNN_STATUS_SUCCESS) return st;
+  *enqueued = 1;
+  st = cudnnAddTensor(s->handle, &one, s->bias, bias, &one, s->y, y);
   if (st == CUDNN_STATUS_SUCCESS && call->relu)
     st = cudnnActivationForward(s->handle, s->relu, &one, s->y, y, &zero, s->y, y);
   return st;
 }
 
-/* The algorithm was chosen at max_batch and tried at batch 1 as well; a
+/* cuDNN refused the call in its argument checks (cuDNN 9's BAD_PARAM and
+ * NOT_SUPPORTED categories), before enqueueing anything: another algorithm
+ * or form may be tried. Any other failure is an error. */
+static int refused(cudnnStatus_t st) {
+#if CUDNN_MAJOR >= 9
+  const int category = (int)st / 1000;
+  return category == 2 || category == 3;
+#else
+  return st == CUDNN_STATUS_BAD_PARAM || st == CUDNN_STATUS_NOT_SUPPORTED;
+#endif
+}
+
+/* The algorithm was chosen at max_batch and tried at batch 1 as well. A
  * batch in between that needs more workspace than planned, or that cuDNN
- * refuses the choice for, falls back to the implicit GEMM, which needs no
- * workspace and takes every shape, split if the fused call refuses it too.
- * A refusal is cuDNN's argument check: nothing was enqueued. */
+ * refuses the choice for, runs the implicit GEMM in the form (fused or
+ * split) that was tried at both ends at creation. */
 static sqz_status run_conv(sqz_gpu_engine *g, const conv_call *call, int n) {
   cudnn_state *s = state(g);
+  const conv_choice *c = call->choice;
   void *y;
   SQZ_TRY(describe_conv(g, call, n, &y));
-  cudnnConvolutionFwdAlgo_t algo = call->choice->algo;
   size_t need = 0;
+  int enqueued = 0;
   cudnnStatus_t st =
-      cudnnGetConvolutionForwardWorkspaceSize(s->handle, s->x, s->w, s->conv, s->y, algo, &need);
+      cudnnGetConvolutionForwardWorkspaceSize(s->handle, s->x, s->w, s->conv, s->y, c->algo, &need);
   if (st == CUDNN_STATUS_SUCCESS && need <= s->workspace_bytes) {
-    st = conv_forward(g, call, y, algo, call->choice->split);
+    st = conv_forward(g, call, y, c->algo, c->split, &enqueued);
     if (st == CUDNN_STATUS_SUCCESS) return SQZ_OK;
   }
-  static const cudnnConvolutionFwdAlgo_t fallback = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
-  st = CUDNN_STATUS_NOT_SUPPORTED;
-  for (int split = call->choice->split; split <= 1 && st != CUDNN_STATUS_SUCCESS; split++)
-    st = conv_forward(g, call, y, fallback, split);
-  SQZ_GPU_CHECK(st);
+  if (st != CUDNN_STATUS_SUCCESS && (enqueued || !refused(st) || c->fallback_split < 0))
+    SQZ_GPU_CHECK(st);
+  if (c->fallback_split < 0)
+    return sqz_fail(SQZ_ERR_INTERNAL,
+                    "cudnn: batch %d needs %zu workspace bytes, %zu planned, and no fallback runs",
+                    n, need, s->workspace_bytes);
+  SQZ_GPU_CHECK(conv_forward(g, call, y, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM,
+                             c->fallback_split, &enqueued));
   return SQZ_OK;
 }
 
@@ -188,32 +215,61 @@ static cudnnMathType_t wanted_math(const sqz_gpu_engine *g) {
   return g->e->options.allow_tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
 }
 
-/* Runs `call` once at batch n exactly as chosen (no fallback): does cuDNN
- * take the choice, and with how much workspace? */
-static sqz_status trial(sqz_gpu_engine *g, const conv_call *call, int n, size_t *workspace) {
+/* Runs `call` once at batch n with `algo` in one form, then waits for it
+ * (creation only): does cuDNN take it, and with how much workspace? A
+ * refusal returns SQZ_ERR_UNSUPPORTED, for the next candidate; a failure
+ * of the device (*fatal) ends the search. */
+static sqz_status trial(sqz_gpu_engine *g, const conv_call *call, int n,
+                        cudnnConvolutionFwdAlgo_t algo, int split, size_t *workspace, int *fatal) {
   cudnn_state *s = state(g);
   void *y;
   SQZ_TRY(describe_conv(g, call, n, &y));
   size_t need = 0;
-  SQZ_GPU_CHECK(cudnnGetConvolutionForwardWorkspaceSize(s->handle, s->x, s->w, s->conv, s->y,
-                                                        call->choice->algo, &need));
-  if (need > s->workspace_bytes)
+  int enqueued = 0;
+  cudnnStatus_t st =
+      cudnnGetConvolutionForwardWorkspaceSize(s->handle, s->x, s->w, s->conv, s->y, algo, &need);
+  if (st == CUDNN_STATUS_SUCCESS && need > s->workspace_bytes)
     return sqz_fail(SQZ_ERR_UNSUPPORTED, "cudnn: %zu workspace bytes wanted", need);
-  SQZ_GPU_CHECK(conv_forward(g, call, y, call->choice->algo, call->choice->split));
+  if (st == CUDNN_STATUS_SUCCESS) st = conv_forward(g, call, y, algo, split, &enqueued);
+  if (st != CUDNN_STATUS_SUCCESS) {
+    *fatal = enqueued || !refused(st);
+    (void)cudaGetLastError();
+    return *fatal ? SQZ_GPU_STATUS(st, "cuDNN convolution trial")
+                  : sqz_fail(SQZ_ERR_UNSUPPORTED, "cudnn refused: %s", cudnnGetErrorString(st));
+  }
+  const sqz_status synced =
+      SQZ_GPU_STATUS(cudaStreamSynchronize(g->stream), "cudaStreamSynchronize");
+  if (synced != SQZ_OK) {
+    *fatal = 1;
+    return synced;
+  }
   if (need > *workspace) *workspace = need;
   return SQZ_OK;
+}
+
+/* Whether `algo` in form `split` runs at max_batch and at batch 1. */
+static sqz_status trial_both_ends(sqz_gpu_engine *g, const conv_call *call,
+                                  cudnnConvolutionFwdAlgo_t algo, int split, size_t *workspace,
+                                  int *fatal) {
+  const int n = g->e->options.max_batch;
+  SQZ_TRY(trial(g, call, n, algo, split, workspace, fatal));
+  return n > 1 ? trial(g, call, 1, algo, split, workspace, fatal) : SQZ_OK;
 }
 
 /* Measures the algorithms for one call at max_batch and keeps the fastest
  * that fits the workspace and runs at max_batch and at batch 1: fused
  * (bias and activation in the convolution call) if cuDNN takes any, else
- * split. The workspace is the larger of the two batches' needs. */
+ * split. Then the implicit GEMM is tried at both ends too, fused or split,
+ * as the fallback for batches in between that cuDNN refuses the choice
+ * for. The workspace covers all of it. */
 static sqz_status choose(sqz_gpu_engine *g, const conv_call *call, void *scratch, size_t limit) {
   cudnn_state *s = state(g);
   const int n = g->e->options.max_batch;
-  call->choice->math = wanted_math(g);
-  call->choice->algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
-  call->choice->split = 0;
+  conv_choice *c = call->choice;
+  c->math = wanted_math(g);
+  c->algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
+  c->split = 0;
+  c->fallback_split = -1;
   void *y;
   SQZ_TRY(describe_conv(g, call, n, &y));
   cudnnConvolutionFwdAlgoPerf_t perf[MAX_ALGOS + 2]; /* + the fallbacks */
@@ -234,7 +290,7 @@ static sqz_status choose(sqz_gpu_engine *g, const conv_call *call, void *scratch
   for (int f = 0; f < 2; f++) {
     perf[found].algo = fallbacks[f];
     perf[found].status = CUDNN_STATUS_SUCCESS;
-    perf[found].mathType = call->choice->math;
+    perf[found].mathType = c->math;
     perf[found].memory = 0; /* measured by the trials */
     found++;
   }
@@ -243,24 +299,36 @@ static sqz_status choose(sqz_gpu_engine *g, const conv_call *call, void *scratch
   s->workspace = scratch;
   s->workspace_bytes = limit;
   sqz_status st = SQZ_ERR_UNSUPPORTED;
-  for (int split = 0; split <= 1 && st != SQZ_OK; split++) {
-    for (int a = 0; a < found && st != SQZ_OK; a++) {
+  int fatal = 0;
+  size_t workspace = 0;
+  for (int split = 0; split <= 1 && st != SQZ_OK && !fatal; split++) {
+    for (int a = 0; a < found && st != SQZ_OK && !fatal; a++) {
       if (perf[a].status != CUDNN_STATUS_SUCCESS || perf[a].memory > limit) continue;
-      call->choice->algo = perf[a].algo;
-      call->choice->split = split;
       /* fp32 without TF32 runs every candidate with FMA math (DEFAULT would
        * permit TF32 on A100 and later); one that needs tensor ops then
        * fails its trial. */
-      call->choice->math = g->act_dtype == SQZ_DTYPE_F32 && !g->e->options.allow_tf32
-                               ? CUDNN_FMA_MATH
-                               : perf[a].mathType;
-      size_t workspace = 0;
-      st = trial(g, call, n, &workspace); /* any failure: the next candidate */
-      if (st == SQZ_OK && n > 1) st = trial(g, call, 1, &workspace);
-      if (st != SQZ_OK) (void)cudaGetLastError();
-      call->choice->workspace = workspace;
+      c->math = g->act_dtype == SQZ_DTYPE_F32 && !g->e->options.allow_tf32 ? CUDNN_FMA_MATH
+                                                                           : perf[a].mathType;
+      workspace = 0;
+      st = trial_both_ends(g, call, perf[a].algo, split, &workspace, &fatal);
+      if (st == SQZ_OK) {
+        c->algo = perf[a].algo;
+        c->split = split;
+      }
     }
   }
+  for (int split = 0; st == SQZ_OK && split <= 1 && c->fallback_split < 0; split++) {
+    size_t fallback_workspace = workspace;
+    const sqz_status tried = trial_both_ends(g, call, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM,
+                                             split, &fallback_workspace, &fatal);
+    if (tried == SQZ_OK) {
+      c->fallback_split = split;
+      workspace = fallback_workspace;
+    } else if (fatal) {
+      st = tried;
+    }
+  }
+  c->workspace = workspace;
   s->workspace = saved;
   s->workspace_bytes = saved_bytes;
   if (st != SQZ_OK)
