@@ -250,6 +250,48 @@ using FragA = wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major
 using FragB = wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::row_major>;
 using FragC = wmma::fragment<wmma::accumulator, 16, 16, 16, float>;
 
+// Eight consecutive fp16 channels: one 16-byte load or store. Channel
+// counts of this path are multiples of 16 and every pixel starts 32-byte
+// aligned, so [c, c + 8) with c a multiple of 8 is always 16-byte aligned.
+// Held as a uint4, which nvcc loads and stores with one 128-bit access (a
+// struct of __half2, whose copies are member-wise, became four 32-bit ones).
+struct Half8 {
+  uint4 u;
+  __device__ __forceinline__ __half2 get(int i) const {
+    const unsigned w = i == 0 ? u.x : i == 1 ? u.y : i == 2 ? u.z : u.w;
+    __half2 h;
+    memcpy(&h, &w, sizeof h);
+    return h;
+  }
+  __device__ __forceinline__ void set(int i, __half2 h) {
+    unsigned w;
+    memcpy(&w, &h, sizeof w);
+    (i == 0 ? u.x : i == 1 ? u.y : i == 2 ? u.z : u.w) = w;
+  }
+};
+
+__device__ __forceinline__ Half8 zero8() { return Half8{make_uint4(0, 0, 0, 0)}; }
+__device__ __forceinline__ Half8 load8(const __half *p) { return Half8{*(const uint4 *)p}; }
+__device__ __forceinline__ void store8(__half *p, Half8 v) { *(uint4 *)p = v.u; }
+
+// Channels [c, c + 8) of pixel (y, x) of the module's input, through the
+// folded pool: one 16-byte load per window pixel, the max taken on half2
+// pairs (exact, as the max of the same values in float is).
+__device__ Half8 load_input8(const sqz_fire_args &a, const __half *img, int y, int x, int c) {
+  int r0, r1, c0, c1;
+  sqz_pool_window(&a.geo.pool, y, x, &r0, &r1, &c0, &c1);
+  const size_t row = (size_t)a.geo.pool.src_w * a.cin;
+  const __half *base = img + c;
+  Half8 m = load8(base + (size_t)r0 * row + (size_t)c0 * a.cin);
+  for (int r = r0; r < r1; r++)
+    for (int q = c0; q < c1; q++) {
+      const Half8 v = load8(base + (size_t)r * row + (size_t)q * a.cin);
+#pragma unroll
+      for (int i = 0; i < 4; i++) m.set(i, __hmax2(m.get(i), v.get(i)));
+    }
+  return m;
+}
+
 struct WmmaSmem {
   __half *sq, *in, *center;
   float *stage;  // this warp's 16 x 16
@@ -266,9 +308,9 @@ __device__ WmmaSmem wmma_smem(const sqz_fire_args &a, unsigned char *raw) {
       sqz_wmma_fire_smem(g.tile_h, g.tile_w, a.cin, a.squeeze, a.bypass == SQZ_BYPASS_COMPLEX) -
       sqz_wmma_stage_bytes();
   s.stage = (float *)(raw + body) + (threadIdx.x / 32) * 256;
-  s.lds = a.squeeze + 16;
-  s.ldi = SQZ_FIRE_CHUNK + 16;
-  s.ldc = a.cin + 16;
+  s.lds = sqz_wmma_stride(a.squeeze);
+  s.ldi = sqz_wmma_stride(SQZ_FIRE_CHUNK);
+  s.ldc = sqz_wmma_stride(a.cin);
   return s;
 }
 
@@ -284,24 +326,31 @@ __device__ void wmma_squeeze(const sqz_fire_args &a, int n, int y0, int x0, cons
   for (int j = 0; j < SQZ_WMMA_MAX_FRAGS; j++) wmma::fill_fragment(acc[j], 0.0f);
   for (int k0 = 0; k0 < a.cin; k0 += SQZ_FIRE_CHUNK) {
     const int kc = min(SQZ_FIRE_CHUNK, a.cin - k0);  // 16 or 32: cin is a multiple of 16
+    const int shift = kc == 32 ? 2 : 1;              // log2 of the 8-channel groups a pixel has
     __syncthreads();
-    for (int i = threadIdx.x; i < rows * kc; i += blockDim.x) {
-      const int hp = i / kc, k = i % kc;
+    for (int i = threadIdx.x; i < rows << shift; i += blockDim.x) {
+      const int hp = i >> shift, k = (i & ((1 << shift) - 1)) * 8;
       int y, x;
       const bool inside = hp < hp_count && sqz_halo_to_image(&g, y0, x0, hp, &y, &x);
-      s.in[hp * s.ldi + k] = __float2half(inside ? load_input(a, img, y, x, k0 + k) : 0.0f);
+      store8(s.in + hp * s.ldi + k, inside ? load_input8(a, img, y, x, k0 + k) : zero8());
     }
     __syncthreads();
+    // This warp's tiles are t = warp + 8 j; when the squeeze's column tiles
+    // divide the warps, all of them have column tile warp % n_tiles, and
+    // one B fragment per k step serves every accumulator.
+    const bool one_b = SQZ_FIRE_WARPS % n_tiles == 0;
+    for (int kk = 0; kk < kc; kk += 16) {
+      const __half *w_k = w + (size_t)(k0 + kk) * a.squeeze;
+      FragB fb;
+      if (one_b) wmma::load_matrix_sync(fb, w_k + (warp % n_tiles) * 16, a.squeeze);
 #pragma unroll
-    for (int j = 0; j < SQZ_WMMA_MAX_FRAGS; j++) {
-      const int t = warp + SQZ_FIRE_WARPS * j;
-      if (t >= tiles) continue;
-      const int mt = t / n_tiles, nt = t % n_tiles;
-      for (int kk = 0; kk < kc; kk += 16) {
+      for (int j = 0; j < SQZ_WMMA_MAX_FRAGS; j++) {
+        const int t = warp + SQZ_FIRE_WARPS * j;
+        if (t >= tiles) continue;
+        const int mt = t / n_tiles, nt = t % n_tiles;
         FragA fa;
-        FragB fb;
+        if (!one_b) wmma::load_matrix_sync(fb, w_k + nt * 16, a.squeeze);
         wmma::load_matrix_sync(fa, s.in + mt * 16 * s.ldi + kk, s.ldi);
-        wmma::load_matrix_sync(fb, w + (size_t)(k0 + kk) * a.squeeze + nt * 16, a.squeeze);
         wmma::mma_sync(acc[j], fa, fb, acc[j]);
       }
     }
@@ -328,61 +377,116 @@ __device__ void wmma_squeeze(const sqz_fire_args &a, int n, int y0, int x0, cons
 
 // Writes one 16-pixel row of 16 channels (channel base c0) from the
 // staging: bias, then ReLU for the expands (add = 0), or add to what is
-// there for the shortcut (add = 1); the simple bypass adds the input.
+// there for the shortcut (add = 1); the simple bypass adds the input. Lane
+// l takes pixel l / 2, channels 8 (l % 2) .. + 8: one 16-byte store each.
 __device__ void wmma_store_row(const sqz_fire_args &a, int n, int y, int x0, int c0,
                                const float *stage, const float *bias, int add) {
-  const int lane = threadIdx.x % 32;
-  const __half *img = image_in<__half>(a, n);
-  for (int e = lane; e < 256; e += 32) {
-    const int x = x0 + e / 16, c = c0 + e % 16;
-    if (y >= a.geo.height || x >= a.geo.width) continue;
-    __half *dst = pixel_out<__half>(a, n, y, x) + c;
-    float v = stage[e] + bias[e % 16];
-    if (add) {
-      v += __half2float(*dst);
-    } else {
-      v = fmaxf(v, 0.0f);
-      if (a.bypass == SQZ_BYPASS_SIMPLE) v += load_input(a, img, y, x, c);
+  const int lane = threadIdx.x % 32, px = lane / 2, half = (lane % 2) * 8;
+  const int x = x0 + px, c = c0 + half;
+  if (y >= a.geo.height || x >= a.geo.width) return;
+  __half *dst = pixel_out<__half>(a, n, y, x) + c;
+  const float *row = stage + px * 16 + half;
+  Half8 other = zero8();
+  if (add)
+    other = load8(dst);
+  else if (a.bypass == SQZ_BYPASS_SIMPLE)
+    other = load_input8(a, image_in<__half>(a, n), y, x, c);
+  Half8 out;
+#pragma unroll
+  for (int i = 0; i < 4; i++) {
+    const float2 o = __half22float2(other.get(i));
+    float lo = row[2 * i] + bias[half + 2 * i], hi = row[2 * i + 1] + bias[half + 2 * i + 1];
+    if (!add) {
+      lo = fmaxf(lo, 0.0f);
+      hi = fmaxf(hi, 0.0f);
     }
-    *dst = __float2half(v);
+    out.set(i, __floats2half2_rn(lo + o.x, hi + o.y));
   }
+  store8(dst, out);
 }
 
 // Both expands: output channel tiles nt of the concatenation, 1x1 for
-// nt < e1 / 16, 3x3 after; warps take tiles round-robin.
-__device__ void wmma_expand(const sqz_fire_args &a, int n, int y0, int x0, const WmmaSmem &s) {
+// nt < e1 / 16, 3x3 after. A 3x3 tile costs nine times the MMAs of a 1x1
+// one, so tiles dealt round-robin left some warps with 9x the work of
+// others (fire2/3: four warps with the 1x1 tiles, four with the 3x3). Work
+// items are instead a channel tile and a range of its rows: 3x3 tiles are
+// split into `parts` row ranges (as many as make their count a multiple of
+// the warps, each of at least two rows), and items are dealt in order of
+// cost, 3x3 first, each to the warp with the least work so far (ties to
+// the lowest): every warp computes the same deal and runs its own items.
+__device__ int expand_parts(int t3, int tile_h) {
+  int g = SQZ_FIRE_WARPS, b = t3;  // gcd(t3, warps)
+  while (b) {
+    const int r = g % b;
+    g = b;
+    b = r;
+  }
+  const int want = SQZ_FIRE_WARPS / g, most = tile_h / 2 > 1 ? tile_h / 2 : 1;
+  return want < most ? want : most;
+}
+
+__device__ void wmma_expand_item(const sqz_fire_args &a, int n, int y0, int x0, const WmmaSmem &s,
+                                 int nt, int r0, int r1) {
   const sqz_fire_geometry &g = a.geo;
-  const int warp = threadIdx.x / 32, t1 = a.e1 / 16, tiles = (a.e1 + a.e3) / 16;
-  for (int nt = warp; nt < tiles; nt += SQZ_FIRE_WARPS) {
-    const bool is3 = nt >= t1;
-    const int ne = is3 ? a.e3 : a.e1, col = (is3 ? nt - t1 : nt) * 16, taps = is3 ? 9 : 1;
-    const __half *w = (const __half *)(is3 ? a.w_e3 : a.w_e1);
-    FragC acc[SQZ_WMMA_MAX_TILE_H];
+  const int t1 = a.e1 / 16;
+  const bool is3 = nt >= t1;
+  const int ne = is3 ? a.e3 : a.e1, col = (is3 ? nt - t1 : nt) * 16, taps = is3 ? 9 : 1;
+  const __half *w = (const __half *)(is3 ? a.w_e3 : a.w_e1);
+  FragC acc[SQZ_WMMA_MAX_TILE_H];
 #pragma unroll
-    for (int r = 0; r < SQZ_WMMA_MAX_TILE_H; r++) wmma::fill_fragment(acc[r], 0.0f);
-    for (int tap = 0; tap < taps; tap++) {
-      const int dy = is3 ? tap / 3 - 1 : 0, dx = is3 ? tap % 3 - 1 : 0;
-      for (int ks = 0; ks < a.squeeze; ks += 16) {
-        FragB fb;
-        wmma::load_matrix_sync(fb, w + (size_t)(tap * a.squeeze + ks) * ne + col, ne);
+  for (int r = 0; r < SQZ_WMMA_MAX_TILE_H; r++) wmma::fill_fragment(acc[r], 0.0f);
+  for (int tap = 0; tap < taps; tap++) {
+    const int dy = is3 ? tap / 3 - 1 : 0, dx = is3 ? tap % 3 - 1 : 0;
+    for (int ks = 0; ks < a.squeeze; ks += 16) {
+      FragB fb;
+      wmma::load_matrix_sync(fb, w + (size_t)(tap * a.squeeze + ks) * ne + col, ne);
 #pragma unroll
-        for (int r = 0; r < SQZ_WMMA_MAX_TILE_H; r++) {
-          if (r >= g.tile_h) continue;
-          FragA fa;
-          wmma::load_matrix_sync(fa, s.sq + sqz_halo_tap(&g, r, 0, dy, dx) * s.lds + ks, s.lds);
-          wmma::mma_sync(acc[r], fa, fb, acc[r]);
-        }
+      for (int r = 0; r < SQZ_WMMA_MAX_TILE_H; r++) {
+        if (r0 + r >= r1) continue;
+        FragA fa;
+        wmma::load_matrix_sync(fa, s.sq + sqz_halo_tap(&g, r0 + r, 0, dy, dx) * s.lds + ks, s.lds);
+        wmma::mma_sync(acc[r], fa, fb, acc[r]);
       }
     }
-    const float *bias = (is3 ? a.b_e3 : a.b_e1) + col;
+  }
+  const float *bias = (is3 ? a.b_e3 : a.b_e1) + col;
 #pragma unroll
-    for (int r = 0; r < SQZ_WMMA_MAX_TILE_H; r++) {
-      if (r >= g.tile_h) continue;
-      wmma::store_matrix_sync(s.stage, acc[r], 16, wmma::mem_row_major);
-      __syncwarp();
-      wmma_store_row(a, n, y0 + r, x0, nt * 16, s.stage, bias, 0);
-      __syncwarp();
-    }
+  for (int r = 0; r < SQZ_WMMA_MAX_TILE_H; r++) {
+    if (r0 + r >= r1) continue;
+    wmma::store_matrix_sync(s.stage, acc[r], 16, wmma::mem_row_major);
+    __syncwarp();
+    wmma_store_row(a, n, y0 + r0 + r, x0, nt * 16, s.stage, bias, 0);
+    __syncwarp();
+  }
+}
+
+__device__ void wmma_expand(const sqz_fire_args &a, int n, int y0, int x0, const WmmaSmem &s) {
+  const int warp = threadIdx.x / 32, t1 = a.e1 / 16, tiles = (a.e1 + a.e3) / 16;
+  const int th = a.geo.tile_h, parts = expand_parts(tiles - t1, th);
+  const int rows = (th + parts - 1) / parts;
+  int load[SQZ_FIRE_WARPS];
+#pragma unroll
+  for (int w = 0; w < SQZ_FIRE_WARPS; w++) load[w] = 0;
+  // The 3x3 items (nt >= t1, one per row range), then the 1x1 tiles whole.
+  const int items3 = (tiles - t1) * parts;
+  for (int i = 0; i < items3 + t1; i++) {
+    const bool is3 = i < items3;
+    const int nt = is3 ? t1 + i / parts : i - items3;
+    const int r0 = is3 ? (i % parts) * rows : 0;
+    const int r1 = is3 ? min(th, r0 + rows) : th;
+    if (r0 >= r1) continue;
+    const int cost = (is3 ? 9 : 1) * (r1 - r0);
+    int best = 0, least = load[0];  // compile-time indices only: load stays in registers
+#pragma unroll
+    for (int w = 1; w < SQZ_FIRE_WARPS; w++)
+      if (load[w] < least) {
+        least = load[w];
+        best = w;
+      }
+#pragma unroll
+    for (int w = 0; w < SQZ_FIRE_WARPS; w++)
+      if (w == best) load[w] += cost;
+    if (best == warp) wmma_expand_item(a, n, y0, x0, s, nt, r0, r1);
   }
 }
 
@@ -393,11 +497,12 @@ __device__ void wmma_shortcut(const sqz_fire_args &a, int n, int y0, int x0, con
   const int M = g.tile_h * g.tile_w, E = a.e1 + a.e3;
   const __half *img = image_in<__half>(a, n);
   __syncthreads();  // the squeeze output is no longer needed; outputs visible
-  for (int i = threadIdx.x; i < M * a.cin; i += blockDim.x) {
-    const int m = i / a.cin, k = i % a.cin;
+  const int groups = a.cin / 8;
+  for (int i = threadIdx.x; i < M * groups; i += blockDim.x) {
+    const int m = i / groups, k = (i % groups) * 8;
     const int y = y0 + m / g.tile_w, x = x0 + m % g.tile_w;
     const bool inside = y < g.height && x < g.width;
-    s.center[m * s.ldc + k] = __float2half(inside ? load_input(a, img, y, x, k) : 0.0f);
+    store8(s.center + m * s.ldc + k, inside ? load_input8(a, img, y, x, k) : zero8());
   }
   __syncthreads();
   const __half *w = (const __half *)a.w_shortcut;
@@ -427,7 +532,9 @@ __device__ void wmma_shortcut(const sqz_fire_args &a, int n, int y0, int x0, con
   }
 }
 
-__global__ void __launch_bounds__(SQZ_FIRE_THREADS)
+// Two blocks per SM (at most 128 registers), as before the 16-byte staging:
+// left to itself ptxas takes 224 registers, one block per SM.
+__global__ void __launch_bounds__(SQZ_FIRE_THREADS, 2)
     fire_wmma(const __grid_constant__ sqz_fire_args a) {
   SQZ_DYNAMIC_SHARED(unsigned char, raw);
   const int tiles = a.geo.tiles_y * a.geo.tiles_x;

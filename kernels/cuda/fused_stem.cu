@@ -13,6 +13,7 @@
 namespace {
 
 constexpr int kStemThreads = 256;
+constexpr int kGroup = 4;  // pixels and channels of a thread's micro-tile; divides the chunk
 
 template <typename T>
 __global__ void __launch_bounds__(kStemThreads) stem(const __grid_constant__ sqz_stem_args a) {
@@ -43,19 +44,58 @@ __global__ void __launch_bounds__(kStemThreads) stem(const __grid_constant__ sqz
   for (int c0 = 0; c0 < a.cout; c0 += a.chunk) {
     const int cc = min(a.chunk, a.cout - c0);
     __syncthreads();  // patch ready; previous chunk pooled
-    for (int i = threadIdx.x; i < kk * cc; i += blockDim.x)
-      w_s[(i / cc) * a.chunk + i % cc] = sqz::to_float(w[(size_t)(i / cc) * a.cout + c0 + i % cc]);
+    // The chunk's weights, zero past the last channel (the micro-tiles
+    // below read whole groups of kGroup channels).
+    for (int i = threadIdx.x; i < kk * a.chunk; i += blockDim.x) {
+      const int k = i / a.chunk, c = i % a.chunk;
+      w_s[i] = c < cc ? sqz::to_float(w[(size_t)k * a.cout + c0 + c]) : 0.0f;
+    }
     __syncthreads();
-    // Conv outputs under the pool windows: one (pixel, channel) per step.
-    for (int i = threadIdx.x; i < conv_px * cc; i += blockDim.x) {
-      const int c = i % cc, p = i / cc, r = p / conv_cols, q = p % conv_cols;
-      float acc = a.bias[c0 + c];
-      for (int ky = 0; ky < g.kernel; ky++) {
-        const float *row = patch + ((r * g.stride + ky) * in_cols + q * g.stride) * a.cin;
-        const float *wr = w_s + (ky * g.kernel * a.cin) * a.chunk + c;
-        for (int j = 0; j < g.kernel * a.cin; j++) acc += row[j] * wr[j * a.chunk];
+    // Conv outputs under the pool windows, kGroup pixels x kGroup channels
+    // per thread: each step loads kGroup patch values and kGroup weights
+    // for kGroup^2 FMAs (one load per FMA would be two).
+    const int pgroups = (conv_px + kGroup - 1) / kGroup, cgroups = (cc + kGroup - 1) / kGroup;
+    for (int i = threadIdx.x; i < pgroups * cgroups; i += blockDim.x) {
+      const int pg = i / cgroups, cg = i % cgroups;
+      int base[kGroup];  // patch offset of each pixel's window (the last pixel's when past the end)
+#pragma unroll
+      for (int k = 0; k < kGroup; k++) {
+        const int p = min(pg * kGroup + k, conv_px - 1), r = p / conv_cols, q = p % conv_cols;
+        base[k] = (r * g.stride * in_cols + q * g.stride) * a.cin;
       }
-      conv[p * a.chunk + c] = fmaxf(acc, 0.0f);
+      float acc[kGroup][kGroup];
+#pragma unroll
+      for (int k = 0; k < kGroup; k++) {
+        const int c = cg * kGroup + k;
+        const float b = c < cc ? a.bias[c0 + c] : 0.0f;
+#pragma unroll
+        for (int m = 0; m < kGroup; m++) acc[m][k] = b;
+      }
+      for (int ky = 0; ky < g.kernel; ky++) {
+        const float *rows = patch + ky * in_cols * a.cin;
+        const float *wr = w_s + (ky * g.kernel * a.cin) * a.chunk + cg * kGroup;
+        for (int j = 0; j < g.kernel * a.cin; j++) {
+          float av[kGroup], bv[kGroup];
+#pragma unroll
+          for (int k = 0; k < kGroup; k++) {
+            av[k] = rows[base[k] + j];
+            bv[k] = wr[j * a.chunk + k];
+          }
+#pragma unroll
+          for (int m = 0; m < kGroup; m++)
+#pragma unroll
+            for (int k = 0; k < kGroup; k++) acc[m][k] += av[m] * bv[k];
+        }
+      }
+#pragma unroll
+      for (int m = 0; m < kGroup; m++) {
+        const int p = pg * kGroup + m;
+#pragma unroll
+        for (int k = 0; k < kGroup; k++) {
+          const int c = cg * kGroup + k;
+          if (p < conv_px && c < cc) conv[p * a.chunk + c] = fmaxf(acc[m][k], 0.0f);
+        }
+      }
     }
     __syncthreads();
     // Pool: windows clipped to the conv output (ceil mode hangs over).
@@ -80,6 +120,7 @@ __global__ void __launch_bounds__(kStemThreads) stem(const __grid_constant__ sqz
 
 extern "C" cudaError_t sqz_launch_stem(const sqz_stem_args *a, sqz_dtype dtype,
                                        cudaStream_t stream) {
+  if (a->chunk % kGroup != 0) return cudaErrorInvalidValue;  // whole channel groups per chunk
   const dim3 grid((unsigned)(a->batch * a->geo.tiles_y * a->geo.tiles_x)), block(kStemThreads);
   if (dtype == SQZ_DTYPE_F16)
     return SQZ_LAUNCH(stem<__half>, kStemThreads, grid, block, a->smem, stream, *a);

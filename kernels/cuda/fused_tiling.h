@@ -136,22 +136,29 @@ SQZ_HD void sqz_stem_tile_origin(const sqz_stem_geometry *g, int t, int *py0, in
 
 SQZ_HD int sqz_round16(int v) { return (v + 15) / 16 * 16; }
 
+/* The row stride, in halves, of a shared fp16 matrix with `cols` columns
+ * (a multiple of 16) that WMMA fragments start in at any row: a multiple of
+ * 16 halves keeps every fragment 32-byte aligned, and an odd multiple of
+ * 16 (a stride of 32 bytes modulo 64) spreads the 8 rows of each
+ * 16-byte-per-row matrix load over the 32 banks at most 2-way. */
+SQZ_HD int sqz_wmma_stride(int cols) { return cols % 32 == 16 ? cols : cols + 16; }
+
 /* Shared memory of the tensor-core Fire kernel, in bytes (fp16):
- *   squeeze output  halo pixels (rounded to 16) x (squeeze + 16)
- *   input chunk     halo pixels (rounded to 16) x (chunk + 16)
+ *   squeeze output  halo pixels (rounded to 16) x stride(squeeze)
+ *   input chunk     halo pixels (rounded to 16) x stride(chunk)
  *   staging         8 warps x 16 x 16 floats (always last)
  * and for the complex bypass, afterwards, the tile's input
- *   (tile_h * 16) x (cin + 16) from the start.
- * Row strides padded by 16 keep every fragment 32-byte aligned. */
+ *   (tile_h * 16) x stride(cin) from the start. */
 SQZ_HD size_t sqz_wmma_sq_bytes(int tile_h, int tile_w, int squeeze) {
-  return (size_t)sqz_round16((tile_h + 2) * (tile_w + 2)) * (size_t)(squeeze + 16) * 2;
+  return (size_t)sqz_round16((tile_h + 2) * (tile_w + 2)) * (size_t)sqz_wmma_stride(squeeze) * 2;
 }
 SQZ_HD size_t sqz_wmma_in_bytes(int tile_h, int tile_w) {
-  return (size_t)sqz_round16((tile_h + 2) * (tile_w + 2)) * (size_t)(SQZ_FIRE_CHUNK + 16) * 2;
+  return (size_t)sqz_round16((tile_h + 2) * (tile_w + 2)) *
+         (size_t)sqz_wmma_stride(SQZ_FIRE_CHUNK) * 2;
 }
 SQZ_HD size_t sqz_wmma_stage_bytes(void) { return (size_t)SQZ_FIRE_WARPS * 256 * 4; }
 SQZ_HD size_t sqz_wmma_center_bytes(int tile_h, int tile_w, int cin) {
-  return (size_t)tile_h * tile_w * (size_t)(cin + 16) * 2;
+  return (size_t)tile_h * tile_w * (size_t)sqz_wmma_stride(cin) * 2;
 }
 SQZ_HD size_t sqz_wmma_fire_smem(int tile_h, int tile_w, int cin, int squeeze, int complex_bypass) {
   size_t body = sqz_wmma_sq_bytes(tile_h, tile_w, squeeze) + sqz_wmma_in_bytes(tile_h, tile_w);

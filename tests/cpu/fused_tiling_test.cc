@@ -60,6 +60,25 @@ TEST(FusedGeometry, ClassifierOverlappingLastTileCountsEveryPixelOnce) {
   }
 }
 
+// The tensor-core Fire kernel's shared row strides: every fragment start
+// 32-byte aligned at any row, and the 8 rows that one 16-byte-per-row
+// matrix load reads spread over the 32 four-byte banks at most 2-way.
+TEST(FusedGeometry, WmmaStridesAlignedAndAtMostTwoWayBankConflicts) {
+  for (int cols = 16; cols <= 1024; cols += 16) {
+    const int stride = sqz_wmma_stride(cols);
+    ASSERT_GE(stride, cols);
+    ASSERT_LE(stride, cols + 16);
+    ASSERT_EQ(stride * 2 % 32, 0) << cols;  // bytes: any row starts 32-byte aligned
+    for (int first = 0; first < 16; first++) {
+      int hits[8] = {};  // 16-byte bank groups of 4 banks
+      for (int r = 0; r < 8; r++) hits[((first + r) * stride * 2 / 16) % 8]++;
+      ASSERT_LE(*std::max_element(hits, hits + 8), 2) << "cols " << cols << " stride " << stride;
+    }
+  }
+  EXPECT_EQ(sqz_wmma_stride(48), 48);  // the old S + 16 = 64 was 8-way for S = 48
+  EXPECT_EQ(sqz_wmma_stride(64), 80);
+}
+
 TEST(FusedPlan, BuiltinsMapToStemFiresAndClassifier) {
   for (const char *name : {"squeezenet1_0", "squeezenet1_1", "squeezenet1_0_complex_bypass"}) {
     sqz_model *m = nullptr;

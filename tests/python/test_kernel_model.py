@@ -1,0 +1,36 @@
+"""bench/kernel_model.py: the floors it prints follow from the network's
+shapes (issue 14's 6.9 MB of fp16 activations per v1.1 image), and the
+tile heights follow the fused planner's rule."""
+
+import importlib.util
+import os
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PATH = os.path.join(HERE, "..", "..", "bench", "kernel_model.py")
+
+
+def load():
+    spec = importlib.util.spec_from_file_location("kernel_model", PATH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_v11_fp16_moves_about_6_9_mb_per_image():
+    km = load()
+    rows = km.kernels("v1.1", 256, fp16=True)
+    assert [r["kernel"].split()[0] for r in rows] == \
+        ["stem"] + [f"fire{i}" for i in range(2, 10)] + ["classifier"]
+    per_image = sum(r["bytes"] for r in rows) / 256 / 1e6
+    assert 6.8 < per_image < 7.0
+    # fp32 moves twice the bytes, on the CUDA cores
+    rows32 = km.kernels("v1.1", 256, fp16=False)
+    assert abs(sum(r["bytes"] for r in rows32) - 2 * sum(r["bytes"] for r in rows)) < 256 * 8 * 1000
+    assert not any(r["tensor"] for r in rows32)
+
+
+def test_tile_heights_follow_the_planner():
+    km = load()
+    assert km.fire_tile_h(55, 55, 16, 256) == 8
+    assert km.fire_tile_h(13, 13, 64, 1) == 1  # too few blocks at batch 1: the shortest tile
+    assert km.fire_tile_h(1, 1, 16, 256) == 1  # no taller than the image needs
