@@ -105,13 +105,13 @@ OUT=$rehearsal/out SQZ_GPU_CHECK_BIN=$PWD/$rehearsal/bin SQZ_GPU_CHECK_SKIP="tor
   SQZ_GPU_CHECK_EXPECT="--expect-backends fused,unfused --expect-batches 1,2" \
   scripts/gpu-check.sh >"$rehearsal/run.log" 2>&1 ||
   { cat "$rehearsal/run.log"; echo "emu-check: the gpu-check rehearsal failed"; exit 1; }
-for want in 'env +ok' 'tests +ok' 'bench +ok' 'sanitize +unavailable'; do
+for want in 'env +ok' 'tests +ok' 'bench +ok' 'layers +ok' 'sanitize +unavailable' 'ncu +unavailable'; do
   grep -Eq "^  $want " "$rehearsal/out/summary.txt" ||
     { cat "$rehearsal/out/summary.txt"; echo "emu-check: gpu-check summary lacks '$want'"; exit 1; }
 done
 [ "$(find "$rehearsal/out" -type f | wc -l)" -le 7 ] ||
   { ls "$rehearsal/out"; echo "emu-check: gpu-check wrote more than its 7 files (a device call returns 8)"; exit 1; }
-echo "gpu-check rehearsal: env, tests and bench ok, sanitizers unavailable, $(find "$rehearsal/out" -type f | wc -l) files"
+echo "gpu-check rehearsal: env, tests, bench and layers ok, sanitizers and ncu unavailable, $(find "$rehearsal/out" -type f | wc -l) files"
 
 echo "== emulated device under AddressSanitizer + UBSan (build-emu-asan/)"
 BUILD_DIR=build-emu-asan SQZ_CMAKE_ARGS="$emu_args -DCMAKE_BUILD_TYPE=RelWithDebInfo \

@@ -19,12 +19,17 @@
 #                 eager and CUDA graphs for every configuration, torch.compile
 #                 (max-autotune) for v1.1 fp16 at batch 1 and 256; bench.json (its
 #                 Markdown report is printed last: bench/report.py)
-#   5. sanitize   compute-sanitizer memcheck (leaks too), racecheck, synccheck
+#   5. layers     per-layer times of v1.1 at batch 256, every GPU backend and
+#                 precision (merged into bench.json)
+#   6. sanitize   compute-sanitizer memcheck (leaks too), racecheck, synccheck
 #                 and initcheck over the fused kernels and the engine tests;
 #                 "Device not supported" or no compute-sanitizer reads as
-#                 unavailable here, not as a failure of sqz        sanitize.log
-#   6. python     the Python package's tests against the GPU library (appended
+#                 unavailable here, not as a failure of sqz        tools.log
+#   7. python     the Python package's tests against the GPU library (appended
 #                 to tests.log)
+#   8. ncu        Nsight Compute on one fused v1.1 fp16 forward at batch 256
+#                 (stem, Fire, classifier kernels; unavailable where the
+#                 counters are refused; appended to tools.log)
 #
 # That is 7 files (a device call returns 8 at most); no log grows past 8 MiB
 # (its head and tail are kept). The whole run keeps to SQZ_GPU_CHECK_SECONDS
@@ -283,7 +288,23 @@ do_torch() {
   return "$rc"
 }
 
-# --- 5. sanitize: compute-sanitizer ---------------------------------------------
+# --- 5. layers: where the time goes ------------------------------------------------
+
+# Per-layer times (sqz_engine_profile) of v1.1 at batch 256 on every GPU
+# backend and precision: 6 engines, seconds. Merged into bench.json.
+do_layers() {
+  # shellcheck disable=SC2086 # word splitting of the extra arguments is wanted
+  limited 60 "$bin/sqz-bench" --mode layers --models squeezenet1_1 --backends fused,cudnn,unfused \
+    --precisions fp16,fp32 --batches 256 --inputs 224 --warmup 3 --min-iters 10 --min-time 100 \
+    --json "$scratch/layers.json" ${SQZ_GPU_CHECK_BENCH_ARGS:-} || return 1
+  [ -f "$OUT/bench.json" ] || { echo "no bench.json to add the layers to"; return 1; }
+  python3 bench/merge_results.py "$OUT/bench.json" "$scratch/layers.json" \
+    --out "$scratch/merged.json" &&
+    cp "$scratch/merged.json" "$OUT/bench.json" &&
+    python3 bench/report.py "$OUT/bench.json" --out "$scratch/bench.md" >/dev/null
+}
+
+# --- 6. sanitize: compute-sanitizer ---------------------------------------------
 
 # sanitizer TOOL SECONDS FILTER [OPTIONS...]: one tool over the tests FILTER.
 sanitizer() {
@@ -319,12 +340,34 @@ do_sanitize() {
   return "$status"
 }
 
-# --- 6. python ---------------------------------------------------------------------
+# --- 7. python ---------------------------------------------------------------------
 
 do_python() {
   python3 -c "import pytest" 2>/dev/null || { echo "pytest is not installed here"; return 3; }
   SQZ_LIBRARY="$lib/libsqz.so" SQZ_CLI="$bin/sqz" PYTHONPATH="$root/bindings/python" \
     limited 90 python3 -m pytest -q -p no:cacheprovider tests/python
+}
+
+# --- 8. ncu: the fused kernels' hardware counters ---------------------------------
+
+# One forward of v1.1 fp16 at batch 256 on the fused backend, graphs off,
+# every stem, Fire and classifier launch profiled (speed of light, occupancy,
+# launch statistics), clocks left as they are. Some machines refuse the
+# counters: that reads as unavailable.
+do_ncu() {
+  command -v ncu >/dev/null || { echo "ncu is not installed here: unavailable"; return 3; }
+  local log="$scratch/ncu.txt" rc
+  limited 120 ncu --clock-control none --kernel-name 'regex:stem|fire|classifier' \
+    --launch-count 12 --section SpeedOfLight --section Occupancy --section LaunchStats \
+    "$bin/sqz-bench" --models squeezenet1_1 --backends fused --precisions fp16 --batches 256 \
+    --inputs 224 --graphs off --warmup 1 --iters 1 --quiet >"$log" 2>&1
+  rc=$?
+  cat "$log"
+  if grep -qiE 'LibraryNotLoaded|ERR_NVGPUCTRPERM|not supported|profiling is not' "$log"; then
+    echo "ncu cannot read this machine's counters: unavailable"
+    return 3
+  fi
+  return "$rc"
 }
 
 rm -f "$OUT/summary.txt"
@@ -337,8 +380,10 @@ else
   step tests tests.log 30 240 do_tests
   step bench bench.log 60 170 do_bench
   step torch bench.log 60 200 do_torch
-  step sanitize sanitize.log 60 330 do_sanitize
+  step layers bench.log 20 60 do_layers
+  step sanitize tools.log 60 300 do_sanitize
   step python tests.log 30 90 do_python
+  step ncu tools.log 30 120 do_ncu
 fi
 echo
 cat "$OUT/summary.txt"
