@@ -114,16 +114,14 @@ def check(doc: Dict[str, Any], args: argparse.Namespace) -> List[str]:
         for i, e in enumerate(doc.get(key) or []):
             if not isinstance(e, dict) or not isinstance(e.get("reason"), str):
                 problems.append(f"{key}[{i}]: missing 'reason'")
+    def listed(key: str) -> str:  # "N configuration(s) failed: the first five, why"
+        return (f"{len(doc[key])} configuration(s) {key}: " +
+                "; ".join(f"{e.get('model')} {e.get('backend')} {e.get('precision')} "
+                          f"batch {e.get('batch')}: {e.get('reason')}" for e in doc[key][:5]))
     if doc.get("failed"):
-        problems.append(f"{len(doc['failed'])} configuration(s) failed: " +
-                        "; ".join(f"{e.get('model')} {e.get('backend')} {e.get('precision')} "
-                                  f"batch {e.get('batch')}: {e.get('reason')}"
-                                  for e in doc["failed"][:5]))
+        problems.append(listed("failed"))
     if getattr(args, "no_skips", False) and doc.get("skipped"):
-        problems.append(f"{len(doc['skipped'])} configuration(s) skipped: " +
-                        "; ".join(f"{e.get('model')} {e.get('backend')} {e.get('precision')} "
-                                  f"batch {e.get('batch')}: {e.get('reason')}"
-                                  for e in doc["skipped"][:5]))
+        problems.append(listed("skipped"))
     medians = {(r["model"], r.get("kind"), r["precision"], r["batch"], r["input"], r["graphs"],
                 r["backend"]): r["median_ms"] for r in results if isinstance(r, dict)
                and all(k in r for k in benchlib.RESULT_FIELDS)}

@@ -39,20 +39,21 @@ struct Region {
   const char *what = "";
 };
 
+// The calling thread's TLS block of the module holding `code`.
+struct TlsBlock {
+  uintptr_t code = 0;
+  uintptr_t base = 0;
+  size_t size = 0;
+};
+
 struct BlockCheck {
   bool active = false;
   Region dynamic_smem, static_smem;
   std::string finding;  // the first unwritten read, if any
+  TlsBlock tls;         // of the last kernel this thread ran: blocks of one launch share it
 };
 
 thread_local BlockCheck t_check __attribute__((tls_model("initial-exec")));
-
-// The calling thread's TLS block of the module holding `code`.
-struct TlsBlock {
-  uintptr_t code;
-  uintptr_t base = 0;
-  size_t size = 0;
-};
 
 int find_tls(struct dl_phdr_info *info, size_t, void *arg) {
   TlsBlock *t = (TlsBlock *)arg;
@@ -117,8 +118,11 @@ void initcheck_begin(const void *kernel, void *smem, size_t smem_bytes) {
   BlockCheck &c = t_check;
   c.finding.clear();
   track(c.dynamic_smem, (uintptr_t)smem, smem ? smem_bytes : 0, "dynamic");
-  TlsBlock tls{(uintptr_t)kernel};
-  dl_iterate_phdr(find_tls, &tls);
+  TlsBlock &tls = c.tls;
+  if (tls.code != (uintptr_t)kernel) {
+    tls = TlsBlock{(uintptr_t)kernel};
+    dl_iterate_phdr(find_tls, &tls);
+  }
   track(c.static_smem, tls.base, tls.size, "static");
   // The CUDA thread's indices: read by kernel code, written by the emulator.
   const uintptr_t self = (uintptr_t)&t_thread;

@@ -271,6 +271,11 @@ struct Half8 {
 };
 
 __device__ __forceinline__ Half8 zero8() { return Half8{make_uint4(0, 0, 0, 0)}; }
+// Eight fp16 -infinity (0xfc00): the max's start, below every value.
+__device__ __forceinline__ Half8 minus_inf8() {
+  constexpr unsigned kPair = 0xfc00fc00u;
+  return Half8{make_uint4(kPair, kPair, kPair, kPair)};
+}
 __device__ __forceinline__ Half8 load8(const __half *p) { return Half8{*(const uint4 *)p}; }
 __device__ __forceinline__ void store8(__half *p, Half8 v) { *(uint4 *)p = v.u; }
 
@@ -282,7 +287,7 @@ __device__ Half8 load_input8(const sqz_fire_args &a, const __half *img, int y, i
   sqz_pool_window(&a.geo.pool, y, x, &r0, &r1, &c0, &c1);
   const size_t row = (size_t)a.geo.pool.src_w * a.cin;
   const __half *base = img + c;
-  Half8 m = load8(base + (size_t)r0 * row + (size_t)c0 * a.cin);
+  Half8 m = minus_inf8();  // the window is never empty
   for (int r = r0; r < r1; r++)
     for (int q = c0; q < c1; q++) {
       const Half8 v = load8(base + (size_t)r * row + (size_t)q * a.cin);
