@@ -9,20 +9,20 @@
 # input is kept in build-fuzz/findings/; fix it and copy it to
 # tests/fuzz/regressions/HARNESS/, which ctest replays.
 #
-# The Python harnesses (atheris: the ONNX importer and the .npz converter
-# of python -m sqz.convert) run the same way in build-fuzz/venv, against
+# The Python harnesses (atheris: the ONNX importer, the .npz converter and
+# the .pth reader of python -m sqz.convert) run the same way in build-fuzz/venv, against
 # build/libsqz.so.
 #
 # Usage: scripts/fuzz.sh [SECONDS]
 # Environment: SQZ_FUZZ_HARNESSES (default: all C ones), SQZ_FUZZ_PYTHON
-# (default: "onnx npz"; empty for none), SQZ_FUZZ_JOBS (harnesses at once,
+# (default: "onnx npz pth"; empty for none), SQZ_FUZZ_JOBS (harnesses at once,
 # default 2), SQZ_FUZZ_RUNS (stop each after this many executions instead
 # of SECONDS), SQZ_DATA_DIR (default ../shared/data).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
 harnesses=${SQZ_FUZZ_HARNESSES-"sqzw deep_compression model_load labels layers image"}
-python_harnesses=${SQZ_FUZZ_PYTHON-"onnx npz"}
+python_harnesses=${SQZ_FUZZ_PYTHON-"onnx npz pth"}
 jobs=${SQZ_FUZZ_JOBS:-2}
 data=${SQZ_DATA_DIR:-../shared/data}
 build=build-fuzz

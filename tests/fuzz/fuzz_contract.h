@@ -16,7 +16,11 @@ void fuzz_check_failure(sqz_status st);
 
 /* Checks a model's queries and tensors (finite weights), then runs one cpu
  * forward at the smallest square input it accepts; aborts on a violation.
- * The model is changed (its input size) and left to the caller to free. */
+ * The forward runs once per architecture (layers and shapes) in a process:
+ * its memory accesses depend on the architecture alone, and a fixed-graph
+ * format (Deep Compression) would otherwise spend every execution on the
+ * same forward. The model is changed (its input size) and left to the
+ * caller to free. */
 void fuzz_check_model(sqz_model *m);
 
 /* A parser's outcome: the failure checked (fuzz_check_failure), or the

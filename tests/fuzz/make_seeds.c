@@ -124,6 +124,43 @@ static int layer_lists(void) {
          write_file("layers", "raw_fields", raw, sizeof raw);
 }
 
+/* A Deep Compression file (format: ../shared/data/README.md) storing
+ * `stored` weights per layer at gaps cycling through 0..15: 43 KB with
+ * none stored, where the real release is 676 KB, so mutations stay cheap. */
+static int deep_compression(const char *name, unsigned stored) {
+  /* The release's 26 convolutions in file order: conv1, then squeeze,
+   * expand1x1, expand3x3 of fire2..fire9, then conv10. */
+  static const int squeeze[8] = {16, 16, 32, 32, 48, 48, 64, 64};
+  int outs[26] = {96};
+  for (int f = 0; f < 8; f++) {
+    outs[1 + 3 * f] = squeeze[f];
+    outs[2 + 3 * f] = outs[3 + 3 * f] = 4 * squeeze[f];
+  }
+  outs[25] = 1000;
+  size_t size = 4 * 26;
+  for (int i = 0; i < 26; i++) size += 4 * 256 + 4 * (size_t)outs[i] + stored + (stored + 1) / 2;
+  unsigned char *file = calloc(size, 1), *at = file;
+  if (!file) return 1;
+  for (int i = 0; i < 26; i++, at += 4) memcpy(at, &stored, 4); /* little-endian hosts */
+  for (int i = 0; i < 26; i++) {
+    for (int c = 1; c < 256; c++) { /* entry 0 stays 0, as the format wants */
+      const float v = (float)(c - 128) / 256.0f;
+      memcpy(at + 4 * c, &v, 4);
+    }
+    at += 4 * 256;
+    for (int o = 0; o < outs[i]; o++, at += 4) {
+      const float b = (float)(o % 5) * 0.01f;
+      memcpy(at, &b, 4);
+    }
+    for (unsigned k = 0; k < stored; k++) *at++ = (unsigned char)(k * 37 + i);
+    for (unsigned k = 0; k < stored; k += 2)
+      *at++ = (unsigned char)((k % 16) | ((k + 1) % 16) << 4);
+  }
+  const int rc = write_file("deep_compression", name, file, size);
+  free(file);
+  return rc;
+}
+
 /* A test pattern of w x h RGB pixels. */
 static unsigned char *pattern(int w, int h) {
   unsigned char *p = malloc((size_t)w * h * 3);
@@ -222,7 +259,8 @@ int main(int argc, char **argv) {
     return 2;
   }
   out_dir = argv[1];
-  int rc = models() | labels() | layer_lists() | pnm();
+  int rc = models() | labels() | layer_lists() | pnm() | deep_compression("none_stored.net", 0) |
+           deep_compression("few_stored.net", 9);
 #ifdef SQZ_HAVE_PNG
   rc |= png("rgb.png", PNG_COLOR_TYPE_RGB, 8, 9, 7, PNG_INTERLACE_NONE);
   rc |= png("gray.png", PNG_COLOR_TYPE_GRAY, 8, 5, 4, PNG_INTERLACE_NONE);

@@ -15,7 +15,9 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "fuzz" / "python"))
 from contract import run  # noqa: E402
 
-CASES = [(suffix, path) for suffix, folder in ((".onnx", "python_onnx"), (".npz", "python_npz"))
+CASES = [(suffix, path) for suffix, folder in ((".onnx", "python_onnx"), (".npz", "python_npz"),
+                                              (".pth", "python_pth"))
+         if (REPO / "tests" / "fuzz" / "regressions" / folder).is_dir()
          for path in sorted((REPO / "tests" / "fuzz" / "regressions" / folder).iterdir())]
 
 

@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Mapping, Optional, Union
 
 import numpy as np
 
+from . import torch_checkpoint
 from .errors import FormatError, InvalidArgument
 from .model import Model
 from .types import LayerInfo, Preprocess
@@ -136,32 +137,44 @@ def looks_like_torch_file(path: Union[str, "os.PathLike[str]"]) -> bool:
 
 
 def load_torch_state_dict(path: Union[str, "os.PathLike[str]"]) -> Dict[str, np.ndarray]:
-    """Reads a torch.save'd state_dict (or a module, or {"state_dict": ...}) as numpy arrays.
+    """Reads a torch.save'd state_dict (or {"state_dict": ...}) as float32 numpy arrays.
 
-    Needs PyTorch. Tensors only are loaded (weights_only=True) where the
-    installed torch supports it, so a checkpoint cannot run code.
+    PyTorch is not needed: sqz.torch_checkpoint reads both torch.save
+    containers and runs no pickled code. Only a file it does not take (a
+    pickled nn.Module) is handed to torch.load(weights_only=True), when
+    PyTorch is installed.
     """
     try:
+        obj = torch_checkpoint.read(path)
+    except torch_checkpoint.Unsupported as refused:
+        obj = _torch_load(path, refused)
+    weights = torch_checkpoint.state_dict(obj)
+    if weights is None:
+        raise FormatError(f"{os.fspath(path)}: expected a state_dict, found "
+                          f"{type(obj).__name__}")
+    return {k: np.asarray(v, np.float32) for k, v in weights.items()}
+
+
+def _torch_load(path: Union[str, "os.PathLike[str]"], refused: Exception) -> Any:
+    """torch.load for what the reader refused, as numpy arrays; the refusal
+    stands when PyTorch is missing or fails too."""
+    try:
         import torch  # type: ignore[import-not-found]
-    except ImportError as exc:
-        raise ImportError("reading a .pth checkpoint needs PyTorch (pip install torch); or "
-                          "save the state_dict as .npz: numpy.savez(path, **{k: v.numpy() "
-                          "for k, v in sd.items()})") from exc
+    except ImportError:
+        raise refused from None
     try:
         obj = torch.load(os.fspath(path), map_location="cpu", weights_only=True)
-    except TypeError:  # torch older than 1.13 has no weights_only
-        obj = torch.load(os.fspath(path), map_location="cpu")
+    except Exception:
+        raise refused from None
     if hasattr(obj, "state_dict") and callable(obj.state_dict):
         obj = obj.state_dict()
     if isinstance(obj, dict):
         for key in ("state_dict", "model"):
             if isinstance(obj.get(key), dict):
                 obj = obj[key]
-    if not isinstance(obj, dict):
-        raise FormatError(f"{os.fspath(path)}: expected a state_dict, found "
-                          f"{type(obj).__name__}")
-    return {k: v.detach().cpu().float().numpy() for k, v in obj.items()
-            if hasattr(v, "detach")}
+        return {k: v.detach().cpu().float().numpy() for k, v in obj.items()
+                if hasattr(v, "detach")}
+    return obj
 
 
 def load_npz_state_dict(path: Union[str, "os.PathLike[str]"]) -> Dict[str, np.ndarray]:
