@@ -8,9 +8,10 @@
 // classifier_fma: CUDA cores, fp32 or fp16 storage; a block takes one image
 // and 128 classes, stages 16 pixels at a time and keeps 16 sums per thread.
 // classifier_wmma: tensor cores (fp16, channels a multiple of 16, at least
-// 16 pixels); A fragments (16 pixels x 16 channels) load straight from the
-// NHWC input, the last one overlapping the previous so that no row lies
-// past the image; its repeated rows are skipped when summing.
+// 16 pixels); A fragments (16 pixels x 16 channels) come from row tiles the
+// block stages in shared memory for all its warps, the last tile
+// overlapping the previous so that no row lies past the image; its
+// repeated rows are skipped when summing.
 #include "dtype.cuh"
 #include "kernels/cuda/fused_kernels.h"
 
@@ -70,54 +71,80 @@ using FragB = wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::row_major
 using FragC = wmma::fragment<wmma::accumulator, 16, 16, 16, float>;
 
 constexpr int kWarps = 8, kMaxRowTiles = 8;
+constexpr int kChunk = SQZ_CLASSIFIER_CHUNK, kStride = SQZ_CLASSIFIER_A_STRIDE;
+static_assert(kChunk % 16 == 0 && kStride % 8 == 0 && (16 * kStride * 2) % 32 == 0,
+              "A fragments start 32-byte aligned in shared memory");
 
-// A block per image and group of 8 class tiles of 16 classes; each warp
-// sweeps the pixels for its tile in groups of up to 8 fragments.
+// Copies up to 8 row tiles (16 pixels each; the last overlaps the one before
+// so that no row lies past the image) x `chunk` channels from k0 into
+// shared memory, 8 channels (16 bytes) at a time.
+__device__ void stage_rows(__half *a_s, const __half *img, int cin, int hw, int g0, int tiles,
+                           int k0, int chunk) {
+  const int vectors = chunk / 8, per_tile = 16 * vectors;
+  for (int i = threadIdx.x; i < tiles * per_tile; i += blockDim.x) {
+    const int r = i / per_tile, row = i % per_tile / vectors, v = i % vectors;
+    const int pixel = min((g0 + r) * 16, hw - 16) + row;
+    const uint4 *src = (const uint4 *)(img + (size_t)pixel * cin + k0) + v;
+    *((uint4 *)(a_s + (r * 16 + row) * kStride) + v) = *src;
+  }
+}
+
+// A block per image and group of 8 class tiles of 16 classes, a warp per
+// tile. The block stages each group of up to 8 row tiles 64 channels at a
+// time, once for all its warps, which then take their A fragments from
+// shared memory and their own B fragments from the weights.
 __global__ void __launch_bounds__(kWarps * 32)
     classifier_wmma(const __grid_constant__ sqz_classifier_args a) {
-  SQZ_DYNAMIC_SHARED(float, stage_all);  // kWarps x 16 x 16
+  SQZ_DYNAMIC_SHARED(float, stage_all);                // kWarps x 16 x 16, then the A stage
+  __half *a_s = (__half *)(stage_all + kWarps * 256);  // kMaxRowTiles x 16 x kStride
   const int n = blockIdx.x, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int hw = a.height * a.width, row_tiles = (hw + 15) / 16;
   float *stage = stage_all + warp * 256;
   const __half *img = (const __half *)a.in + (size_t)n * hw * a.cin;
   const __half *w = (const __half *)a.weights;
-  const int class_tiles = (a.classes + 15) / 16;
-  for (int ct = blockIdx.y * kWarps + warp; ct < class_tiles; ct += gridDim.y * kWarps) {
-    const int c = ct * 16 + lane % 16;
-    const float bias = c < a.classes ? a.bias[c] : 0.0f;
-    float total = 0.0f;  // lanes 0..15: the sum of class c over the rows seen
-    for (int g0 = 0; g0 < row_tiles; g0 += kMaxRowTiles) {
-      FragC acc[kMaxRowTiles];
+  const int ct = blockIdx.y * kWarps + warp;
+  const bool active = ct < (a.classes + 15) / 16;  // idle warps still help stage
+  const int c = ct * 16 + lane % 16;
+  const float bias = active && c < a.classes ? a.bias[c] : 0.0f;
+  float total = 0.0f;  // lanes 0..15: the sum of class c over the rows seen
+  for (int g0 = 0; g0 < row_tiles; g0 += kMaxRowTiles) {
+    const int tiles = min(kMaxRowTiles, row_tiles - g0);
+    FragC acc[kMaxRowTiles];
 #pragma unroll
-      for (int r = 0; r < kMaxRowTiles; r++) wmma::fill_fragment(acc[r], 0.0f);
-      for (int k = 0; k < a.cin; k += 16) {
+    for (int r = 0; r < kMaxRowTiles; r++) wmma::fill_fragment(acc[r], 0.0f);
+    for (int k0 = 0; k0 < a.cin; k0 += kChunk) {
+      const int chunk = min(kChunk, a.cin - k0);
+      __syncthreads();  // the previous chunk's fragments are loaded
+      stage_rows(a_s, img, a.cin, hw, g0, tiles, k0, chunk);
+      __syncthreads();
+      if (!active) continue;
+      for (int kk = 0; kk < chunk; kk += 16) {
         FragB fb;
-        wmma::load_matrix_sync(fb, w + (size_t)k * a.ldw + ct * 16, a.ldw);
+        wmma::load_matrix_sync(fb, w + (size_t)(k0 + kk) * a.ldw + ct * 16, a.ldw);
 #pragma unroll
         for (int r = 0; r < kMaxRowTiles; r++) {
-          const int tile = g0 + r;
-          if (tile >= row_tiles) continue;
-          const int row0 = min(tile * 16, hw - 16);  // the last tile overlaps
+          if (r >= tiles) continue;
           FragA fa;
-          wmma::load_matrix_sync(fa, img + (size_t)row0 * a.cin + k, a.cin);
+          wmma::load_matrix_sync(fa, a_s + r * 16 * kStride + kk, kStride);
           wmma::mma_sync(acc[r], fa, fb, acc[r]);
         }
       }
-#pragma unroll
-      for (int r = 0; r < kMaxRowTiles; r++) {
-        const int tile = g0 + r;
-        if (tile >= row_tiles) continue;
-        const int row0 = min(tile * 16, hw - 16), first_new = tile * 16 - row0;
-        wmma::store_matrix_sync(stage, acc[r], 16, wmma::mem_row_major);
-        __syncwarp();
-        if (lane < 16)
-          for (int p = first_new; p < 16; p++) total += fmaxf(stage[p * 16 + lane] + bias, 0.0f);
-        __syncwarp();
-      }
     }
-    if (lane < 16 && c < a.classes)
-      a.out[(size_t)n * a.classes + c] = (total + border_term(a, bias)) * mean_scale(a);
+    if (!active) continue;
+#pragma unroll
+    for (int r = 0; r < kMaxRowTiles; r++) {
+      if (r >= tiles) continue;
+      const int tile = g0 + r;
+      const int first_new = tile * 16 - min(tile * 16, hw - 16);
+      wmma::store_matrix_sync(stage, acc[r], 16, wmma::mem_row_major);
+      __syncwarp();
+      if (lane < 16)
+        for (int p = first_new; p < 16; p++) total += fmaxf(stage[p * 16 + lane] + bias, 0.0f);
+      __syncwarp();
+    }
   }
+  if (active && lane < 16 && c < a.classes)
+    a.out[(size_t)n * a.classes + c] = (total + border_term(a, bias)) * mean_scale(a);
 }
 
 }  // namespace

@@ -71,6 +71,12 @@ typedef struct sqz_classifier_args {
 cudaError_t sqz_launch_classifier(const sqz_classifier_args *a, sqz_dtype dtype,
                                   cudaStream_t stream);
 
+/* The tensor-core classifier stages 8 row tiles of 16 pixels, 64 channels at
+ * a time, at a row stride of 80 halves: every row 32-byte aligned, and rows
+ * 8 banks apart, so a fragment's 4 rows per shared-memory phase do not
+ * conflict. */
+enum { SQZ_CLASSIFIER_CHUNK = 64, SQZ_CLASSIFIER_A_STRIDE = 80 };
+
 /* Raise each kernel's dynamic shared memory limit to `bytes` (once, at
  * engine creation: some variants need more than 48 KiB). */
 cudaError_t sqz_fused_fire_allow_smem(size_t bytes);

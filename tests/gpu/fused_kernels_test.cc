@@ -136,7 +136,10 @@ INSTANTIATE_TEST_SUITE_P(Sizes, FusedOneFire,
                                            Net{55, true, SQZ_BYPASS_SIMPLE, 64, 16, 32},
                                            Net{57, false, SQZ_BYPASS_NONE, 24, 8,
                                                12},  // not multiples of 16
-                                           Net{113, true, SQZ_BYPASS_COMPLEX, 16, 16, 16}));
+                                           Net{113, true, SQZ_BYPASS_COMPLEX, 16, 16, 16},
+                                           // conv10 sees 80 channels: a full and a partial
+                                           // chunk of the classifier's staging
+                                           Net{19, false, SQZ_BYPASS_NONE, 32, 16, 40}));
 
 TEST(FusedModels, MetaparameterModels) {
   SQZ_REQUIRE_BACKEND(SQZ_BACKEND_FUSED);
