@@ -25,7 +25,7 @@ harnesses=${SQZ_FUZZ_HARNESSES-"sqzw deep_compression model_load labels layers i
 python_harnesses=${SQZ_FUZZ_PYTHON-"onnx npz pth"}
 jobs=${SQZ_FUZZ_JOBS:-2}
 data=${SQZ_DATA_DIR:-../shared/data}
-build=build-fuzz
+build="build-fuzz"
 root=$PWD
 
 if ! command -v clang >/dev/null; then
@@ -91,12 +91,13 @@ fi
 run_python() {
   # Separate statements: one `local` expands every value before assigning.
   local h=$1
-  local corpus=$build/corpus/python_$h log=$build/fuzz-python_$h.log
+  local corpus=$build/corpus/python_$h log=$build/fuzz-python_$h.log dict=()
   mkdir -p "$corpus"
+  [ -f "tests/fuzz/dict/python_$h.dict" ] && dict=("-dict=$root/tests/fuzz/dict/python_$h.dict")
   local stop=("-max_total_time=$seconds")
   [ -n "${SQZ_FUZZ_RUNS:-}" ] && stop=("-runs=$SQZ_FUZZ_RUNS")
   (cd tests/fuzz/python && SQZ_LIBRARY="$root/build/libsqz.so" SQZ_FUZZ_TMP="$root/$build" \
-    "$root/$venv/bin/python" "fuzz_$h.py" "${stop[@]}" -timeout=20 -rss_limit_mb=2048 \
+    "$root/$venv/bin/python" "fuzz_$h.py" "${stop[@]}" "${dict[@]}" -timeout=20 -rss_limit_mb=2048 \
     -print_final_stats=1 -artifact_prefix="$root/$build/findings/python_$h-" \
     "$root/$corpus" "$root/$seeds/python/$h") >"$log" 2>&1
   echo $? >"$build/fuzz-python_$h.rc"
