@@ -6,7 +6,8 @@
 // zeros, so each contributes ReLU(bias).
 //
 // classifier_fma: CUDA cores, fp32 or fp16 storage; a block takes one image
-// and 128 classes, stages 16 pixels at a time and keeps 16 sums per thread.
+// and 128 classes, stages 16 pixels at a time and keeps 16 sums per thread:
+// per channel one weight load and four 16-byte shared loads feed 16 FMAs.
 // classifier_wmma: tensor cores (fp16, channels a multiple of 16, at least
 // 16 pixels); A fragments (16 pixels x 16 channels) come from row tiles the
 // block stages in shared memory for all its warps, the last tile
@@ -34,7 +35,9 @@ __device__ float mean_scale(const sqz_classifier_args &a) {
 template <typename T>
 __global__ void __launch_bounds__(kClassesPerBlock)
     classifier_fma(const __grid_constant__ sqz_classifier_args a) {
-  SQZ_DYNAMIC_SHARED(float, x_s);  // kPixels x cin
+  // Channel-major, kPixels values per channel: the 16 pixels a weight
+  // multiplies are four 16-byte loads (the same for every thread).
+  SQZ_DYNAMIC_SHARED(float, x_s);  // cin x kPixels
   const int n = blockIdx.x, cls = blockIdx.y * kClassesPerBlock + threadIdx.x;
   const int hw = a.height * a.width;
   const T *img = (const T *)a.in + (size_t)n * hw * a.cin;
@@ -44,10 +47,12 @@ __global__ void __launch_bounds__(kClassesPerBlock)
   for (int p0 = 0; p0 < hw; p0 += kPixels) {
     const int np = min(kPixels, hw - p0);
     __syncthreads();
-    // Rows past the last pixel are zeroed: every row is read below (the
+    // Pixels past the last are zeroed: every value is read below (the
     // sums skip them), and none may be read unwritten.
-    for (int i = threadIdx.x; i < kPixels * a.cin; i += blockDim.x)
-      x_s[i] = i < np * a.cin ? sqz::to_float(img[(size_t)p0 * a.cin + i]) : 0.0f;
+    for (int i = threadIdx.x; i < kPixels * a.cin; i += blockDim.x) {
+      const int k = i / kPixels, p = i % kPixels;
+      x_s[i] = p < np ? sqz::to_float(img[(size_t)(p0 + p) * a.cin + k]) : 0.0f;
+    }
     __syncthreads();
     if (cls >= a.classes) continue;
     float acc[kPixels];
@@ -55,8 +60,15 @@ __global__ void __launch_bounds__(kClassesPerBlock)
     for (int p = 0; p < kPixels; p++) acc[p] = bias;
     for (int k = 0; k < a.cin; k++) {
       const float wk = sqz::to_float(w[(size_t)k * a.ldw + cls]);
+      const float4 *xk = (const float4 *)(x_s + k * kPixels);
 #pragma unroll
-      for (int p = 0; p < kPixels; p++) acc[p] += x_s[p * a.cin + k] * wk;
+      for (int q = 0; q < kPixels / 4; q++) {
+        const float4 v = xk[q];
+        acc[4 * q] += v.x * wk;
+        acc[4 * q + 1] += v.y * wk;
+        acc[4 * q + 2] += v.z * wk;
+        acc[4 * q + 3] += v.w * wk;
+      }
     }
 #pragma unroll
     for (int p = 0; p < kPixels; p++)
