@@ -45,8 +45,9 @@ __device__ T *pixel_out(const sqz_fire_args &a, int n, int y, int x) {
 
 // ---------------------------------------------------------------------------
 // CUDA cores. Each GEMM runs in passes of 64 x 64 outputs; thread (tx, ty)
-// of a 16 x 16 grid owns rows mb + ty + 16 i and columns nb + tx + 16 j
-// (i, j < 4), so the weight loads of a warp are consecutive columns.
+// of a 16 x 16 grid owns rows mb + ty + 16 i and the 4 consecutive columns
+// nb + 4 tx + j (i, j < 4), so its weights of a row are one 16-byte load
+// (8 bytes in fp16) when the row length allows, and a warp's are one run.
 
 constexpr int kTM = 4, kTN = 4;
 
@@ -55,14 +56,38 @@ __device__ float load_weight(const void *w, size_t i) {
   return sqz::to_float(((const T *)w)[i]);
 }
 
-// This thread's kTN weights of row k of a [K x n] HWIO matrix: columns
-// nb + tx + 16 j, zero past n.
+// Column j of this thread's 4 in the pass starting at column nb.
+__device__ __forceinline__ int own_column(int nb, int j) {
+  return nb + kTN * (threadIdx.x % 16) + j;
+}
+
+// Four consecutive weights [i, i + 4) as one vector load (i and the row
+// length multiples of 4, so the address is 16-byte aligned for fp32 and
+// 8-byte aligned for fp16).
+__device__ __forceinline__ void load4(const float *p, float (&v)[kTN]) {
+  const float4 q = *(const float4 *)p;
+  v[0] = q.x, v[1] = q.y, v[2] = q.z, v[3] = q.w;
+}
+__device__ __forceinline__ void load4(const __half *p, float (&v)[kTN]) {
+  const uint2 q = *(const uint2 *)p;
+  __half2 lo, hi;
+  memcpy(&lo, &q.x, sizeof lo);
+  memcpy(&hi, &q.y, sizeof hi);
+  const float2 a = __half22float2(lo), b = __half22float2(hi);
+  v[0] = a.x, v[1] = a.y, v[2] = b.x, v[3] = b.y;
+}
+
+// This thread's kTN weights of row k of a [K x n] HWIO matrix, zero past n.
 template <typename T>
 __device__ void load_weight_row(const void *w, size_t k, int n, int nb, float (&bv)[kTN]) {
-  const int tx = threadIdx.x % 16;
+  const int c0 = own_column(nb, 0);
+  if (n % kTN == 0 && c0 < n) {  // the whole group is inside the row
+    load4((const T *)w + k * n + c0, bv);
+    return;
+  }
 #pragma unroll
   for (int j = 0; j < kTN; j++) {
-    const int c = nb + tx + 16 * j;
+    const int c = c0 + j;
     bv[j] = c < n ? load_weight<T>(w, k * n + c) : 0.0f;
   }
 }
@@ -89,7 +114,7 @@ template <typename T>
 __device__ void fma_squeeze(const sqz_fire_args &a, int n, int y0, int x0, float *sq, float *in_s) {
   const sqz_fire_geometry &g = a.geo;
   const int hp_count = sqz_halo_pixels(&g), S = a.squeeze, lds = S + 1, ldi = SQZ_FIRE_CHUNK + 1;
-  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+  const int ty = threadIdx.x / 16;
   const T *img = image_in<T>(a, n);
   for (int i = threadIdx.x; i < hp_count * S; i += blockDim.x) sq[(i / S) * lds + i % S] = 0.0f;
   for (int k0 = 0; k0 < a.cin; k0 += SQZ_FIRE_CHUNK) {
@@ -119,7 +144,7 @@ __device__ void fma_squeeze(const sqz_fire_args &a, int n, int y0, int x0, float
         for (int i = 0; i < kTM; i++)
 #pragma unroll
           for (int j = 0; j < kTN; j++) {
-            const int m = mb + ty + 16 * i, c = nb + tx + 16 * j;
+            const int m = mb + ty + 16 * i, c = own_column(nb, j);
             if (m < hp_count && c < S) sq[m * lds + c] += acc[i][j];
           }
       }
@@ -142,7 +167,7 @@ __device__ void fma_expand(const sqz_fire_args &a, int n, int y0, int x0, const 
                            const void *w, const float *bias, int ne, int c_off, int taps) {
   const sqz_fire_geometry &g = a.geo;
   const int S = a.squeeze, lds = S + 1, M = g.tile_h * g.tile_w;
-  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+  const int ty = threadIdx.x / 16;
   const T *img = image_in<T>(a, n);
   for (int mb = 0; mb < M; mb += 16 * kTM)
     for (int nb = 0; nb < ne; nb += 16 * kTN) {
@@ -170,7 +195,7 @@ __device__ void fma_expand(const sqz_fire_args &a, int n, int y0, int x0, const 
         T *dst = pixel_out<T>(a, n, y, x);
 #pragma unroll
         for (int j = 0; j < kTN; j++) {
-          const int c = nb + tx + 16 * j;
+          const int c = own_column(nb, j);
           if (c >= ne) continue;
           float v = fmaxf(acc[i][j] + bias[c], 0.0f);
           if (a.bypass == SQZ_BYPASS_SIMPLE) v += load_input(a, img, y, x, c_off + c);
@@ -186,7 +211,7 @@ template <typename T>
 __device__ void fma_shortcut(const sqz_fire_args &a, int n, int y0, int x0) {
   const sqz_fire_geometry &g = a.geo;
   const int M = g.tile_h * g.tile_w, E = a.e1 + a.e3;
-  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+  const int ty = threadIdx.x / 16;
   const T *img = image_in<T>(a, n);
   for (int mb = 0; mb < M; mb += 16 * kTM)
     for (int nb = 0; nb < E; nb += 16 * kTN) {
@@ -212,7 +237,7 @@ __device__ void fma_shortcut(const sqz_fire_args &a, int n, int y0, int x0) {
         T *dst = pixel_out<T>(a, n, y, x);
 #pragma unroll
         for (int j = 0; j < kTN; j++) {
-          const int c = nb + tx + 16 * j;
+          const int c = own_column(nb, j);
           if (c < E)
             dst[c] = sqz::from_float<T>(sqz::to_float(dst[c]) + acc[i][j] + a.b_shortcut[c]);
         }

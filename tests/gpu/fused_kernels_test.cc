@@ -139,7 +139,10 @@ INSTANTIATE_TEST_SUITE_P(Sizes, FusedOneFire,
                                            Net{113, true, SQZ_BYPASS_COMPLEX, 16, 16, 16},
                                            // conv10 sees 80 channels: a full and a partial
                                            // chunk of the classifier's staging
-                                           Net{19, false, SQZ_BYPASS_NONE, 32, 16, 40}));
+                                           Net{19, false, SQZ_BYPASS_NONE, 32, 16, 40},
+                                           // rows of 6 and 10 weights: the CUDA-core
+                                           // kernel's scalar loads, beside 16-byte ones
+                                           Net{9, false, SQZ_BYPASS_COMPLEX, 20, 6, 10}));
 
 TEST(FusedModels, MetaparameterModels) {
   SQZ_REQUIRE_BACKEND(SQZ_BACKEND_FUSED);
