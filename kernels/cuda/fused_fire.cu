@@ -92,6 +92,54 @@ __device__ void load_weight_row(const void *w, size_t k, int n, int nb, float (&
   }
 }
 
+// Channels [c, c + 4) of pixel (y, x) of the module's input, through the
+// folded pool: one vector load per window pixel (c and cin multiples of 4).
+template <typename T>
+__device__ void load_input4(const sqz_fire_args &a, const T *img, int y, int x, int c,
+                            float (&v)[kTN]) {
+  int r0, r1, c0, c1;
+  sqz_pool_window(&a.geo.pool, y, x, &r0, &r1, &c0, &c1);
+#pragma unroll
+  for (int j = 0; j < kTN; j++) v[j] = -FLT_MAX;
+  for (int r = r0; r < r1; r++)
+    for (int q = c0; q < c1; q++) {
+      float t[kTN];
+      load4(img + ((size_t)r * a.geo.pool.src_w + q) * a.cin + c, t);
+#pragma unroll
+      for (int j = 0; j < kTN; j++) v[j] = fmaxf(v[j], t[j]);
+    }
+}
+
+// Input channels [k0, k0 + kc) of every halo pixel into in_s (row stride
+// ldi, zero outside the image). With a channel count that is a multiple of
+// 4, a thread takes 4 channels of a pixel: the pixel's index, halo test and
+// pool window once, then vector loads; its 4 shared stores, spread over
+// rows of odd stride, hit 32 different banks across a warp.
+template <typename T>
+__device__ void fma_stage_chunk(const sqz_fire_args &a, const T *img, int y0, int x0, int k0,
+                                int kc, float *in_s, int ldi) {
+  const sqz_fire_geometry &g = a.geo;
+  const int hp_count = sqz_halo_pixels(&g);
+  if (a.cin % kTN == 0) {  // kc is a multiple of 4 then too
+    const int groups = kc / kTN;
+    for (int i = threadIdx.x; i < hp_count * groups; i += blockDim.x) {
+      const int hp = i / groups, k = i % groups * kTN;
+      int y, x;
+      float v[kTN] = {};
+      if (sqz_halo_to_image(&g, y0, x0, hp, &y, &x)) load_input4(a, img, y, x, k0 + k, v);
+#pragma unroll
+      for (int j = 0; j < kTN; j++) in_s[hp * ldi + k + j] = v[j];
+    }
+    return;
+  }
+  for (int i = threadIdx.x; i < hp_count * kc; i += blockDim.x) {
+    const int hp = i / kc, k = i % kc;
+    int y, x;
+    const bool inside = sqz_halo_to_image(&g, y0, x0, hp, &y, &x);
+    in_s[hp * ldi + k] = inside ? load_input(a, img, y, x, k0 + k) : 0.0f;
+  }
+}
+
 // Row m of a tile's GEMM is output pixel (y, x); whether it is stored
 // (rows past the tile and pixels past the image are computed, not stored).
 __device__ __forceinline__ bool stored_pixel(const sqz_fire_geometry &g, int y0, int x0, int m,
@@ -120,12 +168,7 @@ __device__ void fma_squeeze(const sqz_fire_args &a, int n, int y0, int x0, float
   for (int k0 = 0; k0 < a.cin; k0 += SQZ_FIRE_CHUNK) {
     const int kc = min(SQZ_FIRE_CHUNK, a.cin - k0);
     __syncthreads();  // the previous chunk is consumed
-    for (int i = threadIdx.x; i < hp_count * kc; i += blockDim.x) {
-      const int hp = i / kc, k = i % kc;
-      int y, x;
-      const bool inside = sqz_halo_to_image(&g, y0, x0, hp, &y, &x);
-      in_s[hp * ldi + k] = inside ? load_input(a, img, y, x, k0 + k) : 0.0f;
-    }
+    fma_stage_chunk<T>(a, img, y0, x0, k0, kc, in_s, ldi);
     __syncthreads();
     for (int mb = 0; mb < hp_count; mb += 16 * kTM)
       for (int nb = 0; nb < S; nb += 16 * kTN) {

@@ -140,9 +140,9 @@ INSTANTIATE_TEST_SUITE_P(Sizes, FusedOneFire,
                                            // conv10 sees 80 channels: a full and a partial
                                            // chunk of the classifier's staging
                                            Net{19, false, SQZ_BYPASS_NONE, 32, 16, 40},
-                                           // rows of 6 and 10 weights: the CUDA-core
-                                           // kernel's scalar loads, beside 16-byte ones
-                                           Net{9, false, SQZ_BYPASS_COMPLEX, 20, 6, 10}));
+                                           // 18 input channels and rows of 6 and 9 weights:
+                                           // the CUDA-core kernel's scalar paths
+                                           Net{9, false, SQZ_BYPASS_COMPLEX, 18, 6, 9}));
 
 TEST(FusedModels, MetaparameterModels) {
   SQZ_REQUIRE_BACKEND(SQZ_BACKEND_FUSED);
