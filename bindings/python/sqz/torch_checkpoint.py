@@ -25,7 +25,7 @@ import os
 import pickle
 import pickletools
 import zipfile
-from typing import Any, BinaryIO, Callable, Dict, List, Optional, Tuple, Union
+from typing import Any, BinaryIO, Callable, Dict, Optional, Tuple, Union
 
 import numpy as np
 
