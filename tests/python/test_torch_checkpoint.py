@@ -5,7 +5,12 @@ torch.save and torch.load in both directions."""
 
 from __future__ import annotations
 
+import io
 import os
+import pickle
+import struct
+import time
+import zipfile
 
 import numpy as np
 import pytest
@@ -89,8 +94,9 @@ def test_pickled_code_is_refused_not_run(tmp_path) -> None:
     evil = (b"\x80\x02" + torch_files._global("os", "system")
             + torch_files._text(f"touch {marker}") + b"\x85R.")
     path = write(tmp_path, torch_files.zip_bytes(evil, {}))
-    with pytest.raises(tc.Unsupported, match="os.system|posix.system"):
+    with pytest.raises(sqz.FormatError, match="os.system|posix.system") as info:
         tc.read(path)
+    assert not isinstance(info.value, tc.Unsupported)  # never handed to torch.load
     legacy = write(tmp_path, torch_files.legacy_bytes(evil, {}, {}), "legacy.pth")
     with pytest.raises(sqz.FormatError, match="system"):
         tw.load_torch_state_dict(legacy)
@@ -118,6 +124,87 @@ def test_damage_is_a_format_error_naming_the_file(tmp_path) -> None:
         with pytest.raises(sqz.FormatError, match=expected) as info:
             tw.load_torch_state_dict(path)
         assert str(path) in str(info.value)
+
+
+def test_big_endian_legacy_and_a_wrong_key_list(tmp_path) -> None:
+    state = {"a": np.arange(5, dtype=np.float32), "b": np.arange(3, dtype=np.int64)}
+    tensors, storages = torch_files.layout(state)
+    pkl = torch_files.object_pickle(tensors, True)
+    got = tc.read(write(tmp_path, torch_files.legacy_bytes(pkl, tensors, storages, little=False)))
+    np.testing.assert_array_equal(got["a"], state["a"])
+    np.testing.assert_array_equal(got["b"], state["b"])
+    wrong = torch_files.legacy_bytes(pkl, tensors, storages).replace(
+        pickle.dumps(["0", "1"], protocol=2), pickle.dumps(["0", "7"], protocol=2))
+    with pytest.raises(sqz.FormatError, match="storage list"):
+        tc.read(write(tmp_path, wrong, "wrong.pth"))
+
+
+def test_scalar_bfloat16_is_kept(tmp_path) -> None:
+    tensors = {"s": torch_files.Tensor("0", np.float32, 1, 0, (), ())}
+    pkl = torch_files.object_pickle(tensors, False).replace(b"FloatStorage", b"BFloat16Storage")
+    bits = (np.array([2.5], np.float32).view(np.uint32) >> 16).astype("<u2")
+    got = tw.load_torch_state_dict(write(tmp_path, torch_files.zip_bytes(pkl, {"0": bits.tobytes()})))
+    assert got["s"].shape == () and got["s"] == 2.5
+
+
+def _memo(i: int) -> bytes:
+    return b"r" + struct.pack("<I", i)  # LONG_BINPUT
+
+
+def _get(i: int) -> bytes:
+    return b"j" + struct.pack("<I", i)  # LONG_BINGET
+
+
+def test_small_files_cannot_ask_for_much_memory_or_time(tmp_path) -> None:
+    # One 4 KB storage rebuilt 5,000 times by repeating a memoized call (5
+    # bytes each): 20 MB of arrays from a 30 KB file.
+    tensor = torch_files.Tensor("0", np.float32, 1000, 0, (1000,), (1,))
+    call = tensor.pickle(False)
+    head, args = call.split(b"(", 1)  # GLOBAL rebuild, then MARK args... TUPLE REDUCE
+    assert args.endswith(b"tR")
+    body = (b"\x80\x02(" + head + _memo(0) + b"(" + args[:-1] + _memo(1) + b"R"
+            + (_get(0) + _get(1) + b"R") * 5000 + b"l.")
+    amplified = torch_files.zip_bytes(body, {"0": bytes(4000)})
+    with pytest.raises(sqz.FormatError, match="rebuilt come to"):
+        tc.read(write(tmp_path, amplified))
+
+    # A storage compressed 1000:1 is refused: torch.save stores entries.
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("archive/data.pkl", torch_files.object_pickle({"t": tensor}, False))
+        z.writestr("archive/data/0", bytes(4000))
+    with pytest.raises(sqz.FormatError, match="compressed"):
+        tc.read(write(tmp_path, out.getvalue(), "deflated.pth"))
+
+    # Tuples nested 60 deep, each holding the one below twice (memo gets):
+    # their repr would double per level, so no message may print them.
+    chain = b"\x80\x02)" + _memo(0)
+    for i in range(60):
+        chain += _get(i) + _get(i) + b"\x86" + _memo(i + 1)
+    as_protocol = (pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2) + chain + b".")
+    as_reference = (b"\x80\x02(" + torch_files._text("storage") + chain[2:]
+                    + torch_files._text("0") + torch_files._text("cpu") + torch_files._int(1)
+                    + b"tQ.")
+    start = time.monotonic()
+    for name, data in (("protocol", as_protocol), ("reference", as_reference)):
+        with pytest.raises(sqz.FormatError):
+            tc.read(write(tmp_path, data if name == "protocol" else
+                          torch_files.zip_bytes(data, {}), f"{name}.pth"))
+    assert time.monotonic() - start < 10
+
+
+def test_a_pickle_cannot_change_the_readers_types(tmp_path) -> None:
+    # BUILD on torch.FloatStorage with a new dtype, then a 3000-digit protocol.
+    build = (b"\x80\x02" + torch_files._global("torch", "FloatStorage") + b"}"
+             + torch_files._text("dtype") + torch_files._text("float64") + b"sb.")
+    for data in (torch_files.zip_bytes(build, {}),
+                 pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2)
+                 + pickle.dumps(10 ** 3000, protocol=2)):
+        with pytest.raises(sqz.FormatError):
+            tc.read(write(tmp_path, data))
+    state = {"w": np.arange(4, dtype=np.float32)}
+    np.testing.assert_array_equal(tc.read(write(tmp_path, torch_files.save(state)))["w"],
+                                  state["w"])
 
 
 @pytest.mark.parametrize("legacy", [False, True], ids=["zip", "legacy"])

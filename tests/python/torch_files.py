@@ -106,16 +106,20 @@ def zip_bytes(data_pkl: bytes, storages: Dict[str, bytes], prefix: str = "archiv
     return out.getvalue()
 
 
-def legacy_bytes(data_pkl: bytes, tensors: Dict[str, Tensor], storages: Dict[str, bytes]) -> bytes:
-    facts = {"protocol_version": 1001, "little_endian": True,
+def legacy_bytes(data_pkl: bytes, tensors: Dict[str, Tensor], storages: Dict[str, bytes],
+                 little: bool = True) -> bytes:
+    """storages: little-endian bytes, written in the order `little` says."""
+    facts = {"protocol_version": 1001, "little_endian": little,
              "type_sizes": {"short": 2, "int": 4, "long": 4}}
     out = [pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2), pickle.dumps(1001, protocol=2),
            pickle.dumps(facts, protocol=2), data_pkl]
     keys = list(dict.fromkeys(t.key for t in tensors.values()))
     out.append(pickle.dumps(keys, protocol=2))
     for key in keys:
-        count = next(t.storage_count for t in tensors.values() if t.key == key)
-        out.append(struct.pack("<q", count) + storages[key])
+        tensor = next(t for t in tensors.values() if t.key == key)
+        data = np.frombuffer(storages[key], tensor.dtype.newbyteorder("<"))
+        out.append(struct.pack("<q" if little else ">q", tensor.storage_count)
+                   + data.astype(tensor.dtype.newbyteorder("<" if little else ">")).tobytes())
     return b"".join(out)
 
 

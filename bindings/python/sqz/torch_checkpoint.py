@@ -46,16 +46,22 @@ _STORAGE_DTYPES = {
 
 
 class Unsupported(FormatError):
-    """Valid pickle content this reader does not take (another class, a
-    storage view); torch.load may still read it."""
+    """A storage this reader does not take (another storage type, a legacy
+    storage view) that torch.load(weights_only=True) may still read."""
 
 
 class _StorageType:
-    """What a pickled ``torch.FloatStorage`` (and the like) resolves to."""
+    """What a pickled ``torch.FloatStorage`` (and the like) resolves to;
+    immutable, so that a pickle's BUILD cannot change its element type."""
+
+    __slots__ = ("name", "dtype")
 
     def __init__(self, name: str) -> None:
-        self.name = name
-        self.dtype = _STORAGE_DTYPES[name]
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "dtype", _STORAGE_DTYPES[name])
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise FormatError("a pickle that changes a storage type")
 
 
 class _Storage:
@@ -68,7 +74,8 @@ class _Storage:
 
 def _as_int_tuple(value: Any, what: str) -> Tuple[int, ...]:
     if not isinstance(value, tuple) or not all(type(v) is int for v in value):
-        raise FormatError(f"a tensor's {what} is not a tuple of integers: {value!r:.80}")
+        raise FormatError(f"a tensor's {what} is a {type(value).__name__}, not a tuple of "
+                          "integers")
     return value
 
 
@@ -79,7 +86,8 @@ def _rebuild_tensor(storage: Any, offset: Any, size: Any, stride: Any, *_: Any) 
         raise FormatError(f"a tensor's storage is a {type(storage).__name__}, not a storage")
     size, stride = _as_int_tuple(size, "size"), _as_int_tuple(stride, "stride")
     if type(offset) is not int or len(size) != len(stride) or len(size) > 8:
-        raise FormatError(f"a tensor with offset {offset!r:.40}, size {size} and stride {stride}")
+        raise FormatError(f"a tensor with an offset of type {type(offset).__name__}, "
+                          f"{len(size)} sizes and {len(stride)} strides")
     if any(s < 0 for s in size) or any(s < 0 for s in stride) or offset < 0:
         raise FormatError(f"a tensor with a negative offset, size or stride: {offset}, {size}, "
                           f"{stride}")
@@ -97,8 +105,27 @@ def _rebuild_tensor(storage: Any, offset: Any, size: Any, stride: Any, *_: Any) 
         array = np.lib.stride_tricks.as_strided(elements[offset:], shape=size,
                                                 strides=[s * item for s in stride])
     if storage.kind.name == "BFloat16Storage":  # the upper half of a float32
-        return (array.astype(np.uint32) << 16).view(np.float32)
+        return np.asarray(array.astype(np.uint32) << 16).view(np.float32)
     return np.array(array)
+
+
+class _Rebuilder:
+    """_rebuild_tensor within a budget of bytes: every call copies, and a
+    pickle can repeat a call for a few bytes, so the arrays made may not
+    exceed 4 times the storages read (views of one storage share it) plus
+    1 MiB."""
+
+    def __init__(self, storages: "_Storages") -> None:
+        self.storages = storages
+        self.made = 0
+
+    def __call__(self, *args: Any) -> np.ndarray:
+        array = _rebuild_tensor(*args)
+        self.made += array.nbytes
+        if self.made > 4 * self.storages.nbytes + (1 << 20):
+            raise FormatError(f"the tensors rebuilt come to {self.made} bytes from "
+                              f"{self.storages.nbytes} bytes of storage")
+        return array
 
 
 def _rebuild_parameter(data: Any, *_: Any) -> Any:
@@ -158,15 +185,19 @@ class _Unpickler(pickle.Unpickler):
             return _StorageType(name)
         if (module, name) in _MARKERS:
             return _Marker()
-        raise Unsupported(f"the checkpoint pickles {module}.{name}, which a tensor-only "
-                          "reader does not run (save the model's state_dict)")
+        if module == "torch" and name.endswith("Storage"):
+            raise Unsupported(f"a storage of type torch.{name[:40]}, which this reader does not "
+                              "take")
+        raise FormatError(f"the checkpoint pickles {module[:80]}.{name[:80]}, which a "
+                          "tensor-only reader does not run (save the model's state_dict)")
 
     def persistent_load(self, pid: Any) -> _Storage:
         if not isinstance(pid, tuple) or len(pid) < 5 or pid[0] != "storage":
-            raise FormatError(f"an unknown persistent reference {pid!r:.80}")
+            raise FormatError(f"an unknown persistent reference (a {type(pid).__name__})")
         if (not isinstance(pid[1], _StorageType) or not isinstance(pid[2], str)
                 or type(pid[4]) is not int or pid[4] < 0):
-            raise FormatError(f"a malformed storage reference {pid!r:.80}")
+            raise FormatError("a malformed storage reference: "
+                              + ", ".join(type(v).__name__ for v in pid[:6]))
         if len(pid) > 5 and pid[5] is not None:  # legacy views of a larger storage
             raise Unsupported("a storage view (torch before 1.0 saving a slice): re-save the "
                               "state_dict with a newer torch")
@@ -190,14 +221,17 @@ def _check_memo_indices(stream: io.BytesIO) -> None:
         stream.seek(start)
 
 
-def _unpickle(stream: io.BytesIO, storage: Optional[Callable[[tuple], _Storage]] = None,
-              rebuild: Callable[..., Any] = _rebuild_tensor) -> Any:
-    def refuse(pid: tuple) -> _Storage:
-        raise FormatError("a storage reference outside the object")
+def _no_tensors(*_: Any) -> Any:
+    raise FormatError("a tensor or storage outside the checkpoint's object")
 
+
+def _unpickle(stream: io.BytesIO, storage: Callable[[tuple], _Storage] = _no_tensors,
+              rebuild: Callable[..., Any] = _no_tensors) -> Any:
+    """One pickle from the stream; tensors and storages only where the
+    caller passes what makes them."""
     _check_memo_indices(stream)
     try:
-        return _Unpickler(stream, storage or refuse, rebuild).load()
+        return _Unpickler(stream, storage, rebuild).load()
     except FormatError:
         raise
     except Exception as e:  # whatever a damaged pickle makes the unpickler raise
@@ -209,20 +243,28 @@ def _elements(data: bytes, kind: _StorageType, count: int, big_endian: bool) -> 
     return np.frombuffer(data, dtype=dtype, count=count).astype(kind.dtype)
 
 
+def _key(key: str) -> str:
+    """A storage key for a message (keys come from the file: cut first)."""
+    return repr(key[:40])
+
+
 class _Storages:
-    """The storages an object refers to by key: one element type and count per key."""
+    """The storages an object refers to by key: one element type and count
+    per key, and the bytes read for them."""
 
     def __init__(self) -> None:
         self.by_key: Dict[str, _Storage] = {}
         self.counts: Dict[str, int] = {}
+        self.nbytes = 0
 
     def get(self, pid: tuple, load: Callable[[str, _StorageType, int], np.ndarray]) -> _Storage:
         kind, key, count = pid[1], pid[2], pid[4]
         if key not in self.by_key:
             self.by_key[key] = _Storage(kind, load(key, kind, count))
             self.counts[key] = count
+            self.nbytes += self.by_key[key].elements.nbytes
         elif self.by_key[key].kind.dtype != kind.dtype or self.counts[key] != count:
-            raise FormatError(f"storage {key!r:.40} is referred to with two types or sizes")
+            raise FormatError(f"storage {_key(key)} is referred to with two types or sizes")
         return self.by_key[key]
 
 
@@ -235,31 +277,39 @@ def _read_zip(archive: zipfile.ZipFile) -> Any:
     prefix = pickles[0][: -len("data.pkl")]
     big_endian = False
     if prefix + "byteorder" in names:
-        order = archive.read(prefix + "byteorder").strip()
+        order = _stored_entry(archive, prefix + "byteorder", 16).strip()
         if order not in (b"little", b"big"):
-            raise FormatError(f"an unknown byte order {order!r:.20}")
+            raise FormatError(f"an unknown byte order {order!r}")
         big_endian = order == b"big"
     storages = _Storages()
 
     def load(key: str, kind: _StorageType, count: int) -> np.ndarray:
         entry = f"{prefix}data/{key}"
         if entry not in names:
-            raise FormatError(f"storage {key!r:.40} has no entry {entry!r:.80}")
+            raise FormatError(f"storage {_key(key)} has no entry in the archive")
         nbytes = count * kind.dtype.itemsize
-        size = archive.getinfo(entry).file_size
-        if size < nbytes:
-            raise FormatError(f"storage {key!r:.40} holds {size} bytes, fewer than the {nbytes} "
-                              f"of its {count} elements")
-        with archive.open(entry) as f:
-            data = f.read(nbytes)
-        if len(data) != nbytes:
-            raise FormatError(f"storage {key!r:.40} is truncated")
-        return _elements(data, kind, count, big_endian)
+        data = _stored_entry(archive, entry, nbytes)
+        if len(data) < nbytes:
+            raise FormatError(f"storage {_key(key)} holds {len(data)} bytes, fewer than the "
+                              f"{nbytes} of its {count} elements")
+        return _elements(data[:nbytes], kind, count, big_endian)
 
-    info = archive.getinfo(pickles[0])
-    if info.file_size > _MAX_PICKLE_BYTES:
-        raise FormatError(f"a {info.file_size}-byte data.pkl: too large for a state_dict")
-    return _unpickle(io.BytesIO(archive.read(pickles[0])), lambda pid: storages.get(pid, load))
+    data_pkl = _stored_entry(archive, pickles[0], _MAX_PICKLE_BYTES)
+    return _unpickle(io.BytesIO(data_pkl), lambda pid: storages.get(pid, load),
+                     _Rebuilder(storages))
+
+
+def _stored_entry(archive: zipfile.ZipFile, name: str, limit: int) -> bytes:
+    """An entry's bytes: stored, as torch.save writes every entry (so its
+    size is what the archive holds, never a decompression's), at most limit
+    bytes plus a little, which the caller checks."""
+    info = archive.getinfo(name)
+    if info.compress_type != zipfile.ZIP_STORED:
+        raise FormatError(f"entry {name[:80]!r} is compressed; torch.save stores every entry")
+    if info.file_size > limit + 64:  # storages may carry alignment padding
+        raise FormatError(f"entry {name[:80]!r} holds {info.file_size} bytes, more than the "
+                          f"{limit} expected")
+    return archive.read(name)
 
 
 def _read_legacy(f: io.BytesIO, file_size: int) -> Any:
@@ -268,7 +318,8 @@ def _read_legacy(f: io.BytesIO, file_size: int) -> Any:
                           "pickle is not the magic number)")
     protocol = _unpickle(f)
     if protocol != _LEGACY_PROTOCOL:
-        raise FormatError(f"legacy torch.save protocol {protocol!r:.20}, expected 1001")
+        shown = protocol if type(protocol) is int and abs(protocol) < 1 << 32 else "?"
+        raise FormatError(f"legacy torch.save protocol {shown}, expected 1001")
     facts = _unpickle(f)
     little = bool(facts.get("little_endian", True)) if isinstance(facts, dict) else True
     # The storages' elements follow the object, so it is read twice: once to
@@ -278,7 +329,8 @@ def _read_legacy(f: io.BytesIO, file_size: int) -> Any:
     _unpickle(f, lambda pid: seen.get(pid, lambda key, kind, count: np.zeros(0, kind.dtype)),
               _ignore)
     keys = _unpickle(f)
-    if not isinstance(keys, list) or sorted(keys, key=str) != sorted(seen.by_key, key=str):
+    if (not isinstance(keys, list) or not all(type(k) is str for k in keys)
+            or sorted(keys) != sorted(seen.by_key)):
         raise FormatError(f"the legacy storage list does not name the {len(seen.by_key)} "
                           "storages its object uses")
     elements: Dict[str, np.ndarray] = {}
@@ -286,42 +338,40 @@ def _read_legacy(f: io.BytesIO, file_size: int) -> Any:
         kind, count = seen.by_key[key].kind, seen.counts[key]
         head = f.read(8)
         if len(head) != 8:
-            raise FormatError(f"storage {key!r:.40} is truncated")
+            raise FormatError(f"storage {_key(key)} is truncated")
         stored = int.from_bytes(head, "little" if little else "big", signed=True)
         nbytes = count * kind.dtype.itemsize
         if stored != count or nbytes > file_size - f.tell():
-            raise FormatError(f"storage {key!r:.40}: {stored} elements stored, {count} referred "
+            raise FormatError(f"storage {_key(key)}: {stored} elements stored, {count} referred "
                               f"to, {file_size - f.tell()} bytes left")
         elements[key] = _elements(f.read(nbytes), kind, count, not little)
     f.seek(object_at)
     storages = _Storages()
-    return _unpickle(f, lambda pid: storages.get(pid, lambda key, kind, count: elements[key]))
+    return _unpickle(f, lambda pid: storages.get(pid, lambda key, kind, count: elements[key]),
+                     _Rebuilder(storages))
 
 
 def read(path: Union[str, "os.PathLike[str]"]) -> Any:
     """The object a torch.save file holds, its tensors as numpy arrays.
 
-    Raises FormatError for anything but tensors in dicts, lists and tuples
-    (a pickled nn.Module, another class) and for damaged files."""
+    Raises FormatError (naming the file) for anything but tensors in dicts,
+    lists and tuples (a pickled nn.Module, another class) and for damaged
+    files; Unsupported, a FormatError, for a storage this reader does not
+    take."""
     with open(path, "rb") as f:
-        head = f.read(4)
-        f.seek(0)
-        try:
-            if head == b"PK\x03\x04":
-                try:
-                    with zipfile.ZipFile(f) as archive:
-                        return _read_zip(archive)
-                except FormatError:
-                    raise
-                except Exception as e:  # zipfile, zlib, bz2, lzma: bad records, encryption
-                    raise FormatError(f"a damaged zip archive: {type(e).__name__}: {e}") \
-                        from None
-            # From memory: a pickle's declared lengths then cost no more
-            # than the bytes really there (a file's read(n) allocates n).
-            data = f.read()
-            return _read_legacy(io.BytesIO(data), len(data))
-        except FormatError as e:
-            raise type(e)(f"{os.fspath(path)}: {e}") from None
+        data = f.read()
+    try:
+        if data[:4] == b"PK\x03\x04":
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                return _read_zip(archive)
+        # From memory: a pickle's declared lengths then cost no more than the
+        # bytes really there (a file object's read(n) allocates n first).
+        return _read_legacy(io.BytesIO(data), len(data))
+    except FormatError as e:
+        raise type(e)(f"{os.fspath(path)}: {e}") from None
+    except Exception as e:  # zipfile, numpy, int conversions: a damaged file
+        raise FormatError(f"{os.fspath(path)}: a damaged torch.save file: "
+                          f"{type(e).__name__}: {e}") from None
 
 
 def state_dict(obj: Any) -> Optional[Dict[str, np.ndarray]]:

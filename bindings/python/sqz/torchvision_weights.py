@@ -12,6 +12,7 @@ model with another number of classes converts as well.
 from __future__ import annotations
 
 import os
+import re
 from typing import Any, Dict, List, Mapping, Optional, Union
 
 import numpy as np
@@ -140,9 +141,11 @@ def load_torch_state_dict(path: Union[str, "os.PathLike[str]"]) -> Dict[str, np.
     """Reads a torch.save'd state_dict (or {"state_dict": ...}) as float32 numpy arrays.
 
     PyTorch is not needed: sqz.torch_checkpoint reads both torch.save
-    containers and runs no pickled code. Only a file it does not take (a
-    pickled nn.Module) is handed to torch.load(weights_only=True), when
-    PyTorch is installed.
+    containers and runs no pickled code; anything but tensors (a pickled
+    nn.Module) is a FormatError. Only a storage it does not take (another
+    storage type, a legacy storage view) is handed to
+    torch.load(weights_only=True), when PyTorch 2.6 or later is installed
+    (earlier versions' weights_only could be made to run code).
     """
     try:
         obj = torch_checkpoint.read(path)
@@ -156,18 +159,20 @@ def load_torch_state_dict(path: Union[str, "os.PathLike[str]"]) -> Dict[str, np.
 
 
 def _torch_load(path: Union[str, "os.PathLike[str]"], refused: Exception) -> Any:
-    """torch.load for what the reader refused, as numpy arrays; the refusal
-    stands when PyTorch is missing or fails too."""
+    """torch.load(weights_only=True) for a storage the reader refused, its
+    tensors as numpy arrays; the refusal stands without PyTorch 2.6 or when
+    torch fails too."""
     try:
         import torch  # type: ignore[import-not-found]
     except ImportError:
+        raise refused from None
+    version = tuple(int(p) for p in re.findall(r"\d+", torch.__version__)[:2])
+    if version < (2, 6):
         raise refused from None
     try:
         obj = torch.load(os.fspath(path), map_location="cpu", weights_only=True)
     except Exception:
         raise refused from None
-    if hasattr(obj, "state_dict") and callable(obj.state_dict):
-        obj = obj.state_dict()
     if isinstance(obj, dict):
         for key in ("state_dict", "model"):
             if isinstance(obj.get(key), dict):
