@@ -11,6 +11,7 @@ import pickle
 import struct
 import time
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -41,6 +42,26 @@ def test_state_dict_converts_like_npz(legacy, tmp_path, python_env) -> None:
         assert a.name == "squeezenet1_1" and a.preprocess == sqz.Preprocess.torchvision()
         for name, value in b.tensors().items():
             np.testing.assert_array_equal(a.tensor(name), value)
+
+
+@pytest.mark.parametrize("container", ["zip", "legacy"])
+def test_files_pytorch_wrote(container) -> None:
+    """Fixtures written by torch.save itself (tests/python/make_torch_fixtures.py,
+    PyTorch 2.15), read without PyTorch."""
+    path = Path(__file__).resolve().parent / "fixtures" / f"torch_saved_{container}.pth"
+    obj = tc.read(path)
+    assert obj["epoch"] == 3
+    got = obj["state_dict"]
+    w = np.arange(24, dtype=np.float32).reshape(2, 3, 4) / 8
+    expected = {"w": w, "row": w[1], "t": (np.arange(12, dtype=np.float32).reshape(3, 4) - 5).T,
+                "h": (np.arange(5, dtype=np.float32) / 4).astype(np.float16),
+                "b": np.array([1.5, -2.0, 3.0], np.float32), "n": np.array(7, np.int64),
+                "p": np.full((2, 2), 0.5, np.float32)}
+    assert sorted(got) == sorted(expected)
+    for key, value in expected.items():
+        assert got[key].dtype == value.dtype and got[key].shape == value.shape, key
+        np.testing.assert_array_equal(got[key], value)
+    assert sorted(tc.state_dict(obj)) == sorted(expected)
 
 
 def test_element_types_byte_order_and_layouts(tmp_path) -> None:

@@ -1,7 +1,8 @@
 """Seeds for the Python harnesses, written by sqz itself: ONNX exports of
 small models, .npz state_dicts in torchvision's keys (real
 torchvision-shaped SqueezeNet v1.1 weights, synthetic values), and .pth
-files (both torch.save containers) of a narrow v1.1-shaped state_dict.
+files (both torch.save containers) of a narrow v1.1-shaped state_dict,
+and the small files PyTorch wrote under tests/python/fixtures.
 Usage: make_seeds.py OUT (makes OUT/onnx, OUT/npz and OUT/pth)."""
 
 import sys
@@ -61,3 +62,7 @@ for key in _key_map("squeezenet1_1"):
 half = {k: v.astype(np.float16) for k, v in narrow.items()}
 (out / "pth" / "half_legacy.pth").write_bytes(torch_files.save(half, legacy=True))
 (out / "pth" / "foreign.pth").write_bytes(torch_files.save({"a": np.zeros(3, np.float32)}))
+# Files PyTorch itself wrote (tests/python/make_torch_fixtures.py): views,
+# transposes, bfloat16, Parameters, a wrapped state_dict.
+for fixture in (Path(__file__).resolve().parents[2] / "python" / "fixtures").glob("*.pth"):
+    (out / "pth" / fixture.name).write_bytes(fixture.read_bytes())
