@@ -49,9 +49,22 @@ __global__ void __launch_bounds__(kClassesPerBlock)
     __syncthreads();
     // Pixels past the last are zeroed: every value is read below (the
     // sums skip them), and none may be read unwritten.
-    for (int i = threadIdx.x; i < kPixels * a.cin; i += blockDim.x) {
-      const int k = i / kPixels, p = i % kPixels;
-      x_s[i] = p < np ? sqz::to_float(img[(size_t)(p0 + p) * a.cin + k]) : 0.0f;
+    if (a.cin % 4 == 0) {
+      // 4 channels of a pixel per vector load; lanes l and l + 16 take
+      // neighbouring channel groups of one pixel, so their reads share
+      // 32-byte sectors, and the stores are at most 2-way conflicted.
+      for (int i = threadIdx.x; i < kPixels * a.cin / 4; i += blockDim.x) {
+        const int p = i % kPixels, k = i / kPixels * 4;
+        float v[4] = {};
+        if (p < np) sqz::load4(img + (size_t)(p0 + p) * a.cin + k, v);
+#pragma unroll
+        for (int j = 0; j < 4; j++) x_s[(k + j) * kPixels + p] = v[j];
+      }
+    } else {
+      for (int i = threadIdx.x; i < kPixels * a.cin; i += blockDim.x) {
+        const int k = i / kPixels, p = i % kPixels;
+        x_s[i] = p < np ? sqz::to_float(img[(size_t)(p0 + p) * a.cin + k]) : 0.0f;
+      }
     }
     __syncthreads();
     if (cls >= a.classes) continue;

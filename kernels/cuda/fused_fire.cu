@@ -61,28 +61,14 @@ __device__ __forceinline__ int own_column(int nb, int j) {
   return nb + kTN * (threadIdx.x % 16) + j;
 }
 
-// Four consecutive weights [i, i + 4) as one vector load (i and the row
-// length multiples of 4, so the address is 16-byte aligned for fp32 and
-// 8-byte aligned for fp16).
-__device__ __forceinline__ void load4(const float *p, float (&v)[kTN]) {
-  const float4 q = *(const float4 *)p;
-  v[0] = q.x, v[1] = q.y, v[2] = q.z, v[3] = q.w;
-}
-__device__ __forceinline__ void load4(const __half *p, float (&v)[kTN]) {
-  const uint2 q = *(const uint2 *)p;
-  __half2 lo, hi;
-  memcpy(&lo, &q.x, sizeof lo);
-  memcpy(&hi, &q.y, sizeof hi);
-  const float2 a = __half22float2(lo), b = __half22float2(hi);
-  v[0] = a.x, v[1] = a.y, v[2] = b.x, v[3] = b.y;
-}
-
-// This thread's kTN weights of row k of a [K x n] HWIO matrix, zero past n.
+// This thread's kTN weights of row k of a [K x n] HWIO matrix, zero past n:
+// one vector load when n is a multiple of 4 (row start and column then
+// multiples of 4, so aligned), scalar loads otherwise.
 template <typename T>
 __device__ void load_weight_row(const void *w, size_t k, int n, int nb, float (&bv)[kTN]) {
   const int c0 = own_column(nb, 0);
   if (n % kTN == 0 && c0 < n) {  // the whole group is inside the row
-    load4((const T *)w + k * n + c0, bv);
+    sqz::load4((const T *)w + k * n + c0, bv);
     return;
   }
 #pragma unroll
@@ -104,7 +90,7 @@ __device__ void load_input4(const sqz_fire_args &a, const T *img, int y, int x, 
   for (int r = r0; r < r1; r++)
     for (int q = c0; q < c1; q++) {
       float t[kTN];
-      load4(img + ((size_t)r * a.geo.pool.src_w + q) * a.cin + c, t);
+      sqz::load4(img + ((size_t)r * a.geo.pool.src_w + q) * a.cin + c, t);
 #pragma unroll
       for (int j = 0; j < kTN; j++) v[j] = fmaxf(v[j], t[j]);
     }
