@@ -3,7 +3,8 @@
 2,000 requests from 32 concurrent clients over HTTP and gRPC, with both
 inputs, each answer equal to the local cpu engine's; a stream of bad
 requests mixed in; the server killed during load (clients get errors, not
-hangs) and restarted. Needs nvidia-pytriton and tritonclient: run by
+hangs) and restarted; a model load failed by PyTriton's instance handshake
+race, after which sqz.serve starts Triton again and serves. Needs nvidia-pytriton and tritonclient: run by
 scripts/test.sh in its serving environment, where they are installed; they
 are never skipped for want of them.
 """
@@ -33,6 +34,29 @@ SIZE = 64
 NAME = "squeezenet"
 RESULTS = Path(os.environ.get("SQZ_SERVING_RESULTS", "build/serving"))
 
+# sqz.serve with PyTriton's Triton made to fail its first model load the way
+# PyTriton's instance handshake race does (after the model is registered), so
+# that the real Triton is stopped and started again in the same process.
+FIRST_LOAD_RACES = """
+import sys
+import pytriton.triton
+from sqz import serve
+
+class FirstLoadRaces(pytriton.triton.Triton):
+    raced = False
+
+    def bind(self, **kwargs):
+        super().bind(**kwargs)
+        if not FirstLoadRaces.raced:
+            FirstLoadRaces.raced = True
+            raise RuntimeError("Model initialize error: get_config_from_handshake_server("
+                               "handshake_socket) ConnectionRefusedError: [Errno 111] "
+                               "Connection refused")
+
+pytriton.triton.Triton = FirstLoadRaces
+sys.exit(serve.main(sys.argv[1:]))
+"""
+
 
 def free_ports(n: int) -> List[int]:
     socks = [socket.socket() for _ in range(n)]
@@ -47,14 +71,16 @@ def free_ports(n: int) -> List[int]:
 class Server:
     """python -m sqz.serve in its own process group (PyTriton starts tritonserver in it)."""
 
-    def __init__(self, ports: List[int], log: Path) -> None:
+    def __init__(self, ports: List[int], log: Path, program: Tuple[str, ...] = ("-m", "sqz.serve")
+                 ) -> None:
         self.ports = ports
         self.log = log
+        self.program = list(program)  # what python runs: the module, or a script and its argv
         self.proc: subprocess.Popen = None  # type: ignore[assignment]
 
     def start(self, timeout: float = 180) -> None:
         http, grpc, metrics = self.ports
-        cmd = [sys.executable, "-m", "sqz.serve", "builtin:squeezenet1_1", "--backend", "cpu",
+        cmd = [sys.executable, *self.program, "builtin:squeezenet1_1", "--backend", "cpu",
                "--input-size", str(SIZE), "--instances", "2", "--max-batch", "8",
                "--max-delay-us", "2000", "--cpu-threads", "1", "--http-port", str(http),
                "--grpc-port", str(grpc), "--metrics-port", str(metrics)]
@@ -308,3 +334,24 @@ def test_killed_during_load_clients_error_then_restart_serves(server, reference)
     cl.close()
     server.stop()
     assert server.proc.returncode == 0, server.log.read_text()[-2000:]
+
+
+def test_load_failed_by_the_handshake_race_starts_triton_again(reference) -> None:
+    pixels, _, want_pixels, _ = reference
+    log = RESULTS / "server-race.log"
+    log.unlink(missing_ok=True)
+    s = Server(free_ports(3), log, program=("-c", FIRST_LOAD_RACES))
+    try:
+        s.start()
+        cl = client("grpc", s.ports)
+        _, inputs = request("grpc", "pixels", pixels[5])
+        got = cl.infer(NAME, inputs, client_timeout=30).as_numpy("probs")[0]
+        assert float(np.abs(got - want_pixels[5]).max()) <= 1e-5
+        cl.close()
+        s.stop()
+        assert s.proc.returncode == 0, log.read_text()[-2000:]
+    finally:
+        s.kill()
+    text = log.read_text()
+    assert "handshake race" in text and "attempt 2 of 3" in text, text[-2000:]
+    assert text.count("sqz.serve: serving") == 1, text[-2000:]

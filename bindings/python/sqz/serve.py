@@ -18,11 +18,12 @@ Needs the ``nvidia-pytriton`` package, in an environment made with Debian's
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import signal
 import sys
 import threading
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
 
@@ -145,8 +146,64 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return args
 
 
+# PyTriton's second model instance reads its configuration from a Unix
+# socket the first instance creates; it connects once the socket file exists,
+# which is after bind() but may be before listen(), and then the model load
+# fails with ConnectionRefusedError (seen in CI with PyTriton 0.7 on 2 busy
+# cores). Starting Triton again does not meet the same timing.
+HANDSHAKE_RACE = ("get_config_from_handshake_server", "ConnectionRefusedError")
+START_ATTEMPTS = 3
+
+
+def is_handshake_race(error: BaseException) -> bool:
+    """Whether a failed model load is PyTriton's instance handshake race (retryable)."""
+    text = str(error)
+    return all(part in text for part in HANDSHAKE_RACE)
+
+
+@contextlib.contextmanager
+def running_triton(triton_class: Any, config: Any, bind: Dict[str, Any],
+                   attempts: int = START_ATTEMPTS) -> Iterator[Any]:
+    """Triton started with the model bound and running; stopped on leaving.
+
+    A load that failed by PyTriton's handshake race stops that Triton and
+    starts a new one, up to ``attempts`` in all; any other failure is raised
+    at once.
+    """
+    for attempt in range(1, attempts + 1):
+        with triton_class(config=config) as triton:
+            try:
+                triton.bind(**bind)
+            except Exception as e:  # noqa: BLE001 - only the handshake race is retried
+                if attempt == attempts or not is_handshake_race(e):
+                    raise
+                LOG.warning("sqz.serve: Triton could not load the model (PyTriton's instance "
+                            "handshake race: connection refused); starting it again "
+                            "(attempt %d of %d)", attempt + 1, attempts)
+                continue
+            triton.run()
+            yield triton
+            return
+
+
+@contextlib.contextmanager
+def stop_signals() -> Iterator[threading.Event]:
+    """An event set by SIGINT or SIGTERM while inside; the old handlers come back on leaving."""
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set())
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def serve(args: argparse.Namespace, ready: Optional[Callable[[], None]] = None) -> None:
-    """Starts Triton with the model bound and blocks until SIGINT/SIGTERM."""
+    """Starts Triton with the model bound and blocks until SIGINT/SIGTERM.
+
+    ``ready`` is called once the model is served and the signal handlers are in place.
+    """
     try:
         from pytriton.model_config import DynamicBatcher, ModelConfig, Tensor
         from pytriton.triton import Triton, TritonConfig
@@ -154,18 +211,20 @@ def serve(args: argparse.Namespace, ready: Optional[Callable[[], None]] = None) 
         raise SystemExit(f"sqz.serve needs nvidia-pytriton (pip install nvidia-pytriton): {e}")
 
     model = load_model(args.model, args.labels, args.input_size)
-    _, h, w = model.input_shape
-    engines = [model.engine(backend=args.backend, precision=args.precision,
-                            max_batch=args.max_batch, device=args.device,
-                            cpu_threads=args.cpu_threads) for _ in range(args.instances)]
-    LOG.info("sqz.serve: %s, %d x %s", model.name, len(engines), engines[0].description)
-    outputs = [Tensor(name="probs", dtype=np.float32, shape=(model.num_classes,))]
-    if model.labels is not None:
-        outputs.append(Tensor(name="label", dtype=bytes, shape=(1,)))
-    config = TritonConfig(http_address="0.0.0.0", http_port=args.http_port,
-                          grpc_port=args.grpc_port, metrics_port=args.metrics_port)
-    with Triton(config=config) as triton:
-        triton.bind(
+    engines: List[Any] = []
+    try:
+        _, h, w = model.input_shape
+        for _ in range(args.instances):
+            engines.append(model.engine(backend=args.backend, precision=args.precision,
+                                        max_batch=args.max_batch, device=args.device,
+                                        cpu_threads=args.cpu_threads))
+        LOG.info("sqz.serve: %s, %d x %s", model.name, len(engines), engines[0].description)
+        outputs = [Tensor(name="probs", dtype=np.float32, shape=(model.num_classes,))]
+        if model.labels is not None:
+            outputs.append(Tensor(name="label", dtype=bytes, shape=(1,)))
+        config = TritonConfig(http_address="0.0.0.0", http_port=args.http_port,
+                              grpc_port=args.grpc_port, metrics_port=args.metrics_port)
+        bind = dict(
             model_name=args.name,
             infer_func=[make_infer(model, e) for e in engines],
             inputs=[Tensor(name="image", dtype=bytes, shape=(1,), optional=True),
@@ -176,19 +235,17 @@ def serve(args: argparse.Namespace, ready: Optional[Callable[[], None]] = None) 
                                    max_queue_delay_microseconds=args.max_delay_us)),
             strict=True,
         )
-        triton.run()
-        print(f"sqz.serve: serving '{args.name}' ({model.name}, input {h}x{w}, "
-              f"{len(engines)} x {engines[0].backend}) on HTTP {args.http_port}, gRPC "
-              f"{args.grpc_port}, metrics {args.metrics_port}", flush=True)
-        if ready:
-            ready()
-        stop = threading.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stop.set())
-        stop.wait()
-    for e in engines:
-        e.close()
-    model.close()
+        with running_triton(Triton, config, bind), stop_signals() as stop:
+            print(f"sqz.serve: serving '{args.name}' ({model.name}, input {h}x{w}, "
+                  f"{len(engines)} x {engines[0].backend}) on HTTP {args.http_port}, gRPC "
+                  f"{args.grpc_port}, metrics {args.metrics_port}", flush=True)
+            if ready:
+                ready()
+            stop.wait()
+    finally:
+        for e in engines:
+            e.close()
+        model.close()
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
