@@ -59,6 +59,14 @@ static void detail_append(sqz_gpu_engine *g, size_t *n, const char *fmt, ...) {
 }
 
 /* Lists each layer's kernel and tile at max_batch in the description. */
+/* The stem's kernel variant (layer i, with the pool after it when folded). */
+static sqz_fused_variant stem_variant(sqz_gpu_engine *g, int i) {
+  const fused *f = state(g);
+  const sqz_layer *l = &g->e->layers[i];
+  const sqz_layer *pool = f->plan.steps[i].pool.kernel ? l + 1 : NULL;
+  return sqz_fused_stem_variant(l, pool, g->act_dtype, f->smem_limit);
+}
+
 static sqz_status describe_variants(sqz_gpu_engine *g) {
   fused *f = state(g);
   const sqz_engine *e = g->e;
@@ -88,7 +96,11 @@ static sqz_status describe_variants(sqz_gpu_engine *g) {
                         l->conv.in_channels);
       detail_append(g, &n, " %s+gap %s", l->name, v.math == SQZ_MATH_WMMA ? "tc" : "fma");
     } else if (s->role == SQZ_FUSED_STEM) {
-      detail_append(g, &n, " %s%s fma", l->name, s->pool.kernel ? "+pool" : "");
+      v = stem_variant(g, i);
+      detail_append(g, &n, " %s%s %s", l->name, s->pool.kernel ? "+pool" : "",
+                    v.math == SQZ_MATH_WMMA ? "tc" : "fma");
+      if (g->act_dtype == SQZ_DTYPE_F16 && v.math != SQZ_MATH_WMMA)
+        detail_append(g, &n, " (%s)", v.why);
     }
   }
   return SQZ_OK;
@@ -119,9 +131,7 @@ static sqz_status fused_init(sqz_gpu_engine *g) {
   SQZ_GPU_CHECK(sqz_fused_stem_allow_smem(f->smem_limit));
   SQZ_GPU_CHECK(sqz_fused_classifier_allow_smem(f->smem_limit));
   const sqz_layer *stem = &g->e->layers[0];
-  sqz_stem_geometry geo =
-      sqz_fused_stem_geometry(stem, f->plan.steps[0].pool.kernel ? stem + 1 : NULL);
-  if (sqz_stem_smem_bytes(&geo, stem->in_c, SQZ_STEM_CHUNK) > f->smem_limit)
+  if (!stem_variant(g, 0).tile_h)
     return sqz_fail(SQZ_ERR_UNSUPPORTED,
                     "fused: the stem's %dx%d stride-%d convolution does not "
                     "fit in shared memory",
@@ -143,8 +153,10 @@ static sqz_status run_stem(sqz_gpu_engine *g, int i, int batch) {
   a.geo = sqz_fused_stem_geometry(l, s->pool.kernel ? l + 1 : NULL);
   a.weights = sqz_gpu_weights(g, g->packed[i].conv.weight);
   a.bias = sqz_gpu_weights(g, g->packed[i].conv.bias);
+  const sqz_fused_variant v = stem_variant(g, i);
+  a.math = (sqz_fused_math)v.math;
   a.chunk = SQZ_STEM_CHUNK;
-  a.smem = sqz_stem_smem_bytes(&a.geo, a.cin, a.chunk);
+  a.smem = v.smem;
   SQZ_GPU_CHECK(sqz_launch_stem(&a, g->act_dtype, g->stream));
   return SQZ_OK;
 }

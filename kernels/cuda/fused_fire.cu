@@ -304,34 +304,12 @@ using FragA = wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major
 using FragB = wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::row_major>;
 using FragC = wmma::fragment<wmma::accumulator, 16, 16, 16, float>;
 
-// Eight consecutive fp16 channels: one 16-byte load or store. Channel
-// counts of this path are multiples of 16 and every pixel starts 32-byte
-// aligned, so [c, c + 8) with c a multiple of 8 is always 16-byte aligned.
-// Held as a uint4, which nvcc loads and stores with one 128-bit access (a
-// struct of __half2, whose copies are member-wise, became four 32-bit ones).
-struct Half8 {
-  uint4 u;
-  __device__ __forceinline__ __half2 get(int i) const {
-    const unsigned w = i == 0 ? u.x : i == 1 ? u.y : i == 2 ? u.z : u.w;
-    __half2 h;
-    memcpy(&h, &w, sizeof h);
-    return h;
-  }
-  __device__ __forceinline__ void set(int i, __half2 h) {
-    unsigned w;
-    memcpy(&w, &h, sizeof w);
-    (i == 0 ? u.x : i == 1 ? u.y : i == 2 ? u.z : u.w) = w;
-  }
-};
-
-__device__ __forceinline__ Half8 zero8() { return Half8{make_uint4(0, 0, 0, 0)}; }
-// Eight fp16 -infinity (0xfc00): the max's start, below every value.
-__device__ __forceinline__ Half8 minus_inf8() {
-  constexpr unsigned kPair = 0xfc00fc00u;
-  return Half8{make_uint4(kPair, kPair, kPair, kPair)};
-}
-__device__ __forceinline__ Half8 load8(const __half *p) { return Half8{*(const uint4 *)p}; }
-__device__ __forceinline__ void store8(__half *p, Half8 v) { *(uint4 *)p = v.u; }
+using sqz::Half8;
+using sqz::load8;
+using sqz::max8;
+using sqz::minus_inf8;
+using sqz::store8;
+using sqz::zero8;
 
 // Channels [c, c + 8) of pixel (y, x) of the module's input, through the
 // folded pool: one 16-byte load per window pixel, the max taken on half2
@@ -343,11 +321,7 @@ __device__ Half8 load_input8(const sqz_fire_args &a, const __half *img, int y, i
   const __half *base = img + c;
   Half8 m = minus_inf8();  // the window is never empty
   for (int r = r0; r < r1; r++)
-    for (int q = c0; q < c1; q++) {
-      const Half8 v = load8(base + (size_t)r * row + (size_t)q * a.cin);
-#pragma unroll
-      for (int i = 0; i < 4; i++) m.set(i, __hmax2(m.get(i), v.get(i)));
-    }
+    for (int q = c0; q < c1; q++) m = max8(m, load8(base + (size_t)r * row + (size_t)q * a.cin));
   return m;
 }
 

@@ -41,7 +41,8 @@ cudaError_t sqz_launch_fire(const sqz_fire_args *a, sqz_dtype dtype, cudaStream_
 
 /* The stem: conv (any kernel, stride, pad) + bias + ReLU, then the max
  * pool that follows it (1x1 stride 1 when none), in one kernel reading the
- * preprocessed input (NHWC, 3 channels). */
+ * preprocessed input (NHWC, 3 channels). CUDA cores (smem:
+ * sqz_stem_smem_bytes) or tensor cores (sqz_stem_wmma_layout_of). */
 typedef struct sqz_stem_args {
   const void *in;
   void *out;
@@ -49,7 +50,8 @@ typedef struct sqz_stem_args {
   sqz_stem_geometry geo;
   const void *weights; /* HWIO */
   const float *bias;
-  int chunk; /* output channels per pass */
+  sqz_fused_math math; /* WMMA: fp16, cout a multiple of 16 */
+  int chunk;           /* FMA: output channels per pass */
   size_t smem;
 } sqz_stem_args;
 

@@ -151,6 +151,28 @@ sqz_stem_geometry sqz_fused_stem_geometry(const sqz_layer *conv, const sqz_layer
   return g;
 }
 
+sqz_fused_variant sqz_fused_stem_variant(const sqz_layer *conv, const sqz_layer *pool,
+                                         sqz_dtype dtype, size_t smem_limit) {
+  const sqz_stem_geometry g = sqz_fused_stem_geometry(conv, pool);
+  const int cout = conv->conv.out_channels;
+  sqz_fused_variant v = {SQZ_MATH_FMA, g.tile_h, g.tile_w, 0, "CUDA cores"};
+  if (dtype == SQZ_DTYPE_F16 && cout % 16 != 0) {
+    v.why = "CUDA cores: output channels not a multiple of 16";
+  } else if (dtype == SQZ_DTYPE_F16) {
+    const size_t bytes = sqz_stem_wmma_layout_of(&g, conv->in_c, cout).bytes;
+    if (bytes <= smem_limit) {
+      v.math = SQZ_MATH_WMMA;
+      v.smem = bytes;
+      v.why = "tensor cores";
+      return v;
+    }
+    v.why = "CUDA cores: the tensor-core operands do not fit in shared memory";
+  }
+  v.smem = sqz_stem_smem_bytes(&g, conv->in_c, SQZ_STEM_CHUNK);
+  if (v.smem > smem_limit) v.tile_h = 0;
+  return v;
+}
+
 sqz_fused_variant sqz_fused_classifier_variant(const sqz_layer *conv, sqz_dtype dtype,
                                                size_t smem_limit) {
   sqz_fused_variant v = {SQZ_MATH_FMA, 0, 0, 0, "CUDA cores"};

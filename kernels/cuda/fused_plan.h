@@ -62,9 +62,14 @@ sqz_fused_variant sqz_fused_fire_variant(const sqz_layer *fire, const sqz_pool_f
                                          size_t smem_limit);
 
 /* The stem's geometry and chunk (pooled tiles of 4 x 8, channel chunks of
- * 16) and the classifier's variant. */
+ * 16 on CUDA cores) and variant: tensor cores when the precision is fp16,
+ * the output channels a multiple of 16 and the GEMM's operands fit in
+ * shared memory, else CUDA cores (tile_h 0 when that does not fit either).
+ * Then the classifier's variant. */
 sqz_stem_geometry sqz_fused_stem_geometry(const sqz_layer *conv, const sqz_layer *pool_or_null);
 enum { SQZ_STEM_CHUNK = 16 };
+sqz_fused_variant sqz_fused_stem_variant(const sqz_layer *conv, const sqz_layer *pool_or_null,
+                                         sqz_dtype dtype, size_t smem_limit);
 sqz_fused_variant sqz_fused_classifier_variant(const sqz_layer *conv, sqz_dtype dtype,
                                                size_t smem_limit);
 

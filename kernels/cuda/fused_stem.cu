@@ -3,8 +3,14 @@
 // input patch its pool windows need, then for each chunk of output
 // channels computes the conv outputs under those windows into shared
 // memory and pools them; the full-resolution conv1 output never reaches
-// global memory. CUDA cores (3 input channels are too few for tensor
-// cores to pay); fp32 accumulation for either storage precision.
+// global memory. fp32 accumulation for either storage precision.
+//
+// Two variants: stem (CUDA cores, any channel counts, fp32 or fp16
+// storage) and stem_wmma (tensor cores, fp16 storage, output channels a
+// multiple of 16), which runs the conv as one implicit GEMM per tile: its
+// 3 input channels are a short reduction per tap, but the whole window
+// (kernel^2 x 3 values, 27 for 3x3 and 147 for 7x7) is a reduction long
+// enough for 16x16x16 MMAs.
 #include <float.h>
 
 #include "dtype.cuh"
@@ -116,22 +122,140 @@ __global__ void __launch_bounds__(kStemThreads) stem(const __grid_constant__ sqz
   }
 }
 
+// ---------------------------------------------------------------------------
+// Tensor cores. Layout and sizes: sqz_stem_wmma_layout_of (fused_tiling.h).
+
+using namespace nvcuda;
+using sqz::Half8;
+using sqz::load8;
+using sqz::max8;
+using sqz::minus_inf8;
+using sqz::store8;
+using sqz::zero8;
+
+constexpr int kStemWarps = kStemThreads / 32;
+
+// Row p of A: conv pixel p of the tile's region, its input window in HWIO
+// order (ky, kx, channel), zero outside the image and past the region.
+// One item is one (pixel, ky): kernel * cin values that are consecutive in
+// NHWC, read with one bounds test per kx.
+__device__ void stem_im2col(const sqz_stem_args &a, const __half *img, int iy0, int ix0,
+                            int conv_cols, int conv_px, __half *A, int lda) {
+  const sqz_stem_geometry &g = a.geo;
+  const int rows = sqz_round16(conv_px), run = g.kernel * a.cin;
+  for (int i = threadIdx.x; i < rows * g.kernel; i += blockDim.x) {
+    const int p = i / g.kernel, ky = i % g.kernel;
+    __half *dst = A + p * lda + ky * run;
+    const int y = iy0 + p / conv_cols * g.stride + ky;
+    const int x0 = ix0 + p % conv_cols * g.stride;
+    const bool row_inside = p < conv_px && y >= 0 && y < g.in_h;
+    for (int kx = 0; kx < g.kernel; kx++) {
+      const int x = x0 + kx;
+      const bool inside = row_inside && x >= 0 && x < g.in_w;
+      if (!inside) {
+        for (int c = 0; c < a.cin; c++) dst[kx * a.cin + c] = __float2half(0.0f);
+        continue;
+      }
+      const __half *src = img + ((size_t)y * g.in_w + x) * a.cin;
+      for (int c = 0; c < a.cin; c++) dst[kx * a.cin + c] = src[c];
+    }
+  }
+  const int kk = g.kernel * run, pad = sqz_round16(kk) - kk;  // K's padding columns
+  for (int i = threadIdx.x; i < rows * pad; i += blockDim.x)
+    A[i / pad * lda + kk + i % pad] = __float2half(0.0f);
+}
+
+__global__ void __launch_bounds__(kStemThreads) stem_wmma(const __grid_constant__ sqz_stem_args a) {
+  SQZ_DYNAMIC_SHARED(unsigned char, stem_raw);
+  const sqz_stem_geometry &g = a.geo;
+  const sqz_stem_wmma_layout L = sqz_stem_wmma_layout_of(&g, a.cin, a.cout);
+  __half *A = (__half *)(stem_raw + L.a), *B = (__half *)(stem_raw + L.b);
+  __half *C = (__half *)(stem_raw + L.c);
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  float *stage = (float *)(stem_raw + L.stage) + warp * 256;
+  const int tiles = g.tiles_y * g.tiles_x;
+  const int n = blockIdx.x / tiles;
+  int py0, px0, cy0, cx0;
+  sqz_stem_tile_origin(&g, blockIdx.x % tiles, &py0, &px0, &cy0, &cx0);
+  const int conv_cols = sqz_stem_conv_span(g.tile_w, g.pool_k, g.pool_s);
+  const int conv_px = sqz_stem_conv_span(g.tile_h, g.pool_k, g.pool_s) * conv_cols;
+  const int kk = g.kernel * g.kernel * a.cin, groups = a.cout / 8;
+
+  // B: every output channel's weights, 16 bytes at a time (rows of cout
+  // halves, cout a multiple of 16), zero rows past kk.
+  const __half *w = (const __half *)a.weights;
+  for (int i = threadIdx.x; i < L.k * groups; i += blockDim.x) {
+    const int k = i / groups, c = i % groups * 8;
+    store8(B + k * L.ldb + c, k < kk ? load8(w + (size_t)k * a.cout + c) : zero8());
+  }
+  const __half *img = (const __half *)a.in + (size_t)n * g.in_h * g.in_w * a.cin;
+  stem_im2col(a, img, cy0 * g.stride - g.pad, cx0 * g.stride - g.pad, conv_cols, conv_px, A, L.lda);
+  __syncthreads();
+
+  // C = ReLU(A x B + bias), one 16 x 16 tile per warp at a time, through
+  // the warp's stage: each lane converts 8 values of one row.
+  const int col_tiles = a.cout / 16;
+  for (int t = warp; t < L.rows / 16 * col_tiles; t += kStemWarps) {
+    const int rt = t / col_tiles, ct = t % col_tiles;
+    wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+    wmma::fill_fragment(acc, 0.0f);
+    for (int k = 0; k < L.k; k += 16) {
+      wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> fa;
+      wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::row_major> fb;
+      wmma::load_matrix_sync(fa, A + rt * 16 * L.lda + k, L.lda);
+      wmma::load_matrix_sync(fb, B + k * L.ldb + ct * 16, L.ldb);
+      wmma::mma_sync(acc, fa, fb, acc);
+    }
+    wmma::store_matrix_sync(stage, acc, 16, wmma::mem_row_major);
+    __syncwarp();
+    const int r = lane / 2, c = lane % 2 * 8, ch = ct * 16 + c;
+    Half8 v;
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+      const float lo = stage[r * 16 + c + 2 * j] + a.bias[ch + 2 * j];
+      const float hi = stage[r * 16 + c + 2 * j + 1] + a.bias[ch + 2 * j + 1];
+      v.set(j, __floats2half2_rn(fmaxf(lo, 0.0f), fmaxf(hi, 0.0f)));
+    }
+    store8(C + (rt * 16 + r) * L.ldc + ch, v);
+    __syncwarp();  // the stage is read before the next tile overwrites it
+  }
+  __syncthreads();
+
+  // Pool, 8 channels per item: the max of values already rounded to fp16
+  // is the rounding of the max (rounding is monotonic), as in stem<half>.
+  const sqz_pool_fold fold = {g.pool_k, g.pool_s, g.pool_p, g.conv_h, g.conv_w};
+  for (int i = threadIdx.x; i < g.tile_h * g.tile_w * groups; i += blockDim.x) {
+    const int c = i % groups * 8, p = i / groups;
+    const int py = py0 + p / g.tile_w, px = px0 + p % g.tile_w;
+    if (py >= g.out_h || px >= g.out_w) continue;
+    int r0, r1, q0, q1;
+    sqz_pool_window(&fold, py, px, &r0, &r1, &q0, &q1);
+    Half8 m = minus_inf8();  // the window is never empty
+    for (int y = r0; y < r1; y++)
+      for (int x = q0; x < q1; x++)
+        m = max8(m, load8(C + ((y - cy0) * conv_cols + (x - cx0)) * L.ldc + c));
+    store8((__half *)a.out + (((size_t)n * g.out_h + py) * g.out_w + px) * a.cout + c, m);
+  }
+}
 }  // namespace
 
 extern "C" cudaError_t sqz_launch_stem(const sqz_stem_args *a, sqz_dtype dtype,
                                        cudaStream_t stream) {
-  if (a->chunk % kGroup != 0) return cudaErrorInvalidValue;  // whole channel groups per chunk
   const dim3 grid((unsigned)(a->batch * a->geo.tiles_y * a->geo.tiles_x)), block(kStemThreads);
+  if (a->math == SQZ_MATH_WMMA) {
+    if (dtype != SQZ_DTYPE_F16 || a->cout % 16 != 0) return cudaErrorInvalidValue;
+    return SQZ_LAUNCH(stem_wmma, kStemThreads, grid, block, a->smem, stream, *a);
+  }
+  if (a->chunk % kGroup != 0) return cudaErrorInvalidValue;  // whole channel groups per chunk
   if (dtype == SQZ_DTYPE_F16)
     return SQZ_LAUNCH(stem<__half>, kStemThreads, grid, block, a->smem, stream, *a);
   return SQZ_LAUNCH(stem<float>, kStemThreads, grid, block, a->smem, stream, *a);
 }
 
 extern "C" cudaError_t sqz_fused_stem_allow_smem(size_t bytes) {
-  cudaError_t err =
-      cudaFuncSetAttribute(stem<float>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
-  if (err == cudaSuccess)
-    err =
-        cudaFuncSetAttribute(stem<__half>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
+  const cudaFuncAttribute max = cudaFuncAttributeMaxDynamicSharedMemorySize;
+  cudaError_t err = cudaFuncSetAttribute(stem<float>, max, (int)bytes);
+  if (err == cudaSuccess) err = cudaFuncSetAttribute(stem<__half>, max, (int)bytes);
+  if (err == cudaSuccess) err = cudaFuncSetAttribute(stem_wmma, max, (int)bytes);
   return err;
 }

@@ -175,4 +175,63 @@ TEST(FusedVariants, TensorCoresOnlyForMultiplesOf16AndAlwaysAFit) {
   for (sqz_model *m : models) sqz_model_free(m);
 }
 
+// The stem's variant and the tensor-core stem's shared memory: every part
+// 32-byte aligned (WMMA fragment starts; C rows 16-byte), the GEMM covering
+// every conv pixel of the tile and the whole window, within the H100 limit
+// for both built-in stems, and CUDA cores where tensor cores cannot be used.
+TEST(FusedVariants, StemOnTensorCoresForFp16AndMultiplesOf16) {
+  const size_t limit = 227 << 10;
+  struct Case {
+    const char *model;
+    int rows, k;  // the GEMM: 9 x 17 conv pixels of a 4 x 8 pooled tile; kernel^2 x 3
+  } cases[] = {{"squeezenet1_0", 160, 160}, {"squeezenet1_1", 160, 32}};
+  for (const Case &c : cases) {
+    sqz_model *m = nullptr;
+    ASSERT_EQ(sqz_model_builtin(c.model, 0, &m), SQZ_OK);
+    const sqz_layer *conv = &m->layers[0], *pool = &m->layers[1];
+    const sqz_stem_geometry g = sqz_fused_stem_geometry(conv, pool);
+    const int cout = conv->conv.out_channels;
+    const sqz_stem_wmma_layout L = sqz_stem_wmma_layout_of(&g, conv->in_c, cout);
+    EXPECT_EQ(L.rows, c.rows) << c.model;
+    EXPECT_EQ(L.k, c.k) << c.model;
+    EXPECT_GE(L.rows, sqz_stem_conv_span(g.tile_h, g.pool_k, g.pool_s) *
+                          sqz_stem_conv_span(g.tile_w, g.pool_k, g.pool_s));
+    EXPECT_GE(L.k, conv->conv.kernel * conv->conv.kernel * conv->in_c);
+    for (size_t offset : {L.a, L.b, L.stage, L.c}) EXPECT_EQ(offset % 32, 0u) << c.model;
+    for (int ld : {L.lda, L.ldb, L.ldc}) EXPECT_EQ(ld * 2 % 32, 0) << c.model;
+    EXPECT_GE(L.lda, L.k);
+    EXPECT_GE(L.ldb, cout);
+    EXPECT_GE(L.ldc, cout);
+    EXPECT_EQ(L.b - L.a, (size_t)L.rows * L.lda * 2);
+    EXPECT_EQ(L.stage - L.b, (size_t)L.k * L.ldb * 2);
+    EXPECT_EQ(L.bytes - L.c, (size_t)L.rows * L.ldc * 2);
+    const sqz_fused_variant half = sqz_fused_stem_variant(conv, pool, SQZ_DTYPE_F16, limit);
+    EXPECT_EQ(half.math, SQZ_MATH_WMMA) << c.model;
+    EXPECT_EQ(half.smem, L.bytes);
+    EXPECT_LE(half.smem, limit);
+    const sqz_fused_variant single = sqz_fused_stem_variant(conv, pool, SQZ_DTYPE_F32, limit);
+    EXPECT_EQ(single.math, SQZ_MATH_FMA);
+    EXPECT_EQ(single.smem, sqz_stem_smem_bytes(&g, conv->in_c, SQZ_STEM_CHUNK));
+    // Too little shared memory for the GEMM: CUDA cores, saying why.
+    const sqz_fused_variant small = sqz_fused_stem_variant(conv, pool, SQZ_DTYPE_F16, L.bytes - 1);
+    EXPECT_EQ(small.math, SQZ_MATH_FMA);
+    EXPECT_GT(small.tile_h, 0);
+    EXPECT_NE(std::string(small.why).find("shared memory"), std::string::npos);
+    EXPECT_EQ(sqz_fused_stem_variant(conv, pool, SQZ_DTYPE_F16, 1024).tile_h, 0);
+    sqz_model_free(m);
+  }
+  // Output channels that are not a multiple of 16 stay on CUDA cores.
+  sqz_model *m = nullptr;
+  ASSERT_EQ(sqz_model_begin("narrow", 3, 32, 32, &m), SQZ_OK);
+  ASSERT_EQ(sqz_model_add_conv(m, "conv1", 24, 3, 2, 0, 1), SQZ_OK);
+  ASSERT_EQ(sqz_model_add_fire(m, "fire2", 8, 16, 16, SQZ_BYPASS_NONE), SQZ_OK);
+  ASSERT_EQ(sqz_model_add_conv(m, "conv10", 4, 1, 1, 0, 1), SQZ_OK);
+  ASSERT_EQ(sqz_model_add_global_avgpool(m, "gap"), SQZ_OK);
+  ASSERT_EQ(sqz_model_finish(m), SQZ_OK);
+  const sqz_fused_variant v = sqz_fused_stem_variant(&m->layers[0], nullptr, SQZ_DTYPE_F16, limit);
+  EXPECT_EQ(v.math, SQZ_MATH_FMA);
+  EXPECT_NE(std::string(v.why).find("multiple of 16"), std::string::npos);
+  sqz_model_free(m);
+}
+
 }  // namespace
