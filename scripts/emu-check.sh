@@ -38,10 +38,10 @@ quick=1
 [ $full = 1 ] && quick=
 gpu_tests='Gpu|Fused|PlantedDefects|Batcher'
 
-echo "== emulated device (build-emu/: GPU suite, planted defects)"
+echo "== emulated device (build-emu/: GPU suite, planted defects) [$(date +%T)]"
 SQZ_TEST_QUICK=$quick ctest --test-dir build-emu --output-on-failure -j2 -R "$gpu_tests"
 
-echo "== sqz classify on the emulated device (fused and unfused agree with cpu)"
+echo "== sqz classify on the emulated device (fused and unfused agree with cpu) [$(date +%T)]"
 data=${SQZ_DATA_DIR:-../shared/data}
 if [ -f "$data/squeezenet_v1.0_deep_compression.net" ]; then
   photos=("$data"/imagenet_samples/ppm/*.ppm)
@@ -82,7 +82,7 @@ else
   exit 1
 fi
 
-echo "== sqz-bench on the emulated device (runs, and says its times are CPU times)"
+echo "== sqz-bench on the emulated device (runs, and says its times are CPU times) [$(date +%T)]"
 build-emu/bench/sqz-bench -m v1.1 -b fused,unfused -p fp16 -n 1 --warmup 1 --iters 2 \
   -o build-emu/emu-bench.json >build-emu/emu-bench.md 2>build-emu/emu-bench.err ||
   { cat build-emu/emu-bench.err; echo "emu-check: sqz-bench failed"; exit 1; }
@@ -92,7 +92,7 @@ grep -q '"name": "sqz emulated device' build-emu/emu-bench.json ||
   { echo "emu-check: the bench JSON does not name the emulated device"; exit 1; }
 echo "sqz-bench: 2 configurations measured; its JSON names the emulated device"
 
-echo "== scripts/gpu-check.sh rehearsed on the emulated device (small filters, no PyTorch)"
+echo "== scripts/gpu-check.sh rehearsed on the emulated device (small filters, no PyTorch) [$(date +%T)]"
 # The GPU machine's one call, with this build's binaries: every step but
 # PyTorch runs, compute-sanitizer (absent here) must read as unavailable.
 rehearsal=build-emu/gpu-check-rehearsal
@@ -113,7 +113,7 @@ done
   { ls "$rehearsal/out"; echo "emu-check: gpu-check wrote more than its 7 files (a device call returns 8)"; exit 1; }
 echo "gpu-check rehearsal: env, tests, bench and layers ok, sanitizers and ncu unavailable, $(find "$rehearsal/out" -type f | wc -l) files"
 
-echo "== emulated device under AddressSanitizer + UBSan (build-emu-asan/)"
+echo "== emulated device under AddressSanitizer + UBSan (build-emu-asan/) [$(date +%T)]"
 BUILD_DIR=build-emu-asan SQZ_CMAKE_ARGS="$emu_args -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 -DSQZ_SANITIZE=address,undefined -DCMAKE_C_FLAGS=-fno-sanitize-recover=all \
 -DCMAKE_CXX_FLAGS=-fno-sanitize-recover=all" scripts/setup.sh
@@ -130,7 +130,7 @@ SQZ_TEST_QUICK=$quick ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
   UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-emu-asan --output-on-failure -j2 -R "$asan_tests" -E "$asan_skip"
 
-echo "== emulated device with initcheck (build-emu-initcheck/: reads of unwritten shared memory)"
+echo "== emulated device with initcheck (build-emu-initcheck/: reads of unwritten shared memory) [$(date +%T)]"
 # Every load and store of the kernels is checked against the bytes of
 # shared memory its block has written (emu/initcheck.cc): the single-Fire
 # kernels at every size (stem, Fire, classifier; both math paths, every
@@ -144,7 +144,7 @@ initcheck_tests='FusedOneFire|PlantedDefects|EveryBatchUpToTheMaximum/(unfused|f
 SQZ_TEST_QUICK=$quick ctest --test-dir build-emu-initcheck --output-on-failure -j2 \
   -R "$initcheck_tests"
 
-echo "== emulated device under ThreadSanitizer (build-emu-tsan/: kernels on small shapes)"
+echo "== emulated device under ThreadSanitizer (build-emu-tsan/: kernels on small shapes) [$(date +%T)]"
 # OpenMP off: libgomp is not instrumented, and only the kernels are at stake.
 BUILD_DIR=build-emu-tsan SQZ_CMAKE_ARGS="$emu_args -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 -DSQZ_SANITIZE=thread -DSQZ_WITH_OPENMP=OFF" scripts/setup.sh
@@ -158,4 +158,4 @@ tsan_skip='FusedOneFire.*object <(37|39|71)-'
 SQZ_TEST_QUICK=1 TSAN_OPTIONS=halt_on_error=1 \
   ctest --test-dir build-emu-tsan --output-on-failure -j2 \
   -R 'FusedOneFire|PlantedDefects|BatcherTest.*/cpu' -E "$tsan_skip"
-echo "== emulated device: all passed"
+echo "== emulated device: all passed [$(date +%T)]"

@@ -17,11 +17,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 
-echo "== ctest (build/)"
+echo "== ctest (build/) [$(date +%T)]"
 ctest --test-dir build --output-on-failure
 
 if [ "${SQZ_SKIP_SANITIZERS:-0}" != 1 ]; then
-  echo "== sanitizers (build-asan/: host code, address + undefined)"
+  echo "== sanitizers (build-asan/: host code, address + undefined) [$(date +%T)]"
   BUILD_DIR=build-asan SQZ_CMAKE_ARGS="-DSQZ_WITH_CUDA=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 -DSQZ_SANITIZE=address,undefined -DCMAKE_C_FLAGS=-fno-sanitize-recover=all \
 -DCMAKE_CXX_FLAGS=-fno-sanitize-recover=all" scripts/setup.sh
@@ -38,7 +38,7 @@ fi
 # (bindings/python, tests/python; docs/python.md). A virtual environment in
 # build/venv, made once; pip only fetches what is missing. A package that
 # cannot be installed fails the run: these tests never skip for want of one.
-echo "== python (build/venv: sqz package, ONNX export, ONNX Runtime cross-check)"
+echo "== python (build/venv: sqz package, ONNX export, ONNX Runtime cross-check) [$(date +%T)]"
 venv=build/venv
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/python" -m pip install -q --disable-pip-version-check \
@@ -53,7 +53,7 @@ SQZ_LIBRARY="$PWD/build/libsqz.so" SQZ_CLI="$PWD/build/apps/sqz" \
 # (python -m sqz.serve; tests/serving, docs/serving.md), on loopback only.
 # PyTriton's Python stub links Debian's libpython3.11, so this environment is
 # made with /usr/bin/python3, not whatever python3 is first in PATH.
-echo "== serving (build/serve-venv: Triton Inference Server through PyTriton, loopback)"
+echo "== serving (build/serve-venv: Triton Inference Server through PyTriton, loopback) [$(date +%T)]"
 serve_venv=build/serve-venv
 [ -x "$serve_venv/bin/python" ] || /usr/bin/python3 -m venv "$serve_venv"
 "$serve_venv/bin/python" -m pip install -q --disable-pip-version-check \
@@ -65,7 +65,7 @@ SQZ_LIBRARY="$PWD/build/libsqz.so" PYTHONPATH="$PWD/bindings/python" \
 # (scripts/fuzz.sh: libFuzzer under ASan + UBSan, atheris for Python; any
 # finding fails the run; docs/reliability.md).
 if [ "${SQZ_SKIP_FUZZ:-0}" != 1 ]; then
-  echo "== fuzz (build-fuzz/: ${SQZ_FUZZ_SECONDS:-60} s per harness)"
+  echo "== fuzz (build-fuzz/: ${SQZ_FUZZ_SECONDS:-60} s per harness) [$(date +%T)]"
   scripts/fuzz.sh "${SQZ_FUZZ_SECONDS:-60}"
 fi
-echo "== all tests passed"
+echo "== all tests passed [$(date +%T)]"
