@@ -304,24 +304,18 @@ using FragA = wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major
 using FragB = wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::row_major>;
 using FragC = wmma::fragment<wmma::accumulator, 16, 16, 16, float>;
 
-using sqz::Half8;
-using sqz::load8;
-using sqz::max8;
-using sqz::minus_inf8;
-using sqz::store8;
-using sqz::zero8;
-
 // Channels [c, c + 8) of pixel (y, x) of the module's input, through the
 // folded pool: one 16-byte load per window pixel, the max taken on half2
 // pairs (exact, as the max of the same values in float is).
-__device__ Half8 load_input8(const sqz_fire_args &a, const __half *img, int y, int x, int c) {
+__device__ sqz::Half8 load_input8(const sqz_fire_args &a, const __half *img, int y, int x, int c) {
   int r0, r1, c0, c1;
   sqz_pool_window(&a.geo.pool, y, x, &r0, &r1, &c0, &c1);
   const size_t row = (size_t)a.geo.pool.src_w * a.cin;
   const __half *base = img + c;
-  Half8 m = minus_inf8();  // the window is never empty
+  sqz::Half8 m = sqz::minus_inf8();  // the window is never empty
   for (int r = r0; r < r1; r++)
-    for (int q = c0; q < c1; q++) m = max8(m, load8(base + (size_t)r * row + (size_t)q * a.cin));
+    for (int q = c0; q < c1; q++)
+      m = sqz::max8(m, sqz::load8(base + (size_t)r * row + (size_t)q * a.cin));
   return m;
 }
 
@@ -365,7 +359,7 @@ __device__ void wmma_squeeze(const sqz_fire_args &a, int n, int y0, int x0, cons
       const int hp = i >> shift, k = (i & ((1 << shift) - 1)) * 8;
       int y, x;
       const bool inside = hp < hp_count && sqz_halo_to_image(&g, y0, x0, hp, &y, &x);
-      store8(s.in + hp * s.ldi + k, inside ? load_input8(a, img, y, x, k0 + k) : zero8());
+      sqz::store8(s.in + hp * s.ldi + k, inside ? load_input8(a, img, y, x, k0 + k) : sqz::zero8());
     }
     __syncthreads();
     // This warp's tiles are t = warp + 8 j; when the squeeze's column tiles
@@ -419,12 +413,12 @@ __device__ void wmma_store_row(const sqz_fire_args &a, int n, int y, int x0, int
   if (y >= a.geo.height || x >= a.geo.width) return;
   __half *dst = pixel_out<__half>(a, n, y, x) + c;
   const float *row = stage + px * 16 + half;
-  Half8 other = zero8();
+  sqz::Half8 other = sqz::zero8();
   if (add)
-    other = load8(dst);
+    other = sqz::load8(dst);
   else if (a.bypass == SQZ_BYPASS_SIMPLE)
     other = load_input8(a, image_in<__half>(a, n), y, x, c);
-  Half8 out;
+  sqz::Half8 out;
 #pragma unroll
   for (int i = 0; i < 4; i++) {
     const float2 o = __half22float2(other.get(i));
@@ -435,7 +429,7 @@ __device__ void wmma_store_row(const sqz_fire_args &a, int n, int y, int x0, int
     }
     out.set(i, __floats2half2_rn(lo + o.x, hi + o.y));
   }
-  store8(dst, out);
+  sqz::store8(dst, out);
 }
 
 // Both expands: output channel tiles nt of the concatenation, 1x1 for
@@ -535,7 +529,7 @@ __device__ void wmma_shortcut(const sqz_fire_args &a, int n, int y0, int x0, con
     const int m = i / groups, k = (i % groups) * 8;
     const int y = y0 + m / g.tile_w, x = x0 + m % g.tile_w;
     const bool inside = y < g.height && x < g.width;
-    store8(s.center + m * s.ldc + k, inside ? load_input8(a, img, y, x, k) : zero8());
+    sqz::store8(s.center + m * s.ldc + k, inside ? load_input8(a, img, y, x, k) : sqz::zero8());
   }
   __syncthreads();
   const __half *w = (const __half *)a.w_shortcut;

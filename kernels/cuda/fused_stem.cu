@@ -126,12 +126,6 @@ __global__ void __launch_bounds__(kStemThreads) stem(const __grid_constant__ sqz
 // Tensor cores. Layout and sizes: sqz_stem_wmma_layout_of (fused_tiling.h).
 
 using namespace nvcuda;
-using sqz::Half8;
-using sqz::load8;
-using sqz::max8;
-using sqz::minus_inf8;
-using sqz::store8;
-using sqz::zero8;
 
 constexpr int kStemWarps = kStemThreads / 32;
 
@@ -186,7 +180,7 @@ __global__ void __launch_bounds__(kStemThreads) stem_wmma(const __grid_constant_
   const __half *w = (const __half *)a.weights;
   for (int i = threadIdx.x; i < L.k * groups; i += blockDim.x) {
     const int k = i / groups, c = i % groups * 8;
-    store8(B + k * L.ldb + c, k < kk ? load8(w + (size_t)k * a.cout + c) : zero8());
+    sqz::store8(B + k * L.ldb + c, k < kk ? sqz::load8(w + (size_t)k * a.cout + c) : sqz::zero8());
   }
   const __half *img = (const __half *)a.in + (size_t)n * g.in_h * g.in_w * a.cin;
   stem_im2col(a, img, cy0 * g.stride - g.pad, cx0 * g.stride - g.pad, conv_cols, conv_px, A, L.lda);
@@ -209,14 +203,14 @@ __global__ void __launch_bounds__(kStemThreads) stem_wmma(const __grid_constant_
     wmma::store_matrix_sync(stage, acc, 16, wmma::mem_row_major);
     __syncwarp();
     const int r = lane / 2, c = lane % 2 * 8, ch = ct * 16 + c;
-    Half8 v;
+    sqz::Half8 v;
 #pragma unroll
     for (int j = 0; j < 4; j++) {
       const float lo = stage[r * 16 + c + 2 * j] + a.bias[ch + 2 * j];
       const float hi = stage[r * 16 + c + 2 * j + 1] + a.bias[ch + 2 * j + 1];
       v.set(j, __floats2half2_rn(fmaxf(lo, 0.0f), fmaxf(hi, 0.0f)));
     }
-    store8(C + (rt * 16 + r) * L.ldc + ch, v);
+    sqz::store8(C + (rt * 16 + r) * L.ldc + ch, v);
     __syncwarp();  // the stage is read before the next tile overwrites it
   }
   __syncthreads();
@@ -230,11 +224,11 @@ __global__ void __launch_bounds__(kStemThreads) stem_wmma(const __grid_constant_
     if (py >= g.out_h || px >= g.out_w) continue;
     int r0, r1, q0, q1;
     sqz_pool_window(&fold, py, px, &r0, &r1, &q0, &q1);
-    Half8 m = minus_inf8();  // the window is never empty
+    sqz::Half8 m = sqz::minus_inf8();  // the window is never empty
     for (int y = r0; y < r1; y++)
       for (int x = q0; x < q1; x++)
-        m = max8(m, load8(C + ((y - cy0) * conv_cols + (x - cx0)) * L.ldc + c));
-    store8((__half *)a.out + (((size_t)n * g.out_h + py) * g.out_w + px) * a.cout + c, m);
+        m = sqz::max8(m, sqz::load8(C + ((y - cy0) * conv_cols + (x - cx0)) * L.ldc + c));
+    sqz::store8((__half *)a.out + (((size_t)n * g.out_h + py) * g.out_w + px) * a.cout + c, m);
   }
 }
 }  // namespace
