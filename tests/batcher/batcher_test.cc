@@ -244,9 +244,8 @@ class BatcherTest : public ::testing::TestWithParam<sqz_backend> {
 TEST_P(BatcherTest, ManyThreadsOfMixedRequestsEachCompleteOnceWithTheDirectResult) {
   // The emulated device runs kernels thread by thread: fewer requests there
   // (and fewer again under SQZ_TEST_QUICK, the sanitizer runs).
-  const char *quick = std::getenv("SQZ_TEST_QUICK");
   const int threads = 8, in_flight = 12;
-  const int per_thread = !Emulated() ? 1000 : quick && *quick == '1' ? 8 : 40;
+  const int per_thread = !Emulated() ? 1000 : sqz_test::QuickRun() ? 8 : 40;
   // A queue smaller than the requests in flight, so that full-queue refusals
   // happen and are retried.
   Create(Options(2, 8, 200, 48));

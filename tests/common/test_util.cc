@@ -22,6 +22,11 @@ std::string DataDir() {
   return dir;
 }
 
+bool QuickRun() {
+  const char *env = std::getenv("SQZ_TEST_QUICK");
+  return env && *env && std::string(env) != "0";
+}
+
 TempDir::TempDir() {
   const char *base = std::getenv("TMPDIR");
   std::string tmpl = std::string(base && *base ? base : "/tmp") + "/sqz_test_XXXXXX";

@@ -22,6 +22,10 @@ std::string DataDir();
   GTEST_SKIP() << "shared data folder not found: set SQZ_DATA_DIR (default " \
                   "../shared/data beside the checkout)"
 
+// SQZ_TEST_QUICK is set (and not "0"): the emulated device's CI runs,
+// where a test checks fewer batches, photographs or requests.
+bool QuickRun();
+
 // A fresh empty folder under the system temporary folder, removed with its
 // contents when the object goes away.
 class TempDir {
