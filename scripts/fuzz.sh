@@ -64,6 +64,12 @@ else
   echo "fuzz: $data has no shared data; seeding with sqz's own files only"
 fi
 
+# A harness that outlives its time by far (a hang libFuzzer's own -timeout
+# cannot end, such as a deadlock outside an input) is stopped and counts as
+# a finding, rather than holding CI until its own limit. Not with
+# SQZ_FUZZ_RUNS, whose runs take as long as they take.
+guard=()
+[ -z "${SQZ_FUZZ_RUNS:-}" ] && guard=(timeout -k 10 $((2 * seconds + 120)))
 declare -A max_len=([sqzw]=65536 [model_load]=65536 [deep_compression]=1048576
   [labels]=4096 [layers]=128 [image]=262144)
 run_one() {
@@ -74,7 +80,7 @@ run_one() {
   local stop=("-max_total_time=$seconds")
   [ -n "${SQZ_FUZZ_RUNS:-}" ] && stop=("-runs=$SQZ_FUZZ_RUNS")
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:symbolize=1 UBSAN_OPTIONS=print_stacktrace=1 \
-    "$build/tests/fuzz/fuzz_$h" "${stop[@]}" -rss_limit_mb=2048 -timeout=20 \
+    "${guard[@]}" "$build/tests/fuzz/fuzz_$h" "${stop[@]}" -rss_limit_mb=2048 -timeout=20 \
     -max_len="${max_len[$h]}" -print_final_stats=1 "${dict[@]}" \
     -artifact_prefix="$build/findings/$h-" "$corpus" "$seeds/$h" >"$log" 2>&1
   echo $? >"$build/fuzz-$h.rc"
@@ -97,7 +103,7 @@ run_python() {
   local stop=("-max_total_time=$seconds")
   [ -n "${SQZ_FUZZ_RUNS:-}" ] && stop=("-runs=$SQZ_FUZZ_RUNS")
   (cd tests/fuzz/python && SQZ_LIBRARY="$root/build/libsqz.so" SQZ_FUZZ_TMP="$root/$build" \
-    "$root/$venv/bin/python" "fuzz_$h.py" "${stop[@]}" "${dict[@]}" -timeout=20 -rss_limit_mb=2048 \
+    "${guard[@]}" "$root/$venv/bin/python" "fuzz_$h.py" "${stop[@]}" "${dict[@]}" -timeout=20 -rss_limit_mb=2048 \
     -print_final_stats=1 -artifact_prefix="$root/$build/findings/python_$h-" \
     "$root/$corpus" "$root/$seeds/python/$h") >"$log" 2>&1
   echo $? >"$build/fuzz-python_$h.rc"
@@ -142,6 +148,9 @@ done
 if [ ${#failed[@]} -gt 0 ]; then
   for h in "${failed[@]}"; do
     echo "== fuzz: $h FOUND SOMETHING (build-fuzz/fuzz-$h.log):"
+    case $(cat "$build/fuzz-$h.rc" 2>/dev/null) in
+      124 | 137) echo "stopped by the guard after $((2 * seconds + 120)) s: it hung" ;;
+    esac
     grep -E 'ERROR|SUMMARY|contract broken|Test unit written' "$build/fuzz-$h.log" | head -20
   done
   exit 1
