@@ -321,7 +321,7 @@ __device__ sqz::Half8 load_input8(const sqz_fire_args &a, const __half *img, int
 
 struct WmmaSmem {
   __half *sq, *in, *center;
-  float *stage;  // this warp's 16 x 16
+  float *stage;  // this warp's 16 x 16 results; in the expand's steps, two weight tiles
   int lds, ldi, ldc;
 };
 
@@ -462,11 +462,30 @@ __device__ void wmma_expand_item(const sqz_fire_args &a, int n, int y0, int x0, 
   FragC acc[SQZ_WMMA_MAX_TILE_H];
 #pragma unroll
   for (int r = 0; r < SQZ_WMMA_MAX_TILE_H; r++) wmma::fill_fragment(acc[r], 0.0f);
+  // A step is a tap and 16 squeeze channels: its B operand is 16 rows of
+  // the HWIO weights. Loaded from global as a fragment, that row-major
+  // operand is transposed in registers (MOVM) as soon as it arrives, so
+  // its latency stood before every step's MMAs. Instead each lane fetches
+  // 8 halves of the next step's tile (row lane / 2, one 16-byte load) into
+  // plain registers before this step's MMAs, and stores them after, into
+  // one of two 16 x 16 slots in the warp's stage (free until the
+  // epilogue), where the fragment load is a transposing ldmatrix.
+  const int lane = threadIdx.x % 32;
+  const size_t b_step = (size_t)16 * ne;  // one step down the weights' rows
+  const __half *b_next = w + (size_t)(lane / 2) * ne + col + (lane % 2) * 8;
+  __half *slots = (__half *)s.stage, *b_dst = slots + (lane / 2) * 16 + (lane % 2) * 8;
+  sqz::Half8 next = sqz::load8(b_next);
+  int slot = 0;
   for (int tap = 0; tap < taps; tap++) {
     const int dy = is3 ? tap / 3 - 1 : 0, dx = is3 ? tap % 3 - 1 : 0;
     for (int ks = 0; ks < a.squeeze; ks += 16) {
+      sqz::store8(b_dst + slot, next);
+      __syncwarp();
+      b_next += b_step;
+      if (tap + 1 < taps || ks + 16 < a.squeeze) next = sqz::load8(b_next);
       FragB fb;
-      wmma::load_matrix_sync(fb, w + (size_t)(tap * a.squeeze + ks) * ne + col, ne);
+      wmma::load_matrix_sync(fb, slots + slot, 16);
+      slot ^= 256;
 #pragma unroll
       for (int r = 0; r < SQZ_WMMA_MAX_TILE_H; r++) {
         if (r0 + r >= r1) continue;
@@ -476,6 +495,7 @@ __device__ void wmma_expand_item(const sqz_fire_args &a, int n, int y0, int x0, 
       }
     }
   }
+  __syncwarp();  // every lane's fragment is read before the stage takes results
   const float *bias = (is3 ? a.b_e3 : a.b_e1) + col;
 #pragma unroll
   for (int r = 0; r < SQZ_WMMA_MAX_TILE_H; r++) {
