@@ -68,8 +68,9 @@ fi
 # cannot end, such as a deadlock outside an input) is stopped and counts as
 # a finding, rather than holding CI until its own limit. Not with
 # SQZ_FUZZ_RUNS, whose runs take as long as they take.
+guard_seconds=$((2 * seconds + 120))
 guard=()
-[ -z "${SQZ_FUZZ_RUNS:-}" ] && guard=(timeout -k 10 $((2 * seconds + 120)))
+[ -z "${SQZ_FUZZ_RUNS:-}" ] && guard=(timeout -k 10 "$guard_seconds")
 declare -A max_len=([sqzw]=65536 [model_load]=65536 [deep_compression]=1048576
   [labels]=4096 [layers]=128 [image]=262144)
 run_one() {
@@ -149,7 +150,7 @@ if [ ${#failed[@]} -gt 0 ]; then
   for h in "${failed[@]}"; do
     echo "== fuzz: $h FOUND SOMETHING (build-fuzz/fuzz-$h.log):"
     case $(cat "$build/fuzz-$h.rc" 2>/dev/null) in
-      124 | 137) echo "stopped by the guard after $((2 * seconds + 120)) s: it hung" ;;
+      124 | 137) echo "stopped by the guard after $guard_seconds s: it hung" ;;
     esac
     grep -E 'ERROR|SUMMARY|contract broken|Test unit written' "$build/fuzz-$h.log" | head -20
   done
