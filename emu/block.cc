@@ -10,11 +10,13 @@
 // guarantees, and a missing barrier is a data race. AddressSanitizer is
 // told of each stack switch.
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
+#include <deque>
 #include <memory>
 #include <vector>
 
@@ -128,6 +130,8 @@ struct Fiber {
   uint3 tid;
   unsigned linear = 0;
   bool done = false;
+  std::vector<AsyncCopy> open;                // cp.async copies not yet committed
+  std::deque<std::vector<AsyncCopy>> groups;  // committed, not yet landed
 #ifdef SQZ_EMU_TSAN
   void *tsan = nullptr;
 #endif
@@ -209,6 +213,7 @@ void check_fault(Fiber *f) {
 }
 
 void leave(Fiber *f, Barrier &bar);
+void check_async_landed(Fiber *f);
 
 void fiber_main() {
   Fiber *f;
@@ -225,7 +230,10 @@ void fiber_main() {
     faulted = b->faulted;
   }
   try {
-    if (!faulted) b->grid->body();
+    if (!faulted) {
+      b->grid->body();
+      check_async_landed(f);
+    }
   } catch (const KernelFault &) {
     f->stack->unwound = true;
   }
@@ -414,6 +422,48 @@ void sync_warp(unsigned mask) {
   Fiber *f = current();
   wait_at(f, f->block->warps[f->linear / 32]);
 }
+void async_copy(void *dst, const void *src) {
+  Bookkeeping quiet;
+  Fiber *f = current();
+  const Block *b = f->block;
+  const uintptr_t d = (uintptr_t)dst, base = (uintptr_t)b->smem.get();
+  if (d % 16 || (uintptr_t)src % 16)
+    fault(cudaErrorMisalignedAddress, "cp.async: %s %p is not 16-byte aligned",
+          d % 16 ? "destination" : "source", d % 16 ? dst : src);
+  if (!base || d < base || d + 16 > base + b->grid->smem)
+    fault(cudaErrorIllegalAddress,
+          "cp.async: destination %p is not in the block's dynamic shared memory", dst);
+  f->open.push_back(AsyncCopy{dst, src});
+}
+void async_commit() {
+  Bookkeeping quiet;
+  Fiber *f = current();
+  f->groups.push_back(std::move(f->open));
+  f->open.clear();
+}
+void async_land(int keep, std::vector<AsyncCopy> *landing) {
+  Bookkeeping quiet;
+  Fiber *f = current();
+  landing->clear();
+  while ((int)f->groups.size() > keep) {
+    landing->insert(landing->end(), f->groups.front().begin(), f->groups.front().end());
+    f->groups.pop_front();
+  }
+}
+
+namespace {
+// A thread that ends with copies it never waited for has read nothing they
+// brought: a defect, whatever the device does with them.
+void check_async_landed(Fiber *f) {
+  size_t left = f->open.size();
+  for (const std::vector<AsyncCopy> &g : f->groups) left += g.size();
+  if (left)
+    fault(cudaErrorLaunchFailure,
+          "cp.async: the thread ended with %zu cp.async cop%s never waited for", left,
+          left == 1 ? "y" : "ies");
+}
+}  // namespace
+
 void *dynamic_shared() {
   Bookkeeping quiet;
   return current()->block->smem.get();

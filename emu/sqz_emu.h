@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include <functional>
+#include <vector>
 
 #include <cuda_runtime_api.h>
 
@@ -42,6 +43,23 @@ inline unsigned lane() { return thread_state()->linear % 32; }
 void sync_block();              // __syncthreads
 void sync_warp(unsigned mask);  // __syncwarp
 void *dynamic_shared();         // this block's dynamic shared memory
+
+// cp.async (sqz::cp_async16 and its group calls in portable.cuh): a CUDA
+// thread's 16-byte copies from global memory into the block's dynamic
+// shared memory, grouped by its commits. A group lands only when its
+// thread waits for it, the latest moment the device allows, so a read
+// before the wait sees the old contents; the copy itself is done by the
+// kernel's code (async_land hands the group over), so the sanitizers and
+// initcheck see it as that thread's stores at the wait.
+struct AsyncCopy {
+  void *dst;
+  const void *src;  // null: 16 zero bytes
+};
+void async_copy(void *dst, const void *src);  // checks the addresses, queues
+void async_commit();                          // the queued copies become a group
+// Moves the calling thread's groups older than its newest `keep` into
+// *landing, oldest first.
+void async_land(int keep, std::vector<AsyncCopy> *landing);
 
 // A fault of the running kernel (what the GPU reports as an illegal or
 // misaligned address): the launch stops, the message goes to stderr and

@@ -10,7 +10,7 @@
 // per channel one weight load and four 16-byte shared loads feed 16 FMAs.
 // classifier_wmma: tensor cores (fp16, channels a multiple of 16, at least
 // 16 pixels); A fragments (16 pixels x 16 channels) come from row tiles the
-// block stages in shared memory for all its warps, the last tile
+// block streams through shared memory for all its warps, the last tile
 // overlapping the previous so that no row lies past the image; its
 // repeated rows are skipped when summing.
 #include "dtype.cuh"
@@ -97,33 +97,43 @@ using FragC = wmma::fragment<wmma::accumulator, 16, 16, 16, float>;
 
 constexpr int kWarps = 8, kMaxRowTiles = 8;
 constexpr int kChunk = SQZ_CLASSIFIER_CHUNK, kStride = SQZ_CLASSIFIER_A_STRIDE;
-static_assert(kChunk % 16 == 0 && kStride % 8 == 0 && (16 * kStride * 2) % 32 == 0,
-              "A fragments start 32-byte aligned in shared memory");
+constexpr int kBufHalves = kMaxRowTiles * 16 * kStride;  // one A buffer
+static_assert(kChunk % 16 == 0 && kStride % 8 == 0 && (16 * kStride * 2) % 32 == 0 &&
+                  (kBufHalves * 2) % 32 == 0,
+              "A fragments start 32-byte aligned in shared memory, in both buffers");
 
-// Copies up to 8 row tiles (16 pixels each; the last overlaps the one before
-// so that no row lies past the image) x `chunk` channels from k0 into
-// shared memory, 8 channels (16 bytes) at a time.
-__device__ void stage_rows(__half *a_s, const __half *img, int cin, int hw, int g0, int tiles,
-                           int k0, int chunk) {
-  const int vectors = chunk / 8, per_tile = 16 * vectors;
+// One step of the A stream: row group step / chunks (up to 8 row tiles of
+// 16 pixels; the last tile overlaps the one before so that no row lies
+// past the image) x channel chunk step % chunks, copied asynchronously into
+// shared memory 8 channels (16 bytes) at a time, as one group.
+__device__ void stage_step(__half *a_s, const __half *img, int cin, int hw, int row_tiles,
+                           int chunks, int step) {
+  const int g0 = step / chunks * kMaxRowTiles, k0 = step % chunks * kChunk;
+  const int tiles = min(kMaxRowTiles, row_tiles - g0), vectors = min(kChunk, cin - k0) / 8;
+  const int per_tile = 16 * vectors;
   for (int i = threadIdx.x; i < tiles * per_tile; i += blockDim.x) {
     const int r = i / per_tile, row = i % per_tile / vectors, v = i % vectors;
     const int pixel = min((g0 + r) * 16, hw - 16) + row;
-    const uint4 *src = (const uint4 *)(img + (size_t)pixel * cin + k0) + v;
-    *((uint4 *)(a_s + (r * 16 + row) * kStride) + v) = *src;
+    sqz::cp_async16(a_s + (r * 16 + row) * kStride + v * 8, img + (size_t)pixel * cin + k0 + v * 8,
+                    true);
   }
+  sqz::cp_async_commit();
 }
 
 // A block per image and group of 8 class tiles of 16 classes, a warp per
-// tile. The block stages each group of up to 8 row tiles 64 channels at a
-// time, once for all its warps, which then take their A fragments from
-// shared memory and their own B fragments from the weights.
+// tile. The block streams the image's rows through shared memory in steps
+// of up to 8 row tiles x 64 channels, once for all its warps, which take
+// their A fragments from there and their own B fragments from the weights.
+// Two buffers: step s + 1 is copied asynchronously into one while the
+// MMAs read step s from the other, one barrier a step.
 __global__ void __launch_bounds__(kWarps * 32)
     classifier_wmma(const __grid_constant__ sqz_classifier_args a) {
-  SQZ_DYNAMIC_SHARED(float, stage_all);                // kWarps x 16 x 16, then the A stage
-  __half *a_s = (__half *)(stage_all + kWarps * 256);  // kMaxRowTiles x 16 x kStride
+  SQZ_DYNAMIC_SHARED(float, stage_all);                // kWarps x 16 x 16, then the A buffers
+  __half *a_s = (__half *)(stage_all + kWarps * 256);  // 2 x kMaxRowTiles x 16 x kStride
   const int n = blockIdx.x, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int hw = a.height * a.width, row_tiles = (hw + 15) / 16;
+  const int chunks = (a.cin + kChunk - 1) / kChunk;
+  const int steps = (row_tiles + kMaxRowTiles - 1) / kMaxRowTiles * chunks;
   float *stage = stage_all + warp * 256;
   const __half *img = (const __half *)a.in + (size_t)n * hw * a.cin;
   const __half *w = (const __half *)a.weights;
@@ -132,30 +142,33 @@ __global__ void __launch_bounds__(kWarps * 32)
   const int c = ct * 16 + lane % 16;
   const float bias = active && c < a.classes ? a.bias[c] : 0.0f;
   float total = 0.0f;  // lanes 0..15: the sum of class c over the rows seen
-  for (int g0 = 0; g0 < row_tiles; g0 += kMaxRowTiles) {
-    const int tiles = min(kMaxRowTiles, row_tiles - g0);
-    FragC acc[kMaxRowTiles];
+  FragC acc[kMaxRowTiles];
+  stage_step(a_s, img, a.cin, hw, row_tiles, chunks, 0);
+  for (int step = 0; step < steps; step++) {
+    const int g0 = step / chunks * kMaxRowTiles, k0 = step % chunks * kChunk;
+    const int tiles = min(kMaxRowTiles, row_tiles - g0), chunk = min(kChunk, a.cin - k0);
+    sqz::cp_async_wait<0>();
+    __syncthreads();  // this step has landed, from every thread; the last one is consumed
+    if (step + 1 < steps)
+      stage_step(a_s + ((step + 1) & 1) * kBufHalves, img, a.cin, hw, row_tiles, chunks, step + 1);
+    if (!active) continue;
+    const __half *rows = a_s + (step & 1) * kBufHalves;
+    if (k0 == 0) {
 #pragma unroll
-    for (int r = 0; r < kMaxRowTiles; r++) wmma::fill_fragment(acc[r], 0.0f);
-    for (int k0 = 0; k0 < a.cin; k0 += kChunk) {
-      const int chunk = min(kChunk, a.cin - k0);
-      __syncthreads();  // the previous chunk's fragments are loaded
-      stage_rows(a_s, img, a.cin, hw, g0, tiles, k0, chunk);
-      __syncthreads();
-      if (!active) continue;
-      for (int kk = 0; kk < chunk; kk += 16) {
-        FragB fb;
-        wmma::load_matrix_sync(fb, w + (size_t)(k0 + kk) * a.ldw + ct * 16, a.ldw);
+      for (int r = 0; r < kMaxRowTiles; r++) wmma::fill_fragment(acc[r], 0.0f);
+    }
+    for (int kk = 0; kk < chunk; kk += 16) {
+      FragB fb;
+      wmma::load_matrix_sync(fb, w + (size_t)(k0 + kk) * a.ldw + ct * 16, a.ldw);
 #pragma unroll
-        for (int r = 0; r < kMaxRowTiles; r++) {
-          if (r >= tiles) continue;
-          FragA fa;
-          wmma::load_matrix_sync(fa, a_s + r * 16 * kStride + kk, kStride);
-          wmma::mma_sync(acc[r], fa, fb, acc[r]);
-        }
+      for (int r = 0; r < kMaxRowTiles; r++) {
+        if (r >= tiles) continue;
+        FragA fa;
+        wmma::load_matrix_sync(fa, rows + r * 16 * kStride + kk, kStride);
+        wmma::mma_sync(acc[r], fa, fb, acc[r]);
       }
     }
-    if (!active) continue;
+    if (k0 + chunk < a.cin) continue;  // the row group's sums are complete after its last chunk
 #pragma unroll
     for (int r = 0; r < kMaxRowTiles; r++) {
       if (r >= tiles) continue;
@@ -193,8 +206,11 @@ extern "C" cudaError_t sqz_launch_classifier(const sqz_classifier_args *a, sqz_d
 }
 
 extern "C" cudaError_t sqz_fused_classifier_allow_smem(size_t bytes) {
-  cudaError_t err = cudaFuncSetAttribute(classifier_fma<float>,
+  cudaError_t err = cudaFuncSetAttribute(classifier_wmma,
                                          cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
+  if (err == cudaSuccess)
+    err = cudaFuncSetAttribute(classifier_fma<float>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                               (int)bytes);
   if (err == cudaSuccess)
     err = cudaFuncSetAttribute(classifier_fma<__half>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                (int)bytes);

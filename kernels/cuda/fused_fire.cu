@@ -323,6 +323,7 @@ struct WmmaSmem {
   __half *sq, *in, *center;
   float *stage;  // this warp's 16 x 16 results; in the expand's steps, two weight tiles
   int lds, ldi, ldc;
+  int in_step;  // halves from one input chunk buffer to the next
 };
 
 __device__ WmmaSmem wmma_smem(const sqz_fire_args &a, unsigned char *raw) {
@@ -332,13 +333,38 @@ __device__ WmmaSmem wmma_smem(const sqz_fire_args &a, unsigned char *raw) {
   s.in = (__half *)(raw + sqz_wmma_sq_bytes(g.tile_h, g.tile_w, a.squeeze));
   s.center = (__half *)raw;  // reused after the expands
   const size_t body =
-      sqz_wmma_fire_smem(g.tile_h, g.tile_w, a.cin, a.squeeze, a.bypass == SQZ_BYPASS_COMPLEX) -
+      sqz_wmma_fire_smem(g.tile_h, g.tile_w, a.cin, a.squeeze, a.bypass == SQZ_BYPASS_COMPLEX,
+                         sqz_wmma_in_buffers(&g.pool)) -
       sqz_wmma_stage_bytes();
   s.stage = (float *)(raw + body) + (threadIdx.x / 32) * 256;
   s.lds = sqz_wmma_stride(a.squeeze);
   s.ldi = sqz_wmma_stride(SQZ_FIRE_CHUNK);
   s.ldc = sqz_wmma_stride(a.cin);
+  s.in_step = (int)(sqz_wmma_in_bytes(g.tile_h, g.tile_w) / 2);
   return s;
+}
+
+// Input channels [k0, k0 + 32) (or 16, the last of a count that is an odd
+// multiple of 16) of every halo row into `in`, 8 channels of a pixel per
+// item, zero outside the image and in the rows past the halo. Read as it
+// is, by asynchronous copies the caller commits and waits for; through the
+// folded pool, by the threads' own 16-byte loads and max.
+__device__ void wmma_stage_chunk(const sqz_fire_args &a, const __half *img, int y0, int x0, int k0,
+                                 __half *in, int ldi) {
+  const sqz_fire_geometry &g = a.geo;
+  const int hp_count = sqz_halo_pixels(&g), rows = sqz_round16(hp_count);
+  const int shift = a.cin - k0 >= 32 ? 2 : 1;  // log2 of the 8-channel groups a pixel has
+  const bool async = sqz_wmma_in_buffers(&g.pool) == 2;
+  for (int i = threadIdx.x; i < rows << shift; i += blockDim.x) {
+    const int hp = i >> shift, k = (i & ((1 << shift) - 1)) * 8;
+    int y = 0, x = 0;
+    const bool inside = hp < hp_count && sqz_halo_to_image(&g, y0, x0, hp, &y, &x);
+    __half *dst = in + hp * ldi + k;
+    if (async)
+      sqz::cp_async16(dst, img + ((size_t)y * g.pool.src_w + x) * a.cin + k0 + k, inside);
+    else
+      sqz::store8(dst, inside ? load_input8(a, img, y, x, k0 + k) : sqz::zero8());
+  }
 }
 
 __device__ void wmma_squeeze(const sqz_fire_args &a, int n, int y0, int x0, const WmmaSmem &s) {
@@ -351,17 +377,30 @@ __device__ void wmma_squeeze(const sqz_fire_args &a, int n, int y0, int x0, cons
   FragC acc[SQZ_WMMA_MAX_FRAGS];
 #pragma unroll
   for (int j = 0; j < SQZ_WMMA_MAX_FRAGS; j++) wmma::fill_fragment(acc[j], 0.0f);
-  for (int k0 = 0; k0 < a.cin; k0 += SQZ_FIRE_CHUNK) {
+  // An input read as it is streams through two buffers: chunk c + 1 is
+  // copied asynchronously into one while the MMAs read chunk c from the
+  // other, one barrier a chunk. Through a folded pool the threads stage
+  // each chunk themselves, between two barriers.
+  const bool async = sqz_wmma_in_buffers(&g.pool) == 2;
+  if (async) {
+    wmma_stage_chunk(a, img, y0, x0, 0, s.in, s.ldi);
+    sqz::cp_async_commit();
+  }
+  for (int k0 = 0, c = 0; k0 < a.cin; k0 += SQZ_FIRE_CHUNK, c++) {
     const int kc = min(SQZ_FIRE_CHUNK, a.cin - k0);  // 16 or 32: cin is a multiple of 16
-    const int shift = kc == 32 ? 2 : 1;              // log2 of the 8-channel groups a pixel has
-    __syncthreads();
-    for (int i = threadIdx.x; i < rows << shift; i += blockDim.x) {
-      const int hp = i >> shift, k = (i & ((1 << shift) - 1)) * 8;
-      int y, x;
-      const bool inside = hp < hp_count && sqz_halo_to_image(&g, y0, x0, hp, &y, &x);
-      sqz::store8(s.in + hp * s.ldi + k, inside ? load_input8(a, img, y, x, k0 + k) : sqz::zero8());
+    const __half *in = s.in + (async ? (c & 1) * s.in_step : 0);
+    if (async) {
+      sqz::cp_async_wait<0>();
+      __syncthreads();  // chunk c has landed, from every thread; chunk c - 1 is consumed
+      if (k0 + kc < a.cin) {
+        wmma_stage_chunk(a, img, y0, x0, k0 + kc, s.in + ((c + 1) & 1) * s.in_step, s.ldi);
+        sqz::cp_async_commit();
+      }
+    } else {
+      __syncthreads();  // chunk c - 1 is consumed
+      wmma_stage_chunk(a, img, y0, x0, k0, s.in, s.ldi);
+      __syncthreads();
     }
-    __syncthreads();
     // This warp's tiles are t = warp + 8 j; when the squeeze's column tiles
     // divide the warps, all of them have column tile warp % n_tiles, and
     // one B fragment per k step serves every accumulator.
@@ -377,7 +416,7 @@ __device__ void wmma_squeeze(const sqz_fire_args &a, int n, int y0, int x0, cons
         const int mt = t / n_tiles, nt = t % n_tiles;
         FragA fa;
         if (!one_b) wmma::load_matrix_sync(fb, w_k + nt * 16, a.squeeze);
-        wmma::load_matrix_sync(fa, s.in + mt * 16 * s.ldi + kk, s.ldi);
+        wmma::load_matrix_sync(fa, in + mt * 16 * s.ldi + kk, s.ldi);
         wmma::mma_sync(acc[j], fa, fb, acc[j]);
       }
     }

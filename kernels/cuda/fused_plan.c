@@ -95,7 +95,6 @@ static int wmma_channels(const sqz_layer *l) {
 sqz_fused_variant sqz_fused_fire_variant(const sqz_layer *l, const sqz_pool_fold *pool,
                                          sqz_dtype dtype, int batch, int sm_count,
                                          size_t smem_limit) {
-  (void)pool;
   static const int heights[] = {8, 4, 2, 1};
   const sqz_fire *f = &l->fire;
   const int s = f->squeeze.out_channels, complex = f->bypass == SQZ_BYPASS_COMPLEX;
@@ -109,8 +108,9 @@ sqz_fused_variant sqz_fused_fire_variant(const sqz_layer *l, const sqz_pool_fold
     for (int k = 0; k < 4; k++) {
       const int th = heights[k];
       if (th > 1 && th / 2 >= l->out_h) continue; /* taller than the image needs */
-      size_t smem = math == SQZ_MATH_WMMA ? sqz_wmma_fire_smem(th, 16, l->in_c, s, complex)
-                                          : sqz_fma_fire_smem(th, 16, s);
+      size_t smem = math == SQZ_MATH_WMMA
+                        ? sqz_wmma_fire_smem(th, 16, l->in_c, s, complex, sqz_wmma_in_buffers(pool))
+                        : sqz_fma_fire_smem(th, 16, s);
       if (smem > smem_limit) continue;
       if (math == SQZ_MATH_WMMA &&
           sqz_round16((th + 2) * 18) / 16 * (s / 16) > SQZ_FIRE_WARPS * SQZ_WMMA_MAX_FRAGS)
@@ -179,8 +179,9 @@ sqz_fused_variant sqz_fused_classifier_variant(const sqz_layer *conv, sqz_dtype 
   const int pixels = conv->in_h * conv->in_w;
   if (dtype == SQZ_DTYPE_F16 && conv->conv.in_channels % 16 == 0 && pixels >= 16) {
     v.math = SQZ_MATH_WMMA;
-    /* Per-warp accumulator staging, then 8 row tiles x 64 channels of input. */
-    v.smem = 8 * 256 * 4 + 8 * 16 * SQZ_CLASSIFIER_A_STRIDE * 2;
+    /* Per-warp accumulator staging, then two buffers of 8 row tiles x 64
+     * channels of input. */
+    v.smem = 8 * 256 * 4 + 2 * 8 * 16 * SQZ_CLASSIFIER_A_STRIDE * 2;
     v.why = "tensor cores";
   } else {
     v.smem = (size_t)16 * conv->conv.in_channels * 4; /* 16 pixels staged */

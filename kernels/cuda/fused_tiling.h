@@ -145,10 +145,16 @@ SQZ_HD int sqz_wmma_stride(int cols) { return cols % 32 == 16 ? cols : cols + 16
 
 /* Shared memory of the tensor-core Fire kernel, in bytes (fp16):
  *   squeeze output  halo pixels (rounded to 16) x stride(squeeze)
- *   input chunk     halo pixels (rounded to 16) x stride(chunk)
+ *   input chunks    in_buffers x halo pixels (rounded to 16) x stride(chunk)
  *   staging         8 warps x 16 x 16 floats (always last)
  * and for the complex bypass, afterwards, the tile's input
  *   (tile_h * 16) x stride(cin) from the start. */
+
+/* The squeeze's input chunks: two buffers when the input is read as it is
+ * (asynchronous copies fill one while the tensor cores read the other),
+ * one when it is read through a folded pool (the threads take the max
+ * themselves, between barriers). */
+SQZ_HD int sqz_wmma_in_buffers(const sqz_pool_fold *pool) { return pool->kernel ? 1 : 2; }
 SQZ_HD size_t sqz_wmma_sq_bytes(int tile_h, int tile_w, int squeeze) {
   return (size_t)sqz_round16((tile_h + 2) * (tile_w + 2)) * (size_t)sqz_wmma_stride(squeeze) * 2;
 }
@@ -160,8 +166,10 @@ SQZ_HD size_t sqz_wmma_stage_bytes(void) { return (size_t)SQZ_FIRE_WARPS * 256 *
 SQZ_HD size_t sqz_wmma_center_bytes(int tile_h, int tile_w, int cin) {
   return (size_t)tile_h * tile_w * (size_t)sqz_wmma_stride(cin) * 2;
 }
-SQZ_HD size_t sqz_wmma_fire_smem(int tile_h, int tile_w, int cin, int squeeze, int complex_bypass) {
-  size_t body = sqz_wmma_sq_bytes(tile_h, tile_w, squeeze) + sqz_wmma_in_bytes(tile_h, tile_w);
+SQZ_HD size_t sqz_wmma_fire_smem(int tile_h, int tile_w, int cin, int squeeze, int complex_bypass,
+                                 int in_buffers) {
+  size_t body = sqz_wmma_sq_bytes(tile_h, tile_w, squeeze) +
+                (size_t)in_buffers * sqz_wmma_in_bytes(tile_h, tile_w);
   size_t center = complex_bypass ? sqz_wmma_center_bytes(tile_h, tile_w, cin) : 0;
   return (body > center ? body : center) + sqz_wmma_stage_bytes();
 }

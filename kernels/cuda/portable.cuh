@@ -7,7 +7,8 @@
 // The kernels use only what is here: the built-in indices, __syncthreads,
 // __syncwarp, static __shared__ and SQZ_DYNAMIC_SHARED, __launch_bounds__,
 // __grid_constant__, __forceinline__, __half and nvcuda::wmma (16x16x16,
-// half in, float accumulate), and sqz::launch for every launch.
+// half in, float accumulate), sqz::cp_async16 and its group calls, and
+// sqz::launch for every launch.
 #ifndef SQZ_KERNELS_CUDA_PORTABLE_CUH
 #define SQZ_KERNELS_CUDA_PORTABLE_CUH
 
@@ -15,6 +16,7 @@
 
 #include <tuple>
 #include <utility>
+#include <vector>
 
 #ifdef SQZ_EMULATED_DEVICE
 
@@ -63,6 +65,49 @@ inline cudaError_t cudaFuncGetAttributes(cudaFuncAttributes *attr, void (*f)(P..
 #endif
 
 namespace sqz {
+
+// Asynchronous copies from global to shared memory (cp.async, sm_80 on):
+// cp_async16 starts a 16-byte copy (both addresses 16-byte aligned), or
+// with fill false writes 16 zero bytes without reading src; cp_async_commit
+// closes the thread's copies since its last commit into a group; and
+// cp_async_wait<N> returns once all but the thread's newest N groups have
+// landed. Other threads see them after a barrier, as any shared store.
+#ifdef SQZ_EMULATED_DEVICE
+inline void cp_async16(void *dst, const void *src, bool fill) {
+  ::sqz_emu::async_copy(dst, fill ? src : nullptr);
+}
+inline void cp_async_commit() { ::sqz_emu::async_commit(); }
+template <int N>
+inline void cp_async_wait() {
+  std::vector<::sqz_emu::AsyncCopy> landing;
+  ::sqz_emu::async_land(N, &landing);
+  // 16-byte accesses in kernel code: what the sanitizers see at the wait.
+  for (const ::sqz_emu::AsyncCopy &c : landing)
+    *(uint4 *)c.dst = c.src ? *(const uint4 *)c.src : uint4{0, 0, 0, 0};
+}
+#else
+__device__ __forceinline__ void cp_async16(void *dst, const void *src, bool fill) {
+#if __CUDA_ARCH__ >= 800
+  const unsigned s = (unsigned)__cvta_generic_to_shared(dst);
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(src),
+               "r"(fill ? 16 : 0)
+               : "memory");
+#else
+  *(uint4 *)dst = fill ? *(const uint4 *)src : uint4{0, 0, 0, 0};
+#endif
+}
+__device__ __forceinline__ void cp_async_commit() {
+#if __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+#endif
+}
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+#if __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+#endif
+}
+#endif
 
 // Launches `kernel` on `stream` and returns the launch's own error.
 // max_threads is the kernel's __launch_bounds__ (0 when it has none): the

@@ -79,6 +79,47 @@ TEST(FusedGeometry, WmmaStridesAlignedAndAtMostTwoWayBankConflicts) {
   EXPECT_EQ(sqz_wmma_stride(64), 80);
 }
 
+// The squeeze's input chunks: two buffers, each 32-byte aligned, when the
+// input is read as it is (asynchronous copies into one while the tensor
+// cores read the other); one behind a folded pool. The planner sizes each
+// module's shared memory by the fold it actually has.
+TEST(FusedGeometry, WmmaInputDoubleBufferedUnlessReadThroughAPool) {
+  const sqz_pool_fold none = {0, 1, 0, 55, 55}, pooled = {3, 2, 0, 111, 111};
+  EXPECT_EQ(sqz_wmma_in_buffers(&none), 2);
+  EXPECT_EQ(sqz_wmma_in_buffers(&pooled), 1);
+  for (int th = 1; th <= SQZ_WMMA_MAX_TILE_H; th++)
+    for (int s = 16; s <= 128; s += 16) {
+      const size_t sq = sqz_wmma_sq_bytes(th, 16, s), in = sqz_wmma_in_bytes(th, 16);
+      ASSERT_EQ(sq % 32, 0u);
+      ASSERT_EQ(in % 32, 0u);  // so the second buffer starts aligned too
+      EXPECT_EQ(sqz_wmma_fire_smem(th, 16, 128, s, 0, 2) - sqz_wmma_fire_smem(th, 16, 128, s, 0, 1),
+                in);
+    }
+  sqz_model *m = nullptr;
+  ASSERT_EQ(sqz_model_builtin("squeezenet1_1", 0, &m), SQZ_OK);
+  sqz_memory_plan p;
+  sqz_plan_init(&p);
+  sqz_fused_plan plan;
+  ASSERT_EQ(sqz_fused_plan_buffers(m->layers, m->num_layers, 256, SQZ_DTYPE_F16, &p, &plan),
+            SQZ_OK);
+  sqz_plan_finish(&p);
+  int pooled_fires = 0, plain_fires = 0;
+  for (int i = 0; i < m->num_layers; i++) {
+    const sqz_layer *l = &m->layers[i];
+    if (l->kind != SQZ_LAYER_FIRE) continue;
+    const sqz_pool_fold *fold = &plan.steps[i].pool;
+    const sqz_fused_variant v = sqz_fused_fire_variant(l, fold, SQZ_DTYPE_F16, 256, 132, 227 << 10);
+    ASSERT_EQ(v.math, SQZ_MATH_WMMA) << l->name;
+    EXPECT_EQ(v.smem, sqz_wmma_fire_smem(v.tile_h, 16, l->in_c, l->fire.squeeze.out_channels, 0,
+                                         fold->kernel ? 1 : 2))
+        << l->name;
+    (fold->kernel ? pooled_fires : plain_fires)++;
+  }
+  EXPECT_EQ(pooled_fires, 2);  // fire4 and fire6 (pool1 is the stem's)
+  EXPECT_EQ(plain_fires, 6);
+  sqz_model_free(m);
+}
+
 TEST(FusedPlan, BuiltinsMapToStemFiresAndClassifier) {
   for (const char *name : {"squeezenet1_0", "squeezenet1_1", "squeezenet1_0_complex_bypass"}) {
     sqz_model *m = nullptr;

@@ -94,6 +94,53 @@ __global__ void divergent_barrier(float *out) {
   out[threadIdx.x] = 1.0f;
 }
 
+// cp.async. Thread i owns two 16-byte slots of dynamic shared memory,
+// marked first, and copies src[i] into the first (zeros for odd i: no
+// source read) and src[n + i] into the second, one group each. What it
+// reads of its own slots before any wait, after waiting for all but the
+// newest group, and after waiting for all, goes to out[0..5n).
+const uint4 kMarker = {0xabababab, 0xabababab, 0xabababab, 0xabababab};
+
+__global__ void async_copy_order(const uint4 *src, uint4 *out) {
+  SQZ_DYNAMIC_SHARED(uint4, slots);
+  const int i = (int)threadIdx.x, n = (int)blockDim.x;
+  slots[2 * i] = slots[2 * i + 1] = kMarker;
+  sqz::cp_async16(&slots[2 * i], &src[i], i % 2 == 0);
+  sqz::cp_async_commit();
+  sqz::cp_async16(&slots[2 * i + 1], &src[n + i], true);
+  sqz::cp_async_commit();
+  out[i] = slots[2 * i];  // read before the wait: the planted defect
+  sqz::cp_async_wait<1>();
+  out[n + i] = slots[2 * i];
+  out[2 * n + i] = slots[2 * i + 1];
+  sqz::cp_async_wait<0>();
+  out[3 * n + i] = slots[2 * i];
+  out[4 * n + i] = slots[2 * i + 1];
+}
+
+// Thread i copies src[i] into slot i (never written otherwise), waits, and
+// reads its neighbour's slot: that needs the barrier as well.
+__global__ void async_copy_neighbour(const uint4 *src, uint4 *out, int with_barrier) {
+  SQZ_DYNAMIC_SHARED(uint4, slots);
+  const int i = (int)threadIdx.x, n = (int)blockDim.x;
+  sqz::cp_async16(&slots[i], &src[i], true);
+  sqz::cp_async_commit();
+  sqz::cp_async_wait<0>();
+  if (with_barrier) __syncthreads();
+  out[i] = slots[(i + 1) % n];
+}
+
+enum AsyncDefect { kMisaligned, kToGlobal, kNeverWaited };
+
+__global__ void async_copy_defect(const uint4 *src, uint4 *global, int defect) {
+  SQZ_DYNAMIC_SHARED(uint4, slots);
+  void *dst = defect == kMisaligned ? (void *)((char *)slots + 8)
+              : defect == kToGlobal ? (void *)global
+                                    : (void *)slots;
+  sqz::cp_async16(dst, src, true);
+  sqz::cp_async_commit();
+}
+
 // --- helpers -------------------------------------------------------------
 
 template <typename T>
@@ -306,6 +353,85 @@ TEST_F(PlantedDefects, DivergentBarrierIsADeadlock) {
   EXPECT_EQ(cudaStreamSynchronize(stream_), cudaErrorLaunchFailure);
   EXPECT_NE(std::string(sqz_emu_last_fault()).find("barrier deadlock"), std::string::npos)
       << sqz_emu_last_fault();
+}
+
+// --- cp.async --------------------------------------------------------------
+
+bool SameBytes(const uint4 &a, const uint4 &b) {
+  return a.x == b.x && a.y == b.y && a.z == b.z && a.w == b.w;
+}
+
+// A group lands at the wait that covers it, not before (so a kernel that
+// reads too early sees old contents), in order; fill false writes zeros.
+TEST_F(PlantedDefects, AsyncCopiesLandAtTheirGroupsWait) {
+  const int n = 64;
+  std::vector<uint4> host_src(2 * n), host_out(5 * n);
+  for (int i = 0; i < 2 * n; i++)
+    host_src[i] = uint4{(unsigned)i, (unsigned)i + 1000, (unsigned)i * 7, 0x5a5a5a5au};
+  DeviceBuffer<uint4> src(2 * n), out(5 * n);
+  ASSERT_EQ(cudaMemcpy(src.p, host_src.data(), 2 * n * 16, cudaMemcpyHostToDevice), cudaSuccess);
+  ASSERT_EQ(SQZ_LAUNCH(async_copy_order, 0, dim3(1), dim3(n), 2 * n * 16, nullptr, src.p, out.p),
+            cudaSuccess);
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess) << sqz_emu_last_fault();
+  ASSERT_EQ(cudaMemcpy(host_out.data(), out.p, 5 * n * 16, cudaMemcpyDeviceToHost), cudaSuccess);
+  const uint4 zero = {0, 0, 0, 0};
+  for (int i = 0; i < n; i++) {
+    SCOPED_TRACE(i);
+    const uint4 &first = i % 2 == 0 ? host_src[i] : zero;
+    EXPECT_TRUE(SameBytes(host_out[i], kMarker));          // before any wait
+    EXPECT_TRUE(SameBytes(host_out[n + i], first));        // the older group landed
+    EXPECT_TRUE(SameBytes(host_out[2 * n + i], kMarker));  // the newest not yet
+    EXPECT_TRUE(SameBytes(host_out[3 * n + i], first));
+    EXPECT_TRUE(SameBytes(host_out[4 * n + i], host_src[n + i]));
+  }
+}
+
+// The copies are the waiting thread's stores: with the barrier, another
+// thread reads them cleanly (under initcheck too: they count as written);
+// without it, ThreadSanitizer reports the race.
+TEST_F(PlantedDefects, AsyncCopiesNeedABarrierBeforeOtherThreadsRead) {
+  const int n = 64;
+  std::vector<uint4> host_src(n), host_out(n);
+  for (int i = 0; i < n; i++) host_src[i] = uint4{(unsigned)i, 1, 2, 3};
+  DeviceBuffer<uint4> src(n), out(n);
+  ASSERT_EQ(cudaMemcpy(src.p, host_src.data(), n * 16, cudaMemcpyHostToDevice), cudaSuccess);
+  auto run = [&](int with_barrier) {
+    cudaError_t err = SQZ_LAUNCH(async_copy_neighbour, 0, dim3(1), dim3(n), n * 16, nullptr, src.p,
+                                 out.p, with_barrier);
+    return err != cudaSuccess ? err : cudaDeviceSynchronize();
+  };
+  ASSERT_EQ(run(1), cudaSuccess) << sqz_emu_last_fault();
+  ASSERT_EQ(cudaMemcpy(host_out.data(), out.p, n * 16, cudaMemcpyDeviceToHost), cudaSuccess);
+  for (int i = 0; i < n; i++) EXPECT_TRUE(SameBytes(host_out[i], host_src[(i + 1) % n])) << i;
+#if defined(__SANITIZE_THREAD__)
+  EXPECT_DEATH(run(0), "ThreadSanitizer: data race");
+#else
+  GTEST_SKIP()
+      << "the race needs the ThreadSanitizer build of the emulated device (build-emu-tsan)";
+#endif
+}
+
+TEST_F(PlantedDefects, AsyncCopyMisusesFault) {
+  DeviceBuffer<uint4> src(1), global(1);
+  const struct {
+    AsyncDefect defect;
+    cudaError_t err;
+    const char *says;
+  } cases[] = {{kMisaligned, cudaErrorMisalignedAddress, "destination"},
+               {kToGlobal, cudaErrorIllegalAddress, "not in the block's dynamic shared memory"},
+               {kNeverWaited, cudaErrorLaunchFailure, "1 cp.async copy never waited for"}};
+  for (const auto &c : cases) {
+    SCOPED_TRACE(c.says);
+    ExpectLaunchedOrFaulted(SQZ_LAUNCH(async_copy_defect, 0, dim3(1), dim3(32), 64, stream_, src.p,
+                                       global.p, (int)c.defect),
+                            c.err);
+    EXPECT_EQ(cudaStreamSynchronize(stream_), c.err);
+    EXPECT_NE(std::string(sqz_emu_last_fault()).find(c.says), std::string::npos)
+        << sqz_emu_last_fault();
+    EXPECT_NE(std::string(sqz_emu_last_fault()).find("cp.async"), std::string::npos);
+    sqz_emu_clear_fault();
+    (void)cudaGetLastError();
+  }
 }
 
 // --- capture rules ---------------------------------------------------------
