@@ -367,6 +367,15 @@ __device__ void wmma_stage_chunk(const sqz_fire_args &a, const __half *img, int 
   }
 }
 
+// 8 floats from a 32-byte aligned address (a lane's half row of a warp's
+// stage; 8 channels of a bias, which the weight pack aligns to 256 bytes),
+// as two 16-byte loads.
+__device__ __forceinline__ void load_floats8(const float *p8, float (&v)[8]) {
+  const float4 lo = ((const float4 *)p8)[0], hi = ((const float4 *)p8)[1];
+  v[0] = lo.x, v[1] = lo.y, v[2] = lo.z, v[3] = lo.w;
+  v[4] = hi.x, v[5] = hi.y, v[6] = hi.z, v[7] = hi.w;
+}
+
 __device__ void wmma_squeeze(const sqz_fire_args &a, int n, int y0, int x0, const WmmaSmem &s) {
   const sqz_fire_geometry &g = a.geo;
   const int hp_count = sqz_halo_pixels(&g), rows = sqz_round16(hp_count);
@@ -421,21 +430,30 @@ __device__ void wmma_squeeze(const sqz_fire_args &a, int n, int y0, int x0, cons
       }
     }
   }
-  // Bias, ReLU and zero outside the image, through each warp's staging.
+  // Bias, ReLU and zero outside the image, through each warp's staging:
+  // lane l takes 8 channels of halo row l / 2 (one halo test, two 16-byte
+  // stage loads and one 16-byte store for the 8).
+  const int row = lane / 2, half = (lane % 2) * 8;
 #pragma unroll
   for (int j = 0; j < SQZ_WMMA_MAX_FRAGS; j++) {
     const int t = warp + SQZ_FIRE_WARPS * j;
     if (t >= tiles) continue;
-    const int mt = t / n_tiles, nt = t % n_tiles;
+    const int hp = t / n_tiles * 16 + row, c = t % n_tiles * 16 + half;
     wmma::store_matrix_sync(s.stage, acc[j], 16, wmma::mem_row_major);
     __syncwarp();
-    for (int e = lane; e < 256; e += 32) {
-      const int hp = mt * 16 + e / 16, c = nt * 16 + e % 16;
-      int y, x;
-      const bool inside = hp < hp_count && sqz_halo_to_image(&g, y0, x0, hp, &y, &x);
-      const float v = s.stage[e] + a.b_squeeze[c];
-      s.sq[hp * s.lds + c] = __float2half(inside && v > 0.0f ? v : 0.0f);
+    int y, x;
+    const bool inside = hp < hp_count && sqz_halo_to_image(&g, y0, x0, hp, &y, &x);
+    float v[8];
+    load_floats8(s.stage + row * 16 + half, v);
+    const float *b = a.b_squeeze + c;
+    sqz::Half8 out;
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+      const float lo = v[2 * i] + b[2 * i], hi = v[2 * i + 1] + b[2 * i + 1];
+      out.set(i,
+              __floats2half2_rn(inside ? fmaxf(lo, 0.0f) : 0.0f, inside ? fmaxf(hi, 0.0f) : 0.0f));
     }
+    sqz::store8(s.sq + hp * s.lds + c, out);
     __syncwarp();
   }
   __syncthreads();
@@ -451,7 +469,7 @@ __device__ void wmma_store_row(const sqz_fire_args &a, int n, int y, int x0, int
   const int x = x0 + px, c = c0 + half;
   if (y >= a.geo.height || x >= a.geo.width) return;
   __half *dst = pixel_out<__half>(a, n, y, x) + c;
-  const float *row = stage + px * 16 + half;
+  const float *row = stage + px * 16 + half, *b = bias + half;
   sqz::Half8 other = sqz::zero8();
   if (add)
     other = sqz::load8(dst);
@@ -461,7 +479,7 @@ __device__ void wmma_store_row(const sqz_fire_args &a, int n, int y, int x0, int
 #pragma unroll
   for (int i = 0; i < 4; i++) {
     const float2 o = __half22float2(other.get(i));
-    float lo = row[2 * i] + bias[half + 2 * i], hi = row[2 * i + 1] + bias[half + 2 * i + 1];
+    float lo = row[2 * i] + b[2 * i], hi = row[2 * i + 1] + b[2 * i + 1];
     if (!add) {
       lo = fmaxf(lo, 0.0f);
       hi = fmaxf(hi, 0.0f);
@@ -472,25 +490,8 @@ __device__ void wmma_store_row(const sqz_fire_args &a, int n, int y, int x0, int
 }
 
 // Both expands: output channel tiles nt of the concatenation, 1x1 for
-// nt < e1 / 16, 3x3 after. A 3x3 tile costs nine times the MMAs of a 1x1
-// one, so tiles dealt round-robin left some warps with 9x the work of
-// others (fire2/3: four warps with the 1x1 tiles, four with the 3x3). Work
-// items are instead a channel tile and a range of its rows: 3x3 tiles are
-// split into `parts` row ranges (as many as make their count a multiple of
-// the warps, each of at least two rows), and items are dealt in order of
-// cost, 3x3 first, each to the warp with the least work so far (ties to
-// the lowest): every warp computes the same deal and runs its own items.
-__device__ int expand_parts(int t3, int tile_h) {
-  int g = SQZ_FIRE_WARPS, b = t3;  // gcd(t3, warps)
-  while (b) {
-    const int r = g % b;
-    g = b;
-    b = r;
-  }
-  const int want = SQZ_FIRE_WARPS / g, most = tile_h / 2 > 1 ? tile_h / 2 : 1;
-  return want < most ? want : most;
-}
-
+// nt < e1 / 16, 3x3 after, in items of a tile and a range of its rows,
+// dealt to the warps by their MMA counts (sqz_expand_deal_make).
 __device__ void wmma_expand_item(const sqz_fire_args &a, int n, int y0, int x0, const WmmaSmem &s,
                                  int nt, int r0, int r1) {
   const sqz_fire_geometry &g = a.geo;
@@ -547,32 +548,14 @@ __device__ void wmma_expand_item(const sqz_fire_args &a, int n, int y0, int x0, 
 }
 
 __device__ void wmma_expand(const sqz_fire_args &a, int n, int y0, int x0, const WmmaSmem &s) {
-  const int warp = threadIdx.x / 32, t1 = a.e1 / 16, tiles = (a.e1 + a.e3) / 16;
-  const int th = a.geo.tile_h, parts = expand_parts(tiles - t1, th);
-  const int rows = (th + parts - 1) / parts;
-  int load[SQZ_FIRE_WARPS];
-#pragma unroll
-  for (int w = 0; w < SQZ_FIRE_WARPS; w++) load[w] = 0;
-  // The 3x3 items (nt >= t1, one per row range), then the 1x1 tiles whole.
-  const int items3 = (tiles - t1) * parts;
-  for (int i = 0; i < items3 + t1; i++) {
-    const bool is3 = i < items3;
-    const int nt = is3 ? t1 + i / parts : i - items3;
-    const int r0 = is3 ? (i % parts) * rows : 0;
-    const int r1 = is3 ? min(th, r0 + rows) : th;
-    if (r0 >= r1) continue;
-    const int cost = (is3 ? 9 : 1) * (r1 - r0);
-    int best = 0, least = load[0];  // compile-time indices only: load stays in registers
-#pragma unroll
-    for (int w = 1; w < SQZ_FIRE_WARPS; w++)
-      if (load[w] < least) {
-        least = load[w];
-        best = w;
-      }
-#pragma unroll
-    for (int w = 0; w < SQZ_FIRE_WARPS; w++)
-      if (w == best) load[w] += cost;
-    if (best == warp) wmma_expand_item(a, n, y0, x0, s, nt, r0, r1);
+  const sqz_expand_deal &d = a.deal;
+  const int warp = threadIdx.x / 32;
+  const unsigned long long mine = d.dealt ? d.mine[warp] : 0;
+  for (int i = 0; i < d.items; i++) {
+    if (d.dealt ? !((mine >> i) & 1) : i % SQZ_FIRE_WARPS != warp) continue;
+    int nt, r0, r1;
+    sqz_expand_item(&d, a.e1 / 16, a.e3 / 16, a.geo.tile_h, i, &nt, &r0, &r1);
+    if (r0 < r1) wmma_expand_item(a, n, y0, x0, s, nt, r0, r1);
   }
 }
 
@@ -641,7 +624,9 @@ extern "C" cudaError_t sqz_launch_fire(const sqz_fire_args *a, sqz_dtype dtype,
   const int t = SQZ_FIRE_THREADS;
   if (a->math == SQZ_MATH_WMMA) {
     if (dtype != SQZ_DTYPE_F16) return cudaErrorInvalidValue;
-    return SQZ_LAUNCH(fire_wmma, t, grid, dim3(t), a->smem, stream, *a);
+    sqz_fire_args k = *a;
+    k.deal = sqz_expand_deal_make(a->e1, a->e3, a->geo.tile_h);
+    return SQZ_LAUNCH(fire_wmma, t, grid, dim3(t), a->smem, stream, k);
   }
   if (dtype == SQZ_DTYPE_F16)
     return SQZ_LAUNCH(fire_fma<__half>, t, grid, dim3(t), a->smem, stream, *a);

@@ -34,7 +34,8 @@ typedef struct sqz_fire_args {
   const float *b_squeeze, *b_e1, *b_e3, *b_shortcut;
   sqz_fused_math math;
   int threads;
-  size_t smem; /* dynamic shared memory bytes (fused_tiling.h) */
+  size_t smem;          /* dynamic shared memory bytes (fused_tiling.h) */
+  sqz_expand_deal deal; /* tensor cores: set by sqz_launch_fire */
 } sqz_fire_args;
 
 cudaError_t sqz_launch_fire(const sqz_fire_args *a, sqz_dtype dtype, cudaStream_t stream);

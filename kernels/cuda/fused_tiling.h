@@ -174,6 +174,72 @@ SQZ_HD size_t sqz_wmma_fire_smem(int tile_h, int tile_w, int cin, int squeeze, i
   return (body > center ? body : center) + sqz_wmma_stage_bytes();
 }
 
+/* The tensor-core expand's work, dealt to the 8 warps. A 3x3 output
+ * channel tile costs nine times the MMAs of a 1x1 one, so tiles dealt
+ * round-robin left some warps with 9x the work of others (fire2/3: four
+ * warps with the 1x1 tiles, four with the 3x3). Work items are a channel
+ * tile and a range of its rows: each 3x3 tile split into `parts` row
+ * ranges of `rows` rows (as many as make their count a multiple of the
+ * warps, each of at least two rows), then the 1x1 tiles whole; they are
+ * dealt in that order, by cost, each to the warp with the least work so
+ * far (ties to the lowest). Every block has the same deal, so the launcher
+ * computes it once: bit i of mine[w] says that item i is warp w's. Past
+ * 64 items the 3x3 tiles are not split, and past 64 again (1024 output
+ * channels) items go round-robin (dealt 0, mine unused). */
+enum { SQZ_EXPAND_MAX_ITEMS = 64 };
+
+typedef struct sqz_expand_deal {
+  int parts, rows, items;
+  int dealt;
+  unsigned long long mine[SQZ_FIRE_WARPS];
+} sqz_expand_deal;
+
+/* Item i's channel tile *nt (of the concatenated output, 3x3 tiles after
+ * the t1 1x1 ones) and tile rows [*r0, *r1) (empty if *r0 >= *r1). */
+SQZ_HD void sqz_expand_item(const sqz_expand_deal *d, int t1, int t3, int tile_h, int i, int *nt,
+                            int *r0, int *r1) {
+  const int items3 = t3 * d->parts;
+  if (i < items3) {
+    *nt = t1 + i / d->parts;
+    *r0 = i % d->parts * d->rows;
+    *r1 = *r0 + d->rows < tile_h ? *r0 + d->rows : tile_h;
+  } else {
+    *nt = i - items3;
+    *r0 = 0;
+    *r1 = tile_h;
+  }
+}
+
+SQZ_HD sqz_expand_deal sqz_expand_deal_make(int e1, int e3, int tile_h) {
+  sqz_expand_deal d;
+  const int t1 = e1 / 16, t3 = e3 / 16, most = tile_h / 2 > 1 ? tile_h / 2 : 1;
+  int g = SQZ_FIRE_WARPS, b = t3, w, i;
+  while (b) { /* g = gcd(t3, warps) */
+    const int r = g % b;
+    g = b;
+    b = r;
+  }
+  d.parts = SQZ_FIRE_WARPS / g < most ? SQZ_FIRE_WARPS / g : most;
+  if (t3 * d.parts + t1 > SQZ_EXPAND_MAX_ITEMS) d.parts = 1;
+  d.rows = sqz_div_up(tile_h, d.parts);
+  d.items = t3 * d.parts + t1;
+  d.dealt = d.items <= SQZ_EXPAND_MAX_ITEMS;
+  for (w = 0; w < SQZ_FIRE_WARPS; w++) d.mine[w] = 0;
+  if (d.dealt) {
+    int load[SQZ_FIRE_WARPS] = {0};
+    for (i = 0; i < d.items; i++) {
+      int nt, r0, r1, best = 0;
+      sqz_expand_item(&d, t1, t3, tile_h, i, &nt, &r0, &r1);
+      if (r0 >= r1) continue;
+      for (w = 1; w < SQZ_FIRE_WARPS; w++)
+        if (load[w] < load[best]) best = w;
+      load[best] += (nt >= t1 ? 9 : 1) * (r1 - r0);
+      d.mine[best] |= 1ull << i;
+    }
+  }
+  return d;
+}
+
 /* Shared memory of the CUDA-core Fire kernel (fp32 values whatever the
  * storage): squeeze output halo x (squeeze + 1), input chunk halo x
  * (chunk + 1); the +1 staggers rows across banks. */

@@ -120,6 +120,47 @@ TEST(FusedGeometry, WmmaInputDoubleBufferedUnlessReadThroughAPool) {
   sqz_model_free(m);
 }
 
+// The expand's deal: every item to exactly one warp, every row of every
+// output channel tile covered exactly once, and the busiest warp's MMAs per
+// tile as docs/benchmarks.md lists them (round-robin gave 72, 36, 160,
+// 456, 228 and 640).
+TEST(FusedGeometry, ExpandDealCoversEveryTileOnceAndBalancesMmas) {
+  const struct {
+    int s, e1, e3, tile_h, busiest;
+  } cases[] = {{16, 64, 64, 8, 44},    {16, 64, 64, 4, 22},    {32, 128, 128, 8, 160},
+               {48, 192, 192, 8, 372}, {48, 192, 192, 4, 186}, {64, 256, 256, 8, 640},
+               {16, 16, 48, 2, 0},     {16, 32, 0, 8, 0},      {16, 0, 32, 1, 0},
+               {64, 512, 512, 8, 0},   {64, 1024, 1024, 8, 0}, {16, 16, 1008, 8, 0}};
+  for (const auto &c : cases) {
+    SCOPED_TRACE(testing::Message() << c.s << " " << c.e1 << " " << c.e3 << " rows " << c.tile_h);
+    const sqz_expand_deal d = sqz_expand_deal_make(c.e1, c.e3, c.tile_h);
+    const int t1 = c.e1 / 16, t3 = c.e3 / 16;
+    ASSERT_GE(d.parts, 1);
+    ASSERT_EQ(d.items, t3 * d.parts + t1);
+    EXPECT_EQ(d.dealt, d.items <= SQZ_EXPAND_MAX_ITEMS);
+    std::vector<int> rows_seen((size_t)(t1 + t3) * c.tile_h, 0);
+    int mmas[SQZ_FIRE_WARPS] = {};
+    for (int i = 0; i < d.items; i++) {
+      int owners = 0, owner = i % SQZ_FIRE_WARPS;
+      if (d.dealt)
+        for (int w = 0; w < SQZ_FIRE_WARPS; w++)
+          if (d.mine[w] >> i & 1) owners++, owner = w;
+      int nt, r0, r1;
+      sqz_expand_item(&d, t1, t3, c.tile_h, i, &nt, &r0, &r1);
+      ASSERT_GE(nt, 0);
+      ASSERT_LT(nt, t1 + t3);
+      if (r0 >= r1) continue;
+      if (d.dealt) ASSERT_EQ(owners, 1) << "item " << i;
+      for (int r = r0; r < r1; r++) rows_seen[(size_t)nt * c.tile_h + r]++;
+      mmas[owner] += (nt >= t1 ? 9 : 1) * (r1 - r0) * (c.s / 16);
+    }
+    for (int v : rows_seen) ASSERT_EQ(v, 1);
+    if (d.dealt && d.items < 64)  // no bits past the items
+      for (int w = 0; w < SQZ_FIRE_WARPS; w++) EXPECT_EQ(d.mine[w] >> d.items, 0u);
+    if (c.busiest) EXPECT_EQ(*std::max_element(mmas, mmas + SQZ_FIRE_WARPS), c.busiest);
+  }
+}
+
 TEST(FusedPlan, BuiltinsMapToStemFiresAndClassifier) {
   for (const char *name : {"squeezenet1_0", "squeezenet1_1", "squeezenet1_0_complex_bypass"}) {
     sqz_model *m = nullptr;
