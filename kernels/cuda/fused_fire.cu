@@ -51,30 +51,50 @@ __device__ T *pixel_out(const sqz_fire_args &a, int n, int y, int x) {
 
 constexpr int kTM = 4, kTN = 4;
 
-template <typename T>
-__device__ float load_weight(const void *w, size_t i) {
-  return sqz::to_float(((const T *)w)[i]);
-}
-
 // Column j of this thread's 4 in the pass starting at column nb.
 __device__ __forceinline__ int own_column(int nb, int j) {
   return nb + kTN * (threadIdx.x % 16) + j;
 }
 
-// This thread's kTN weights of row k of a [K x n] HWIO matrix, zero past n:
-// one vector load when n is a multiple of 4 (row start and column then
-// multiples of 4, so aligned), scalar loads otherwise.
-template <typename T>
-__device__ void load_weight_row(const void *w, size_t k, int n, int nb, float (&bv)[kTN]) {
+__device__ __forceinline__ void outer_product(float (&acc)[kTM][kTN], const float (&av)[kTM],
+                                              const float (&bv)[kTN]) {
+#pragma unroll
+  for (int i = 0; i < kTM; i++)
+#pragma unroll
+    for (int j = 0; j < kTN; j++) acc[i][j] += av[i] * bv[j];
+}
+
+// acc += the sum over k < K of a_rows(k) (this thread's kTM values of
+// column k of A) x this thread's kTN weights of row k0 + k of a [rows x n]
+// HWIO matrix (zero past n). The row-length test is made once, not each
+// step: with n a multiple of 4 a thread's 4 weights are one vector load
+// (row start and column then multiples of 4, so aligned), else scalar
+// loads. Unrolled by kUnroll (4: the loads of 4 steps in flight
+// together). A thread whose 4 columns all lie past n has nothing to add
+// (and stores nothing).
+template <typename T, int kUnroll, typename ARows>
+__device__ __forceinline__ void fma_rows(float (&acc)[kTM][kTN], const void *w, size_t k0, int K,
+                                         int n, int nb, ARows a_rows) {
   const int c0 = own_column(nb, 0);
-  if (n % kTN == 0 && c0 < n) {  // the whole group is inside the row
-    sqz::load4((const T *)w + k * n + c0, bv);
+  if (c0 >= n) return;
+  const T *row = (const T *)w + k0 * n + c0;
+  if (n % kTN == 0) {
+#pragma unroll kUnroll
+    for (int k = 0; k < K; k++) {
+      float av[kTM], bv[kTN];
+      a_rows(k, av);
+      sqz::load4(row + (size_t)k * n, bv);
+      outer_product(acc, av, bv);
+    }
     return;
   }
+#pragma unroll kUnroll
+  for (int k = 0; k < K; k++) {
+    float av[kTM], bv[kTN];
+    a_rows(k, av);
 #pragma unroll
-  for (int j = 0; j < kTN; j++) {
-    const int c = c0 + j;
-    bv[j] = c < n ? load_weight<T>(w, k * n + c) : 0.0f;
+    for (int j = 0; j < kTN; j++) bv[j] = c0 + j < n ? sqz::to_float(row[(size_t)k * n + j]) : 0.0f;
+    outer_product(acc, av, bv);
   }
 }
 
@@ -135,14 +155,6 @@ __device__ __forceinline__ bool stored_pixel(const sqz_fire_geometry &g, int y0,
   return m < M && *y < g.height && *x < g.width;
 }
 
-__device__ __forceinline__ void outer_product(float (&acc)[kTM][kTN], const float (&av)[kTM],
-                                              const float (&bv)[kTN]) {
-#pragma unroll
-  for (int i = 0; i < kTM; i++)
-#pragma unroll
-    for (int j = 0; j < kTN; j++) acc[i][j] += av[i] * bv[j];
-}
-
 // Squeeze: sq[hp][s] accumulates over input-channel chunks staged in in_s.
 template <typename T>
 __device__ void fma_squeeze(const sqz_fire_args &a, int n, int y0, int x0, float *sq, float *in_s) {
@@ -159,16 +171,13 @@ __device__ void fma_squeeze(const sqz_fire_args &a, int n, int y0, int x0, float
     for (int mb = 0; mb < hp_count; mb += 16 * kTM)
       for (int nb = 0; nb < S; nb += 16 * kTN) {
         float acc[kTM][kTN] = {};
-        for (int k = 0; k < kc; k++) {
-          float av[kTM], bv[kTN];
+        fma_rows<T, 4>(acc, a.w_squeeze, (size_t)k0, kc, S, nb, [&](int k, float(&av)[kTM]) {
 #pragma unroll
           for (int i = 0; i < kTM; i++) {
             const int m = mb + ty + 16 * i;
             av[i] = m < hp_count ? in_s[m * ldi + k] : 0.0f;
           }
-          load_weight_row<T>(a.w_squeeze, (size_t)(k0 + k), S, nb, bv);
-          outer_product(acc, av, bv);
-        }
+        });
 #pragma unroll
         for (int i = 0; i < kTM; i++)
 #pragma unroll
@@ -209,13 +218,10 @@ __device__ void fma_expand(const sqz_fire_args &a, int n, int y0, int x0, const 
           const int m = min(mb + ty + 16 * i, M - 1);  // rows past M are computed, not stored
           hp[i] = sqz_halo_tap(&g, m / g.tile_w, m % g.tile_w, dy, dx);
         }
-        for (int s = 0; s < S; s++) {
-          float av[kTM], bv[kTN];
+        fma_rows<T, 4>(acc, w, (size_t)tap * S, S, ne, nb, [&](int s, float(&av)[kTM]) {
 #pragma unroll
           for (int i = 0; i < kTM; i++) av[i] = sq[hp[i] * lds + s];
-          load_weight_row<T>(w, (size_t)(tap * S + s), ne, nb, bv);
-          outer_product(acc, av, bv);
-        }
+        });
       }
 #pragma unroll
       for (int i = 0; i < kTM; i++) {
@@ -252,13 +258,10 @@ __device__ void fma_shortcut(const sqz_fire_args &a, int n, int y0, int x0) {
         py[i] = min(y0 + m / g.tile_w, g.height - 1);  // clamped: such rows are not stored
         px[i] = min(x0 + m % g.tile_w, g.width - 1);
       }
-      for (int k = 0; k < a.cin; k++) {
-        float av[kTM], bv[kTN];
+      fma_rows<T, 1>(acc, a.w_shortcut, 0, a.cin, E, nb, [&](int k, float(&av)[kTM]) {
 #pragma unroll
         for (int i = 0; i < kTM; i++) av[i] = load_input(a, img, py[i], px[i], k);
-        load_weight_row<T>(a.w_shortcut, (size_t)k, E, nb, bv);
-        outer_product(acc, av, bv);
-      }
+      });
 #pragma unroll
       for (int i = 0; i < kTM; i++) {
         int y, x;
