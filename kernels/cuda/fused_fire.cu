@@ -371,8 +371,7 @@ __device__ void wmma_stage_chunk(const sqz_fire_args &a, const __half *img, int 
 }
 
 // 8 floats from a 32-byte aligned address (a lane's half row of a warp's
-// stage; 8 channels of a bias, which the weight pack aligns to 256 bytes),
-// as two 16-byte loads.
+// stage), as two 16-byte loads.
 __device__ __forceinline__ void load_floats8(const float *p8, float (&v)[8]) {
   const float4 lo = ((const float4 *)p8)[0], hi = ((const float4 *)p8)[1];
   v[0] = lo.x, v[1] = lo.y, v[2] = lo.z, v[3] = lo.w;
