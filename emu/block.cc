@@ -213,7 +213,17 @@ void check_fault(Fiber *f) {
 }
 
 void leave(Fiber *f, Barrier &bar);
-void check_async_landed(Fiber *f);
+
+// A thread that ends with copies it never waited for has read nothing they
+// brought: a defect, whatever the device does with them.
+void check_async_landed(Fiber *f) {
+  size_t left = f->open.size();
+  for (const std::vector<AsyncCopy> &g : f->groups) left += g.size();
+  if (left)
+    fault(cudaErrorLaunchFailure,
+          "cp.async: the thread ended with %zu cp.async cop%s never waited for", left,
+          left == 1 ? "y" : "ies");
+}
 
 void fiber_main() {
   Fiber *f;
@@ -450,19 +460,6 @@ void async_land(int keep, std::vector<AsyncCopy> *landing) {
     f->groups.pop_front();
   }
 }
-
-namespace {
-// A thread that ends with copies it never waited for has read nothing they
-// brought: a defect, whatever the device does with them.
-void check_async_landed(Fiber *f) {
-  size_t left = f->open.size();
-  for (const std::vector<AsyncCopy> &g : f->groups) left += g.size();
-  if (left)
-    fault(cudaErrorLaunchFailure,
-          "cp.async: the thread ended with %zu cp.async cop%s never waited for", left,
-          left == 1 ? "y" : "ies");
-}
-}  // namespace
 
 void *dynamic_shared() {
   Bookkeeping quiet;

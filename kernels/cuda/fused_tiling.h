@@ -143,18 +143,18 @@ SQZ_HD int sqz_round16(int v) { return (v + 15) / 16 * 16; }
  * 16-byte-per-row matrix load over the 32 banks at most 2-way. */
 SQZ_HD int sqz_wmma_stride(int cols) { return cols % 32 == 16 ? cols : cols + 16; }
 
+/* The squeeze's input chunks: two buffers when the input is read as it is
+ * (asynchronous copies fill one while the tensor cores read the other),
+ * one when it is read through a folded pool (the threads take the max
+ * themselves, between barriers). */
+SQZ_HD int sqz_wmma_in_buffers(const sqz_pool_fold *pool) { return pool->kernel ? 1 : 2; }
+
 /* Shared memory of the tensor-core Fire kernel, in bytes (fp16):
  *   squeeze output  halo pixels (rounded to 16) x stride(squeeze)
  *   input chunks    in_buffers x halo pixels (rounded to 16) x stride(chunk)
  *   staging         8 warps x 16 x 16 floats (always last)
  * and for the complex bypass, afterwards, the tile's input
  *   (tile_h * 16) x stride(cin) from the start. */
-
-/* The squeeze's input chunks: two buffers when the input is read as it is
- * (asynchronous copies fill one while the tensor cores read the other),
- * one when it is read through a folded pool (the threads take the max
- * themselves, between barriers). */
-SQZ_HD int sqz_wmma_in_buffers(const sqz_pool_fold *pool) { return pool->kernel ? 1 : 2; }
 SQZ_HD size_t sqz_wmma_sq_bytes(int tile_h, int tile_w, int squeeze) {
   return (size_t)sqz_round16((tile_h + 2) * (tile_w + 2)) * (size_t)sqz_wmma_stride(squeeze) * 2;
 }
