@@ -335,9 +335,8 @@ __device__ sqz::Half8 load_input8(const sqz_fire_args &a, const __half *img, int
 
 struct WmmaSmem {
   __half *sq, *in, *center;
-  float *stage;  // this warp's 16 x 16 results; in the expand's steps, two weight tiles
-  int lds, ldi, ldc;
-  int in_step;  // halves from one input chunk buffer to the next
+  float *stage;       // this warp's 16 x 16 results; in the expand's steps, two weight tiles
+  int lds, ldi, ldc;  // lds is also the stride of the chunks' squeeze weight rows
 };
 
 __device__ WmmaSmem wmma_smem(const sqz_fire_args &a, unsigned char *raw) {
@@ -354,7 +353,6 @@ __device__ WmmaSmem wmma_smem(const sqz_fire_args &a, unsigned char *raw) {
   s.lds = sqz_wmma_stride(a.squeeze);
   s.ldi = sqz_wmma_stride(SQZ_FIRE_CHUNK);
   s.ldc = sqz_wmma_stride(a.cin);
-  s.in_step = (int)(sqz_wmma_in_bytes(g.tile_h, g.tile_w) / 2);
   return s;
 }
 
@@ -381,6 +379,20 @@ __device__ void wmma_stage_chunk(const sqz_fire_args &a, const __half *img, int 
   }
 }
 
+// Rows [k0, k0 + kc) of the squeeze's HWIO weights, one contiguous run of
+// kc x squeeze halves in global memory, into a chunk buffer's weight rows
+// (stride ldw) by asynchronous 16-byte copies the caller commits and waits
+// for. From there the MMAs take B by a transposing ldmatrix: from global,
+// a row-major fragment is transposed in registers (MOVM) as it arrives,
+// so every k step waited for its load.
+__device__ void wmma_stage_squeeze_weights(const sqz_fire_args &a, int k0, int kc, __half *dst,
+                                           int ldw) {
+  const int per_row = a.squeeze / 8;
+  const __half *src = (const __half *)a.w_squeeze + (size_t)k0 * a.squeeze;
+  for (int i = threadIdx.x; i < kc * per_row; i += blockDim.x)
+    sqz::cp_async16(dst + i / per_row * ldw + i % per_row * 8, src + (size_t)i * 8, true);
+}
+
 // 8 floats from a 32-byte aligned address (a lane's half row of a warp's
 // stage), as two 16-byte loads.
 __device__ __forceinline__ void load_floats8(const float *p8, float (&v)[8]) {
@@ -395,32 +407,36 @@ __device__ void wmma_squeeze(const sqz_fire_args &a, int n, int y0, int x0, cons
   const int n_tiles = a.squeeze / 16, tiles = rows / 16 * n_tiles;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const __half *img = image_in<__half>(a, n);
-  const __half *w = (const __half *)a.w_squeeze;
   FragC acc[SQZ_WMMA_MAX_FRAGS];
 #pragma unroll
   for (int j = 0; j < SQZ_WMMA_MAX_FRAGS; j++) wmma::fill_fragment(acc[j], 0.0f);
   // An input read as it is streams through two buffers: chunk c + 1 is
   // copied asynchronously into one while the MMAs read chunk c from the
   // other, one barrier a chunk. Through a folded pool the threads stage
-  // each chunk themselves, between two barriers.
+  // each chunk themselves, between two barriers. Either way the chunk's
+  // squeeze weights come with it, copied asynchronously.
   const bool async = sqz_wmma_in_buffers(&g.pool) == 2;
-  if (async) {
-    wmma_stage_chunk(a, img, y0, x0, 0, s.in, s.ldi);
+  // In halves: from one chunk buffer to the next, and from a buffer's
+  // start to its weight rows.
+  const int in_step = (int)(sqz_wmma_in_bytes(g.tile_h, g.tile_w, a.squeeze) / 2);
+  const int weights = (int)(sqz_wmma_chunk_pixels_bytes(g.tile_h, g.tile_w) / 2);
+  const auto stage = [&](int k0, __half *buf) {
+    wmma_stage_chunk(a, img, y0, x0, k0, buf, s.ldi);
+    wmma_stage_squeeze_weights(a, k0, min(SQZ_FIRE_CHUNK, a.cin - k0), buf + weights, s.lds);
     sqz::cp_async_commit();
-  }
+  };
+  if (async) stage(0, s.in);
   for (int k0 = 0, c = 0; k0 < a.cin; k0 += SQZ_FIRE_CHUNK, c++) {
     const int kc = min(SQZ_FIRE_CHUNK, a.cin - k0);  // 16 or 32: cin is a multiple of 16
-    const __half *in = s.in + (async ? (c & 1) * s.in_step : 0);
+    const __half *in = s.in + (async ? (c & 1) * in_step : 0), *wk = in + weights;
     if (async) {
       sqz::cp_async_wait<0>();
       __syncthreads();  // chunk c has landed, from every thread; chunk c - 1 is consumed
-      if (k0 + kc < a.cin) {
-        wmma_stage_chunk(a, img, y0, x0, k0 + kc, s.in + ((c + 1) & 1) * s.in_step, s.ldi);
-        sqz::cp_async_commit();
-      }
+      if (k0 + kc < a.cin) stage(k0 + kc, s.in + ((c + 1) & 1) * in_step);
     } else {
       __syncthreads();  // chunk c - 1 is consumed
-      wmma_stage_chunk(a, img, y0, x0, k0, s.in, s.ldi);
+      stage(k0, s.in);
+      sqz::cp_async_wait<0>();
       __syncthreads();
     }
     // This warp's tiles are t = warp + 8 j; when the squeeze's column tiles
@@ -428,16 +444,16 @@ __device__ void wmma_squeeze(const sqz_fire_args &a, int n, int y0, int x0, cons
     // one B fragment per k step serves every accumulator.
     const bool one_b = SQZ_FIRE_WARPS % n_tiles == 0;
     for (int kk = 0; kk < kc; kk += 16) {
-      const __half *w_k = w + (size_t)(k0 + kk) * a.squeeze;
+      const __half *w_k = wk + kk * s.lds;
       FragB fb;
-      if (one_b) wmma::load_matrix_sync(fb, w_k + (warp % n_tiles) * 16, a.squeeze);
+      if (one_b) wmma::load_matrix_sync(fb, w_k + (warp % n_tiles) * 16, s.lds);
 #pragma unroll
       for (int j = 0; j < SQZ_WMMA_MAX_FRAGS; j++) {
         const int t = warp + SQZ_FIRE_WARPS * j;
         if (t >= tiles) continue;
         const int mt = t / n_tiles, nt = t % n_tiles;
         FragA fa;
-        if (!one_b) wmma::load_matrix_sync(fb, w_k + nt * 16, a.squeeze);
+        if (!one_b) wmma::load_matrix_sync(fb, w_k + nt * 16, s.lds);
         wmma::load_matrix_sync(fa, in + mt * 16 * s.ldi + kk, s.ldi);
         wmma::mma_sync(acc[j], fa, fb, acc[j]);
       }

@@ -151,16 +151,22 @@ SQZ_HD int sqz_wmma_in_buffers(const sqz_pool_fold *pool) { return pool->kernel 
 
 /* Shared memory of the tensor-core Fire kernel, in bytes (fp16):
  *   squeeze output  halo pixels (rounded to 16) x stride(squeeze)
- *   input chunks    in_buffers x halo pixels (rounded to 16) x stride(chunk)
+ *   input chunks    in_buffers x (halo pixels (rounded to 16) x stride(chunk),
+ *                   then the chunk's 32 rows of squeeze weights x
+ *                   stride(squeeze), copied with it)
  *   staging         8 warps x 16 x 16 floats (always last)
  * and for the complex bypass, afterwards, the tile's input
  *   (tile_h * 16) x stride(cin) from the start. */
 SQZ_HD size_t sqz_wmma_sq_bytes(int tile_h, int tile_w, int squeeze) {
   return (size_t)sqz_round16((tile_h + 2) * (tile_w + 2)) * (size_t)sqz_wmma_stride(squeeze) * 2;
 }
-SQZ_HD size_t sqz_wmma_in_bytes(int tile_h, int tile_w) {
+SQZ_HD size_t sqz_wmma_chunk_pixels_bytes(int tile_h, int tile_w) {
   return (size_t)sqz_round16((tile_h + 2) * (tile_w + 2)) *
          (size_t)sqz_wmma_stride(SQZ_FIRE_CHUNK) * 2;
+}
+SQZ_HD size_t sqz_wmma_in_bytes(int tile_h, int tile_w, int squeeze) {
+  return sqz_wmma_chunk_pixels_bytes(tile_h, tile_w) +
+         (size_t)SQZ_FIRE_CHUNK * (size_t)sqz_wmma_stride(squeeze) * 2;
 }
 SQZ_HD size_t sqz_wmma_stage_bytes(void) { return (size_t)SQZ_FIRE_WARPS * 256 * 4; }
 SQZ_HD size_t sqz_wmma_center_bytes(int tile_h, int tile_w, int cin) {
@@ -169,7 +175,7 @@ SQZ_HD size_t sqz_wmma_center_bytes(int tile_h, int tile_w, int cin) {
 SQZ_HD size_t sqz_wmma_fire_smem(int tile_h, int tile_w, int cin, int squeeze, int complex_bypass,
                                  int in_buffers) {
   size_t body = sqz_wmma_sq_bytes(tile_h, tile_w, squeeze) +
-                (size_t)in_buffers * sqz_wmma_in_bytes(tile_h, tile_w);
+                (size_t)in_buffers * sqz_wmma_in_bytes(tile_h, tile_w, squeeze);
   size_t center = complex_bypass ? sqz_wmma_center_bytes(tile_h, tile_w, cin) : 0;
   return (body > center ? body : center) + sqz_wmma_stage_bytes();
 }

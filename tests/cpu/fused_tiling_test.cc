@@ -89,9 +89,13 @@ TEST(FusedGeometry, WmmaInputDoubleBufferedUnlessReadThroughAPool) {
   EXPECT_EQ(sqz_wmma_in_buffers(&pooled), 1);
   for (int th = 1; th <= SQZ_WMMA_MAX_TILE_H; th++)
     for (int s = 16; s <= 128; s += 16) {
-      const size_t sq = sqz_wmma_sq_bytes(th, 16, s), in = sqz_wmma_in_bytes(th, 16);
+      const size_t sq = sqz_wmma_sq_bytes(th, 16, s), in = sqz_wmma_in_bytes(th, 16, s);
       ASSERT_EQ(sq % 32, 0u);
       ASSERT_EQ(in % 32, 0u);  // so the second buffer starts aligned too
+      // and so do the chunk's squeeze weight rows after its pixels
+      ASSERT_EQ(sqz_wmma_chunk_pixels_bytes(th, 16) % 32, 0u);
+      EXPECT_EQ(in - sqz_wmma_chunk_pixels_bytes(th, 16),
+                (size_t)SQZ_FIRE_CHUNK * sqz_wmma_stride(s) * 2);
       EXPECT_EQ(sqz_wmma_fire_smem(th, 16, 128, s, 0, 2) - sqz_wmma_fire_smem(th, 16, 128, s, 0, 1),
                 in);
     }
