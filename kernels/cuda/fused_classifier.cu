@@ -12,7 +12,8 @@
 // 16 pixels); A fragments (16 pixels x 16 channels) come from row tiles the
 // block streams through shared memory for all its warps, the last tile
 // overlapping the previous so that no row lies past the image; its
-// repeated rows are skipped when summing.
+// repeated rows are skipped when summing. B fragments come from the
+// weights of the block's classes, streamed with them.
 #include "dtype.cuh"
 #include "kernels/cuda/fused_kernels.h"
 
@@ -97,19 +98,30 @@ using FragC = wmma::fragment<wmma::accumulator, 16, 16, 16, float>;
 
 constexpr int kWarps = 8, kMaxRowTiles = 8;
 constexpr int kChunk = SQZ_CLASSIFIER_CHUNK, kStride = SQZ_CLASSIFIER_A_STRIDE;
+constexpr int kBStride = SQZ_CLASSIFIER_B_STRIDE;
 constexpr int kBufHalves = kMaxRowTiles * 16 * kStride;  // one A buffer
+constexpr int kBBufHalves = kChunk * kBStride;           // one B buffer
 static_assert(kChunk % 16 == 0 && kStride % 8 == 0 && (16 * kStride * 2) % 32 == 0 &&
                   (kBufHalves * 2) % 32 == 0,
               "A fragments start 32-byte aligned in shared memory, in both buffers");
+static_assert(kBStride % 8 == 0 && (16 * kBStride * 2) % 32 == 0 && (kBBufHalves * 2) % 32 == 0,
+              "B fragments start 32-byte aligned in shared memory, in both buffers");
+static_assert(kWarps * 256 * 4 + 2 * (kBufHalves + kBBufHalves) * 2 == SQZ_CLASSIFIER_WMMA_SMEM,
+              "the planner's shared-memory size is this layout's");
 
-// One step of the A stream: row group step / chunks (up to 8 row tiles of
-// 16 pixels; the last tile overlaps the one before so that no row lies
-// past the image) x channel chunk step % chunks, copied asynchronously into
-// shared memory 8 channels (16 bytes) at a time, as one group.
-__device__ void stage_step(__half *a_s, const __half *img, int cin, int hw, int row_tiles,
-                           int chunks, int step) {
+// One step of the stream, copied asynchronously into shared memory 16
+// bytes at a time, as one group: A, row group step / chunks (up to 8 row
+// tiles of 16 pixels; the last tile overlaps the one before so that no
+// row lies past the image) x channel chunk step % chunks; B, the chunk's
+// rows of the weights of the block's class tiles (b_vectors 16-byte
+// pieces a row, from column col0).
+__device__ void stage_step(__half *a_s, __half *b_s, const sqz_classifier_args &a,
+                           const __half *img, int col0, int b_vectors, int row_tiles, int chunks,
+                           int step) {
+  const int hw = a.height * a.width, cin = a.cin;
   const int g0 = step / chunks * kMaxRowTiles, k0 = step % chunks * kChunk;
-  const int tiles = min(kMaxRowTiles, row_tiles - g0), vectors = min(kChunk, cin - k0) / 8;
+  const int rows = min(kChunk, cin - k0);
+  const int tiles = min(kMaxRowTiles, row_tiles - g0), vectors = rows / 8;
   const int per_tile = 16 * vectors;
   for (int i = threadIdx.x; i < tiles * per_tile; i += blockDim.x) {
     const int r = i / per_tile, row = i % per_tile / vectors, v = i % vectors;
@@ -117,49 +129,64 @@ __device__ void stage_step(__half *a_s, const __half *img, int cin, int hw, int 
     sqz::cp_async16(a_s + (r * 16 + row) * kStride + v * 8, img + (size_t)pixel * cin + k0 + v * 8,
                     true);
   }
+  const __half *w = (const __half *)a.weights + (size_t)k0 * a.ldw + col0;
+  for (int i = threadIdx.x; i < rows * b_vectors; i += blockDim.x) {
+    const int k = i / b_vectors, v = i % b_vectors;
+    sqz::cp_async16(b_s + k * kBStride + v * 8, w + (size_t)k * a.ldw + v * 8, true);
+  }
   sqz::cp_async_commit();
 }
 
 // A block per image and group of 8 class tiles of 16 classes, a warp per
 // tile. The block streams the image's rows through shared memory in steps
 // of up to 8 row tiles x 64 channels, once for all its warps, which take
-// their A fragments from there and their own B fragments from the weights.
+// their A fragments from there, with the chunk's 64 weight rows of the
+// block's 128 classes, where each warp takes its B fragments by a
+// transposing ldmatrix (from global memory, a row-major fragment is
+// transposed in registers as it arrives, and the MMAs waited for it).
 // Two buffers: step s + 1 is copied asynchronously into one while the
 // MMAs read step s from the other, one barrier a step.
 __global__ void __launch_bounds__(kWarps * 32)
     classifier_wmma(const __grid_constant__ sqz_classifier_args a) {
   SQZ_DYNAMIC_SHARED(float, stage_all);                // kWarps x 16 x 16, then the A buffers
   __half *a_s = (__half *)(stage_all + kWarps * 256);  // 2 x kMaxRowTiles x 16 x kStride
+  __half *b_s = a_s + 2 * kBufHalves;                  // 2 x kChunk x kBStride
   const int n = blockIdx.x, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int hw = a.height * a.width, row_tiles = (hw + 15) / 16;
   const int chunks = (a.cin + kChunk - 1) / kChunk;
   const int steps = (row_tiles + kMaxRowTiles - 1) / kMaxRowTiles * chunks;
   float *stage = stage_all + warp * 256;
   const __half *img = (const __half *)a.in + (size_t)n * hw * a.cin;
-  const __half *w = (const __half *)a.weights;
-  const int ct = blockIdx.y * kWarps + warp;
-  const bool active = ct < (a.classes + 15) / 16;  // idle warps still help stage
+  const int ct = blockIdx.y * kWarps + warp, class_tiles = (a.classes + 15) / 16;
+  const bool active = ct < class_tiles;  // idle warps still help stage
+  // The weights' columns of this block's class tiles, 16-byte pieces a row.
+  const int col0 = blockIdx.y * kWarps * 16;
+  const int b_vectors = 2 * min(kWarps, class_tiles - (int)blockIdx.y * kWarps);
   const int c = ct * 16 + lane % 16;
   const float bias = active && c < a.classes ? a.bias[c] : 0.0f;
   float total = 0.0f;  // lanes 0..15: the sum of class c over the rows seen
   FragC acc[kMaxRowTiles];
-  stage_step(a_s, img, a.cin, hw, row_tiles, chunks, 0);
+  stage_step(a_s, b_s, a, img, col0, b_vectors, row_tiles, chunks, 0);
   for (int step = 0; step < steps; step++) {
     const int g0 = step / chunks * kMaxRowTiles, k0 = step % chunks * kChunk;
     const int tiles = min(kMaxRowTiles, row_tiles - g0), chunk = min(kChunk, a.cin - k0);
     sqz::cp_async_wait<0>();
     __syncthreads();  // this step has landed, from every thread; the last one is consumed
-    if (step + 1 < steps)
-      stage_step(a_s + ((step + 1) & 1) * kBufHalves, img, a.cin, hw, row_tiles, chunks, step + 1);
+    if (step + 1 < steps) {
+      const int next = (step + 1) & 1;
+      stage_step(a_s + next * kBufHalves, b_s + next * kBBufHalves, a, img, col0, b_vectors,
+                 row_tiles, chunks, step + 1);
+    }
     if (!active) continue;
     const __half *rows = a_s + (step & 1) * kBufHalves;
+    const __half *b_rows = b_s + (step & 1) * kBBufHalves + warp * 16;
     if (k0 == 0) {
 #pragma unroll
       for (int r = 0; r < kMaxRowTiles; r++) wmma::fill_fragment(acc[r], 0.0f);
     }
     for (int kk = 0; kk < chunk; kk += 16) {
       FragB fb;
-      wmma::load_matrix_sync(fb, w + (size_t)(k0 + kk) * a.ldw + ct * 16, a.ldw);
+      wmma::load_matrix_sync(fb, b_rows + kk * kBStride, kBStride);
 #pragma unroll
       for (int r = 0; r < kMaxRowTiles; r++) {
         if (r >= tiles) continue;

@@ -179,9 +179,7 @@ sqz_fused_variant sqz_fused_classifier_variant(const sqz_layer *conv, sqz_dtype 
   const int pixels = conv->in_h * conv->in_w;
   if (dtype == SQZ_DTYPE_F16 && conv->conv.in_channels % 16 == 0 && pixels >= 16) {
     v.math = SQZ_MATH_WMMA;
-    /* Per-warp accumulator staging, then two buffers of 8 row tiles x 64
-     * channels of input. */
-    v.smem = 8 * 256 * 4 + 2 * 8 * 16 * SQZ_CLASSIFIER_A_STRIDE * 2;
+    v.smem = SQZ_CLASSIFIER_WMMA_SMEM;
     v.why = "tensor cores";
   } else {
     v.smem = (size_t)16 * conv->conv.in_channels * 4; /* 16 pixels staged */

@@ -320,4 +320,37 @@ TEST(FusedVariants, StemOnTensorCoresForFp16AndMultiplesOf16) {
   sqz_model_free(m);
 }
 
+// The tensor-core classifier's shared memory: the staging, two A buffers
+// and two B buffers (the chunk's weight rows of a block's 128 classes),
+// every fragment 32-byte aligned, each 8-row transposing load of B on
+// distinct banks, and two blocks on an H100 SM (228 KB, 1 KB reserved per
+// block).
+TEST(FusedVariants, ClassifierOnTensorCoresStagesItsWeightsWithItsRows) {
+  const int a_buf = 8 * 16 * SQZ_CLASSIFIER_A_STRIDE * 2;
+  const int b_buf = SQZ_CLASSIFIER_CHUNK * SQZ_CLASSIFIER_B_STRIDE * 2;
+  EXPECT_EQ(SQZ_CLASSIFIER_WMMA_SMEM, 8 * 256 * 4 + 2 * a_buf + 2 * b_buf);
+  EXPECT_EQ(a_buf % 32, 0);
+  EXPECT_EQ(b_buf % 32, 0);
+  EXPECT_EQ(16 * SQZ_CLASSIFIER_B_STRIDE * 2 % 32, 0);  // a fragment's 16 rows down
+  EXPECT_GE(SQZ_CLASSIFIER_B_STRIDE, 128);              // a block's 8 class tiles
+  std::vector<int> bank_groups;  // the 16-byte group of 128 bytes each row starts in
+  for (int r = 0; r < 8; r++) bank_groups.push_back(r * SQZ_CLASSIFIER_B_STRIDE * 2 % 128 / 16);
+  std::sort(bank_groups.begin(), bank_groups.end());
+  EXPECT_EQ(std::unique(bank_groups.begin(), bank_groups.end()), bank_groups.end());
+  EXPECT_LE(2 * (SQZ_CLASSIFIER_WMMA_SMEM + 1024), 228 << 10);
+
+  sqz_model *m = nullptr;
+  ASSERT_EQ(sqz_model_builtin("squeezenet1_1", 0, &m), SQZ_OK);
+  const sqz_layer *conv10 = &m->layers[m->num_layers - 2];
+  const sqz_fused_variant half = sqz_fused_classifier_variant(conv10, SQZ_DTYPE_F16, 227 << 10);
+  EXPECT_EQ(half.math, SQZ_MATH_WMMA);
+  EXPECT_EQ(half.smem, (size_t)SQZ_CLASSIFIER_WMMA_SMEM);
+  EXPECT_EQ(half.tile_h, 1);
+  EXPECT_EQ(
+      sqz_fused_classifier_variant(conv10, SQZ_DTYPE_F16, SQZ_CLASSIFIER_WMMA_SMEM - 1).tile_h,
+      0);  // does not fit
+  EXPECT_EQ(sqz_fused_classifier_variant(conv10, SQZ_DTYPE_F32, 227 << 10).math, SQZ_MATH_FMA);
+  sqz_model_free(m);
+}
+
 }  // namespace
