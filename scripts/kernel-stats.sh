@@ -10,8 +10,17 @@
 # the code, not of instructions executed, and say nothing measured about
 # speed (docs/benchmarks.md, "Static evidence").
 #
-# Usage: scripts/kernel-stats.sh [FILE.cu ...]   (default: every kernel file)
+# With --loops, a second table follows: each kernel's inner loops that do
+# math (HMMA, FFMA), their instructions by kind and the share that is math
+# (bench/sass_loops.py), once per iteration as the compiler unrolled them.
+#
+# Usage: scripts/kernel-stats.sh [--loops] [FILE.cu ...]   (default: every kernel file)
 set -euo pipefail
+loops=0
+if [ "${1:-}" = --loops ]; then
+  loops=1
+  shift
+fi
 cd "$(dirname "$0")/.."
 command -v nvcc >/dev/null || export PATH="/usr/local/cuda/bin:$PATH"
 venv=build/sass-venv
@@ -43,9 +52,15 @@ for src in "${files[@]}"; do
         "$work/$base.sass" >"$work/fn.sass"
       count() { grep -cE "$1" "$work/fn.sass" || true; }
       name=$(echo "$mangled" | c++filt | sed -E 's/\(anonymous namespace\):://; s/\(.*//')
+      [ $loops = 0 ] || python3 bench/sass_loops.py "$work/fn.sass" --name "$base: $name" >>"$work/loops.md"
       printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$base: $name" "$regs" "$spill" \
         "$(count '^\s+/\*[0-9a-f]+\*/')" "$(count 'HMMA')" "$(count 'LDG\.E\.128')" \
         "$(count 'LDG\.E\.(U|S)16')" "$(count 'STG\.E\.128')" "$(count 'STG\.E\.(U|S)?16')" \
         "$(count '\b(LDL|STL)\b')"
     done
 done
+if [ $loops = 1 ]; then
+  echo
+  python3 bench/sass_loops.py /dev/null --header
+  cat "$work/loops.md" 2>/dev/null || true
+fi
