@@ -123,8 +123,8 @@ def main(argv: list[str]) -> int:
     except OSError as e:
         print(f"sass_loops: {e}", file=sys.stderr)
         return 1
-    lines = (header() if args.header else []) + rows(listing, args.name, args.all)
-    print("\n".join(lines))
+    for line in (header() if args.header else []) + rows(listing, args.name, args.all):
+        print(line)
     return 0
 
 

@@ -401,12 +401,70 @@ __device__ __forceinline__ void load_floats8(const float *p8, float (&v)[8]) {
   v[4] = hi.x, v[5] = hi.y, v[6] = hi.z, v[7] = hi.w;
 }
 
+// The squeeze's output tiles of one warp: t = warp + 8 j for j < count,
+// row tile t / n_tiles and column tile t % n_tiles, stepped from one j to
+// the next without a division (t grows by 8 = q n_tiles + r). Divided out
+// for every fragment, they were most of the k loop's instructions.
+struct SqueezeTiles {
+  int mt, nt, q, r, n_tiles, count;
+  __device__ SqueezeTiles(int warp, int n, int tiles)
+      : mt(warp / n),
+        nt(warp % n),
+        q(SQZ_FIRE_WARPS / n),
+        r(SQZ_FIRE_WARPS % n),
+        n_tiles(n),
+        count(tiles > warp ? (tiles - warp + SQZ_FIRE_WARPS - 1) / SQZ_FIRE_WARPS : 0) {}
+  __device__ __forceinline__ void next() {
+    mt += q;
+    nt += r;
+    if (nt >= n_tiles) nt -= n_tiles, mt++;
+  }
+};
+
+// The MMAs of one input chunk (kc = 16 or 32 channels, in `in`, its
+// weight rows in `wk`) into this warp's accumulators. When the squeeze's
+// column tiles divide the warps (r = 0), all of a warp's tiles have its
+// first one's column tile: one B fragment per k step serves every
+// accumulator, and tile j's A fragment is a fixed step below the first's.
+__device__ __forceinline__ void squeeze_chunk_mmas(FragC (&acc)[SQZ_WMMA_MAX_FRAGS],
+                                                   const SqueezeTiles &first, const __half *in,
+                                                   const __half *wk, int kc, const WmmaSmem &s) {
+  for (int kk = 0; kk < kc; kk += 16) {
+    const __half *w_k = wk + kk * s.lds;
+    if (first.r == 0) {
+      FragB fb;
+      wmma::load_matrix_sync(fb, w_k + first.nt * 16, s.lds);
+      const __half *a_k = in + first.mt * 16 * s.ldi + kk;
+      const int a_step = first.q * 16 * s.ldi;
+#pragma unroll
+      for (int j = 0; j < SQZ_WMMA_MAX_FRAGS; j++) {
+        if (j >= first.count) continue;
+        FragA fa;
+        wmma::load_matrix_sync(fa, a_k + j * a_step, s.ldi);
+        wmma::mma_sync(acc[j], fa, fb, acc[j]);
+      }
+      continue;
+    }
+    SqueezeTiles tile = first;
+#pragma unroll
+    for (int j = 0; j < SQZ_WMMA_MAX_FRAGS; j++, tile.next()) {
+      if (j >= tile.count) continue;
+      FragA fa;
+      FragB fb;
+      wmma::load_matrix_sync(fb, w_k + tile.nt * 16, s.lds);
+      wmma::load_matrix_sync(fa, in + tile.mt * 16 * s.ldi + kk, s.ldi);
+      wmma::mma_sync(acc[j], fa, fb, acc[j]);
+    }
+  }
+}
+
 __device__ void wmma_squeeze(const sqz_fire_args &a, int n, int y0, int x0, const WmmaSmem &s) {
   const sqz_fire_geometry &g = a.geo;
   const int hp_count = sqz_halo_pixels(&g), rows = sqz_round16(hp_count);
   const int n_tiles = a.squeeze / 16, tiles = rows / 16 * n_tiles;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const __half *img = image_in<__half>(a, n);
+  const SqueezeTiles first(warp, n_tiles, tiles);
   FragC acc[SQZ_WMMA_MAX_FRAGS];
 #pragma unroll
   for (int j = 0; j < SQZ_WMMA_MAX_FRAGS; j++) wmma::fill_fragment(acc[j], 0.0f);
@@ -439,35 +497,17 @@ __device__ void wmma_squeeze(const sqz_fire_args &a, int n, int y0, int x0, cons
       sqz::cp_async_wait<0>();
       __syncthreads();
     }
-    // This warp's tiles are t = warp + 8 j; when the squeeze's column tiles
-    // divide the warps, all of them have column tile warp % n_tiles, and
-    // one B fragment per k step serves every accumulator.
-    const bool one_b = SQZ_FIRE_WARPS % n_tiles == 0;
-    for (int kk = 0; kk < kc; kk += 16) {
-      const __half *w_k = wk + kk * s.lds;
-      FragB fb;
-      if (one_b) wmma::load_matrix_sync(fb, w_k + (warp % n_tiles) * 16, s.lds);
-#pragma unroll
-      for (int j = 0; j < SQZ_WMMA_MAX_FRAGS; j++) {
-        const int t = warp + SQZ_FIRE_WARPS * j;
-        if (t >= tiles) continue;
-        const int mt = t / n_tiles, nt = t % n_tiles;
-        FragA fa;
-        if (!one_b) wmma::load_matrix_sync(fb, w_k + nt * 16, s.lds);
-        wmma::load_matrix_sync(fa, in + mt * 16 * s.ldi + kk, s.ldi);
-        wmma::mma_sync(acc[j], fa, fb, acc[j]);
-      }
-    }
+    squeeze_chunk_mmas(acc, first, in, wk, kc, s);
   }
   // Bias, ReLU and zero outside the image, through each warp's staging:
   // lane l takes 8 channels of halo row l / 2 (one halo test, two 16-byte
   // stage loads and one 16-byte store for the 8).
   const int row = lane / 2, half = (lane % 2) * 8;
+  SqueezeTiles tile = first;
 #pragma unroll
-  for (int j = 0; j < SQZ_WMMA_MAX_FRAGS; j++) {
-    const int t = warp + SQZ_FIRE_WARPS * j;
-    if (t >= tiles) continue;
-    const int hp = t / n_tiles * 16 + row, c = t % n_tiles * 16 + half;
+  for (int j = 0; j < SQZ_WMMA_MAX_FRAGS; j++, tile.next()) {
+    if (j >= tile.count) continue;
+    const int hp = tile.mt * 16 + row, c = tile.nt * 16 + half;
     wmma::store_matrix_sync(s.stage, acc[j], 16, wmma::mem_row_major);
     __syncwarp();
     int y, x;
