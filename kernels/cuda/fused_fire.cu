@@ -402,57 +402,58 @@ __device__ __forceinline__ void load_floats8(const float *p8, float (&v)[8]) {
 }
 
 // The squeeze's output tiles of one warp: t = warp + 8 j for j < count,
-// row tile t / n_tiles and column tile t % n_tiles, stepped from one j to
-// the next without a division (t grows by 8 = q n_tiles + r). Divided out
+// row tile t / n_tiles and column tile t % n_tiles, the division by a
+// reciprocal made once (t < 64: the planner's bound on the tiles). Divided
 // for every fragment, they were most of the k loop's instructions.
 struct SqueezeTiles {
-  int mt, nt, q, r, n_tiles, count;
-  __device__ SqueezeTiles(int warp, int n, int tiles)
-      : mt(warp / n),
-        nt(warp % n),
-        q(SQZ_FIRE_WARPS / n),
-        r(SQZ_FIRE_WARPS % n),
+  int warp, n_tiles, count, recip;
+  __device__ SqueezeTiles(int w, int n, int tiles)
+      : warp(w),
         n_tiles(n),
-        count(tiles > warp ? (tiles - warp + SQZ_FIRE_WARPS - 1) / SQZ_FIRE_WARPS : 0) {}
-  __device__ __forceinline__ void next() {
-    mt += q;
-    nt += r;
-    if (nt >= n_tiles) nt -= n_tiles, mt++;
+        count(tiles > w ? (tiles - w + SQZ_FIRE_WARPS - 1) / SQZ_FIRE_WARPS : 0),
+        recip(sqz_recip16(n)) {}
+  __device__ __forceinline__ int row_tile(int j) const {
+    return sqz_div_recip16(warp + SQZ_FIRE_WARPS * j, recip);
+  }
+  __device__ __forceinline__ int col_tile(int j, int mt) const {
+    return warp + SQZ_FIRE_WARPS * j - mt * n_tiles;
   }
 };
 
 // The MMAs of one input chunk (kc = 16 or 32 channels, in `in`, its
 // weight rows in `wk`) into this warp's accumulators. When the squeeze's
-// column tiles divide the warps (r = 0), all of a warp's tiles have its
-// first one's column tile: one B fragment per k step serves every
-// accumulator, and tile j's A fragment is a fixed step below the first's.
+// column tiles divide the 8 warps, all of a warp's tiles have its first
+// one's column tile: one B fragment per k step serves every accumulator,
+// and tile j's A fragment is a fixed step below the first's.
 __device__ __forceinline__ void squeeze_chunk_mmas(FragC (&acc)[SQZ_WMMA_MAX_FRAGS],
-                                                   const SqueezeTiles &first, const __half *in,
+                                                   const SqueezeTiles &mine, const __half *in,
                                                    const __half *wk, int kc, const WmmaSmem &s) {
+  const bool one_b = SQZ_FIRE_WARPS % mine.n_tiles == 0;
+  const int mt0 = mine.row_tile(0), nt0 = mine.col_tile(0, mt0);
   for (int kk = 0; kk < kc; kk += 16) {
     const __half *w_k = wk + kk * s.lds;
-    if (first.r == 0) {
+    if (one_b) {
       FragB fb;
-      wmma::load_matrix_sync(fb, w_k + first.nt * 16, s.lds);
-      const __half *a_k = in + first.mt * 16 * s.ldi + kk;
-      const int a_step = first.q * 16 * s.ldi;
+      wmma::load_matrix_sync(fb, w_k + nt0 * 16, s.lds);
+      const __half *a_k = in + mt0 * 16 * s.ldi + kk;
+      const int a_step = SQZ_FIRE_WARPS / mine.n_tiles * 16 * s.ldi;
 #pragma unroll
       for (int j = 0; j < SQZ_WMMA_MAX_FRAGS; j++) {
-        if (j >= first.count) continue;
+        if (j >= mine.count) continue;
         FragA fa;
         wmma::load_matrix_sync(fa, a_k + j * a_step, s.ldi);
         wmma::mma_sync(acc[j], fa, fb, acc[j]);
       }
       continue;
     }
-    SqueezeTiles tile = first;
 #pragma unroll
-    for (int j = 0; j < SQZ_WMMA_MAX_FRAGS; j++, tile.next()) {
-      if (j >= tile.count) continue;
+    for (int j = 0; j < SQZ_WMMA_MAX_FRAGS; j++) {
+      if (j >= mine.count) continue;
+      const int mt = mine.row_tile(j), nt = mine.col_tile(j, mt);
       FragA fa;
       FragB fb;
-      wmma::load_matrix_sync(fb, w_k + tile.nt * 16, s.lds);
-      wmma::load_matrix_sync(fa, in + tile.mt * 16 * s.ldi + kk, s.ldi);
+      wmma::load_matrix_sync(fb, w_k + nt * 16, s.lds);
+      wmma::load_matrix_sync(fa, in + mt * 16 * s.ldi + kk, s.ldi);
       wmma::mma_sync(acc[j], fa, fb, acc[j]);
     }
   }
@@ -464,7 +465,7 @@ __device__ void wmma_squeeze(const sqz_fire_args &a, int n, int y0, int x0, cons
   const int n_tiles = a.squeeze / 16, tiles = rows / 16 * n_tiles;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const __half *img = image_in<__half>(a, n);
-  const SqueezeTiles first(warp, n_tiles, tiles);
+  const SqueezeTiles mine(warp, n_tiles, tiles);
   FragC acc[SQZ_WMMA_MAX_FRAGS];
 #pragma unroll
   for (int j = 0; j < SQZ_WMMA_MAX_FRAGS; j++) wmma::fill_fragment(acc[j], 0.0f);
@@ -497,17 +498,17 @@ __device__ void wmma_squeeze(const sqz_fire_args &a, int n, int y0, int x0, cons
       sqz::cp_async_wait<0>();
       __syncthreads();
     }
-    squeeze_chunk_mmas(acc, first, in, wk, kc, s);
+    squeeze_chunk_mmas(acc, mine, in, wk, kc, s);
   }
   // Bias, ReLU and zero outside the image, through each warp's staging:
   // lane l takes 8 channels of halo row l / 2 (one halo test, two 16-byte
   // stage loads and one 16-byte store for the 8).
   const int row = lane / 2, half = (lane % 2) * 8;
-  SqueezeTiles tile = first;
 #pragma unroll
-  for (int j = 0; j < SQZ_WMMA_MAX_FRAGS; j++, tile.next()) {
-    if (j >= tile.count) continue;
-    const int hp = tile.mt * 16 + row, c = tile.nt * 16 + half;
+  for (int j = 0; j < SQZ_WMMA_MAX_FRAGS; j++) {
+    if (j >= mine.count) continue;
+    const int mt = mine.row_tile(j), nt = mine.col_tile(j, mt);
+    const int hp = mt * 16 + row, c = nt * 16 + half;
     wmma::store_matrix_sync(s.stage, acc[j], 16, wmma::mem_row_major);
     __syncwarp();
     int y, x;

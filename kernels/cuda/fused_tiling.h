@@ -136,6 +136,12 @@ SQZ_HD void sqz_stem_tile_origin(const sqz_stem_geometry *g, int t, int *py0, in
 
 SQZ_HD int sqz_round16(int v) { return (v + 15) / 16 * 16; }
 
+/* t / n for 0 <= t < 64 and 1 <= n <= 64 without a division: t times
+ * ceil(2^16 / n), shifted down 16 bits. Exact there, because t times the
+ * reciprocal's rounding error (below n) stays under 2^16. */
+SQZ_HD int sqz_recip16(int n) { return 65535 / n + 1; }
+SQZ_HD int sqz_div_recip16(int t, int recip) { return t * recip >> 16; }
+
 /* The row stride, in halves, of a shared fp16 matrix with `cols` columns
  * (a multiple of 16) that WMMA fragments start in at any row: a multiple of
  * 16 halves keeps every fragment 32-byte aligned, and an odd multiple of

@@ -124,6 +124,15 @@ TEST(FusedGeometry, WmmaInputDoubleBufferedUnlessReadThroughAPool) {
   sqz_model_free(m);
 }
 
+// The squeeze's tiles of a warp are t = warp + 8 j < 64 (the planner's
+// bound), and t / n_tiles is taken by a reciprocal: exact for every t and
+// column tile count in that range.
+TEST(FusedGeometry, ReciprocalDivisionIsExactForEveryTileIndex) {
+  for (int n = 1; n <= SQZ_FIRE_WARPS * SQZ_WMMA_MAX_FRAGS; n++)
+    for (int t = 0; t < SQZ_FIRE_WARPS * SQZ_WMMA_MAX_FRAGS; t++)
+      ASSERT_EQ(sqz_div_recip16(t, sqz_recip16(n)), t / n) << t << " / " << n;
+}
+
 // The expand's deal: every item to exactly one warp, every row of every
 // output channel tile covered exactly once, and the busiest warp's MMAs per
 // tile as docs/benchmarks.md lists them (round-robin gave 72, 36, 160,

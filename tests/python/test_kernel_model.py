@@ -2,18 +2,11 @@
 shapes (issue 14's 6.9 MB of fp16 activations per v1.1 image), and the
 tile heights follow the fused planner's rule."""
 
-import importlib.util
-import os
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-PATH = os.path.join(HERE, "..", "..", "bench", "kernel_model.py")
+from bench_module import load_bench
 
 
 def load():
-    spec = importlib.util.spec_from_file_location("kernel_model", PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("kernel_model")
 
 
 def test_v11_fp16_moves_about_6_9_mb_per_image():

@@ -2,11 +2,7 @@
 are those holding no other, and only inner loops that do math are listed
 unless every loop is asked for."""
 
-import importlib.util
-import os
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-PATH = os.path.join(HERE, "..", "..", "bench", "sass_loops.py")
+from bench_module import load_bench
 
 # An outer loop (0x0010-0x00a0) around an inner one with two HMMA
 # (0x0030-0x0070), then a loop of integer work only (0x00b0-0x00d0), in
@@ -35,10 +31,7 @@ LISTING = """
 
 
 def load():
-    spec = importlib.util.spec_from_file_location("sass_loops", PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("sass_loops")
 
 
 def test_loops_nesting_and_counts():
