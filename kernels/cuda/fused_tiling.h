@@ -167,8 +167,7 @@ SQZ_HD size_t sqz_wmma_sq_bytes(int tile_h, int tile_w, int squeeze) {
   return (size_t)sqz_round16((tile_h + 2) * (tile_w + 2)) * (size_t)sqz_wmma_stride(squeeze) * 2;
 }
 SQZ_HD size_t sqz_wmma_chunk_pixels_bytes(int tile_h, int tile_w) {
-  return (size_t)sqz_round16((tile_h + 2) * (tile_w + 2)) *
-         (size_t)sqz_wmma_stride(SQZ_FIRE_CHUNK) * 2;
+  return sqz_wmma_sq_bytes(tile_h, tile_w, SQZ_FIRE_CHUNK);  // the same rows, 32 channels
 }
 SQZ_HD size_t sqz_wmma_in_bytes(int tile_h, int tile_w, int squeeze) {
   return sqz_wmma_chunk_pixels_bytes(tile_h, tile_w) +
