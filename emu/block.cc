@@ -150,6 +150,16 @@ struct Barrier {
   char sync[2];
 };
 
+// A warp's rendezvous for its warp-wide instructions (warp_exchange): two
+// slots, alternating, each the lanes' calls, instructions and bytes, lane
+// by lane.
+struct WarpExchange {
+  unsigned calls[32] = {};  // each lane's count of warp-wide instructions
+  unsigned tags[2][32] = {};
+  const char *whats[2][32] = {};
+  unsigned char bytes[2][32 * kExchangeBytes] = {};
+};
+
 struct Block {
   const Grid *grid;
   uint3 index;
@@ -162,6 +172,7 @@ struct Block {
   cudaError_t error = cudaSuccess;
   std::string why;
   std::unique_ptr<unsigned char, decltype(&free)> smem{nullptr, &free};
+  std::vector<WarpExchange> exchanges;  // one a warp
   char start_sync, end_sync;
 #ifdef SQZ_EMU_TSAN
   void *sched_tsan = nullptr;
@@ -269,11 +280,13 @@ void leave(Fiber *f, Barrier &bar) {
   }
 }
 
-void wait_at(Fiber *f, Barrier &bar) {
+// `ordered`: the barrier orders memory for ThreadSanitizer (__syncthreads,
+// __syncwarp); a warp-wide instruction's rendezvous does not.
+void wait_at(Fiber *f, Barrier &bar, bool ordered = true) {
   Bookkeeping quiet;
   check_fault(f);
   const unsigned gen = bar.generation;
-  tsan_release(&bar.sync[gen & 1]);
+  if (ordered) tsan_release(&bar.sync[gen & 1]);
   if (++bar.arrived == bar.live) {
     bar.arrived = 0;
     bar.generation++;
@@ -284,7 +297,7 @@ void wait_at(Fiber *f, Barrier &bar) {
       check_fault(f);
     }
   }
-  tsan_acquire(&bar.sync[gen & 1]);
+  if (ordered) tsan_acquire(&bar.sync[gen & 1]);
 }
 
 Fiber *current() {
@@ -358,6 +371,7 @@ cudaError_t run_block(const Grid &g, uint3 block_index, std::string *why) {
   b.warps.resize((n + 31) / 32);
   b.all.live = (int)n;
   for (unsigned w = 0; w < b.warps.size(); w++) b.warps[w].live = (int)std::min(32u, n - 32 * w);
+  b.exchanges.resize(b.warps.size());
   if (g.smem) {
     // Exactly the requested size, so AddressSanitizer catches an overrun;
     // filled with a NaN pattern so that reading unwritten memory shows.
@@ -464,6 +478,28 @@ void async_land(int keep, std::vector<AsyncCopy> *landing) {
 void *dynamic_shared() {
   Bookkeeping quiet;
   return current()->block->smem.get();
+}
+size_t dynamic_shared_bytes() {
+  Bookkeeping quiet;
+  return current()->block->grid->smem;
+}
+void warp_exchange(const char *what, const void *mine, size_t bytes, void *all) {
+  Bookkeeping quiet;
+  Fiber *f = current();
+  if (bytes > kExchangeBytes) fault(cudaErrorLaunchFailure, "%s: %zu bytes a lane", what, bytes);
+  WarpExchange &ex = f->block->exchanges[f->linear / 32];
+  const unsigned lane = f->linear % 32, call = ++ex.calls[lane], slot = call & 1;
+  // A lane writes a slot again only after the whole warp has passed the
+  // barrier of the instruction between, and so has copied it out.
+  ex.tags[slot][lane] = call;
+  ex.whats[slot][lane] = what;
+  memcpy(ex.bytes[slot] + lane * bytes, mine, bytes);
+  wait_at(f, f->block->warps[f->linear / 32], false);
+  for (unsigned l = 0; l < 32; l++)
+    if (ex.tags[slot][l] != call || ex.whats[slot][l] != what)
+      fault(cudaErrorLaunchFailure,
+            "%s: lane %u of the warp is not at it (every lane must execute it: .aligned)", what, l);
+  memcpy(all, ex.bytes[slot], 32 * bytes);
 }
 
 void fault(cudaError_t err, const char *fmt, ...) {

@@ -43,6 +43,17 @@ inline unsigned lane() { return thread_state()->linear % 32; }
 void sync_block();              // __syncthreads
 void sync_warp(unsigned mask);  // __syncwarp
 void *dynamic_shared();         // this block's dynamic shared memory
+size_t dynamic_shared_bytes();  // and its size
+
+// The rendezvous of a warp-wide instruction (ldmatrix, mma.sync in
+// emu/mma.h): publishes this lane's `bytes` (at most kExchangeBytes),
+// waits for every lane of the warp, and copies the 32 lanes' into `all`,
+// lane by lane. It orders nothing for ThreadSanitizer, as the instructions
+// order no memory on the device: a lane's shared memory stores reach
+// another lane's ldmatrix only through a __syncwarp. Faults when a lane of
+// the warp is at another instruction ("every lane must": .aligned).
+constexpr size_t kExchangeBytes = 32;
+void warp_exchange(const char *what, const void *mine, size_t bytes, void *all);
 
 // cp.async (sqz::cp_async16 and its group calls in portable.cuh): a CUDA
 // thread's 16-byte copies from global memory into the block's dynamic

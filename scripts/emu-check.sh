@@ -37,7 +37,7 @@ full=0
 [ "${1:-}" = --full ] && full=1
 quick=1
 [ $full = 1 ] && quick=
-gpu_tests='Gpu|Fused|PlantedDefects|Batcher'
+gpu_tests='Gpu|Fused|PlantedDefects|TensorCores|Batcher'
 
 echo "== emulated device (build-emu/: GPU suite, planted defects) [$(date +%T)]"
 SQZ_TEST_QUICK=$quick ctest --test-dir build-emu --output-on-failure -j2 -R "$gpu_tests"
@@ -121,7 +121,7 @@ BUILD_DIR=build-emu-asan SQZ_CMAKE_ARGS="$emu_args -DCMAKE_BUILD_TYPE=RelWithDeb
 # CI: the engine tests (streams, capture, refused arguments, allocation
 # failures, memory, sharing), the single-Fire kernels and the planted
 # defects; three times slower here, the model-wide runs are left to --full.
-asan_tests='FusedOneFire|PlantedDefects|GpuEngine|Batcher'
+asan_tests='FusedOneFire|PlantedDefects|TensorCores|GpuEngine|Batcher'
 asan_skip='TwoThreads|GraphsOnAndOff|Layouts'
 if [ $full = 1 ]; then
   asan_tests=$gpu_tests
@@ -140,7 +140,7 @@ echo "== emulated device with initcheck (build-emu-initcheck/: reads of unwritte
 # conversion kernels) and the fused fp16 one, and the planted unwritten
 # reads. (Fused fp32 at every batch takes 85 s here: --full.)
 BUILD_DIR=build-emu-initcheck SQZ_CMAKE_ARGS="$emu_args -DSQZ_EMU_INITCHECK=ON" scripts/setup.sh
-initcheck_tests='FusedOneFire|PlantedDefects|EveryBatchUpToTheMaximum/(unfused|fused_fp16)'
+initcheck_tests='FusedOneFire|PlantedDefects|TensorCores|EveryBatchUpToTheMaximum/(unfused|fused_fp16)'
 [ $full = 1 ] && initcheck_tests=$gpu_tests
 SQZ_TEST_QUICK=$quick ctest --test-dir build-emu-initcheck --output-on-failure -j2 \
   -R "$initcheck_tests"
@@ -158,5 +158,5 @@ tsan_skip='FusedOneFire.*object <(37|39|71)-'
 [ $full = 1 ] && tsan_skip='^$'
 SQZ_TEST_QUICK=1 TSAN_OPTIONS=halt_on_error=1 \
   ctest --test-dir build-emu-tsan --output-on-failure -j2 \
-  -R 'FusedOneFire|PlantedDefects|BatcherTest.*/cpu' -E "$tsan_skip"
+  -R 'FusedOneFire|PlantedDefects|TensorCores|BatcherTest.*/cpu' -E "$tsan_skip"
 echo "== emulated device: all passed [$(date +%T)]"

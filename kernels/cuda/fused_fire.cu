@@ -559,9 +559,23 @@ __device__ void wmma_store_row(const sqz_fire_args &a, int n, int y, int x0, int
   sqz::store8(dst, out);
 }
 
+// A warp's 16 x 16 float accumulator tile in the registers of two
+// m16n8k16 MMAs (column halves h = 0, 1), into the warp's 16 x 16 stage.
+__device__ __forceinline__ void stage_mma_tile(float *stage, const float (&acc)[2][4]) {
+  const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+#pragma unroll
+  for (int h = 0; h < 2; h++) {
+    *(float2 *)(stage + g * 16 + 8 * h + 2 * t) = make_float2(acc[h][0], acc[h][1]);
+    *(float2 *)(stage + (g + 8) * 16 + 8 * h + 2 * t) = make_float2(acc[h][2], acc[h][3]);
+  }
+}
+
 // Both expands: output channel tiles nt of the concatenation, 1x1 for
 // nt < e1 / 16, 3x3 after, in items of a tile and a range of its rows,
-// dealt to the warps by their MMA counts (sqz_expand_deal_make).
+// dealt to the warps by their MMA counts (sqz_expand_deal_make). Raw
+// ldmatrix and m16n8k16 MMAs (sqz::ldmatrix_x4, sqz::mma_16816): each
+// lane's row addresses are made once, and a step only adds offsets; WMMA's
+// loads made them again for every fragment.
 __device__ void wmma_expand_item(const sqz_fire_args &a, int n, int y0, int x0, const WmmaSmem &s,
                                  int nt, int r0, int r1) {
   const sqz_fire_geometry &g = a.geo;
@@ -569,48 +583,58 @@ __device__ void wmma_expand_item(const sqz_fire_args &a, int n, int y0, int x0, 
   const bool is3 = nt >= t1;
   const int ne = is3 ? a.e3 : a.e1, col = (is3 ? nt - t1 : nt) * 16, taps = is3 ? 9 : 1;
   const __half *w = (const __half *)(is3 ? a.w_e3 : a.w_e1);
-  FragC acc[SQZ_WMMA_MAX_TILE_H];
+  float acc[SQZ_WMMA_MAX_TILE_H][2][4];
 #pragma unroll
-  for (int r = 0; r < SQZ_WMMA_MAX_TILE_H; r++) wmma::fill_fragment(acc[r], 0.0f);
+  for (int r = 0; r < SQZ_WMMA_MAX_TILE_H; r++)
+#pragma unroll
+    for (int i = 0; i < 8; i++) acc[r][i / 4][i % 4] = 0.0f;
   // A step is a tap and 16 squeeze channels: its B operand is 16 rows of
-  // the HWIO weights. Loaded from global as a fragment, that row-major
-  // operand is transposed in registers (MOVM) as soon as it arrives, so
-  // its latency stood before every step's MMAs. Instead each lane fetches
-  // 8 halves of the next step's tile (row lane / 2, one 16-byte load) into
-  // plain registers before this step's MMAs, and stores them after, into
-  // one of two 16 x 16 slots in the warp's stage (free until the
-  // epilogue), where the fragment load is a transposing ldmatrix.
+  // the HWIO weights. Each lane fetches 8 halves of the next step's tile
+  // (row lane / 2, one 16-byte load) into plain registers before this
+  // step's MMAs, and stores them after, into one of two 16 x 16 slots in
+  // the warp's stage (free until the epilogue), from where a transposing
+  // ldmatrix makes the B registers. (Straight from global, the row-major
+  // operand would be transposed in registers as it arrives, so every step
+  // would wait for its load.)
   const int lane = threadIdx.x % 32;
   const size_t b_step = (size_t)16 * ne;  // one step down the weights' rows
   const __half *b_next = w + (size_t)(lane / 2) * ne + col + (lane % 2) * 8;
   __half *slots = (__half *)s.stage, *b_dst = slots + (lane / 2) * 16 + (lane % 2) * 8;
+  // ldmatrix rows: lanes 0-15 give rows 0-15 of a 16 x 16 operand at its
+  // column 0, lanes 16-31 the same rows at column 8. A's rows are 16
+  // consecutive halo pixels of the squeeze output; B's are the slot's.
+  const sqz::SmemAddr a_lane = sqz::smem_addr(s.sq + (lane % 16) * s.lds + lane / 16 * 8);
+  const sqz::SmemAddr b_lane = sqz::smem_addr(slots + (lane % 16) * 16 + lane / 16 * 8);
+  const int row_bytes = sqz_halo_w(&g) * s.lds * 2;  // one tile row down the halo
   sqz::Half8 next = sqz::load8(b_next);
-  int slot = 0;
+  int slot = 0;  // in halves
   for (int tap = 0; tap < taps; tap++) {
     const int dy = is3 ? tap / 3 - 1 : 0, dx = is3 ? tap % 3 - 1 : 0;
+    const sqz::SmemAddr a_tap = a_lane + sqz_halo_tap(&g, r0, 0, dy, dx) * s.lds * 2;
     for (int ks = 0; ks < a.squeeze; ks += 16) {
       sqz::store8(b_dst + slot, next);
       __syncwarp();
       b_next += b_step;
       if (tap + 1 < taps || ks + 16 < a.squeeze) next = sqz::load8(b_next);
-      FragB fb;
-      wmma::load_matrix_sync(fb, slots + slot, 16);
+      uint32_t b[4];  // columns 0-7: b[0], b[1]; 8-15: b[2], b[3]
+      sqz::ldmatrix_x4<true>(b, b_lane + slot * 2);
       slot ^= 256;
 #pragma unroll
       for (int r = 0; r < SQZ_WMMA_MAX_TILE_H; r++) {
         if (r0 + r >= r1) continue;
-        FragA fa;
-        wmma::load_matrix_sync(fa, s.sq + sqz_halo_tap(&g, r0 + r, 0, dy, dx) * s.lds + ks, s.lds);
-        wmma::mma_sync(acc[r], fa, fb, acc[r]);
+        uint32_t fa[4];
+        sqz::ldmatrix_x4(fa, a_tap + r * row_bytes + ks * 2);
+        sqz::mma_16816(acc[r][0], fa, b[0], b[1]);
+        sqz::mma_16816(acc[r][1], fa, b[2], b[3]);
       }
     }
   }
-  __syncwarp();  // every lane's fragment is read before the stage takes results
+  __syncwarp();  // every lane's slot rows are read before the stage takes results
   const float *bias = (is3 ? a.b_e3 : a.b_e1) + col;
 #pragma unroll
   for (int r = 0; r < SQZ_WMMA_MAX_TILE_H; r++) {
     if (r0 + r >= r1) continue;
-    wmma::store_matrix_sync(s.stage, acc[r], 16, wmma::mem_row_major);
+    stage_mma_tile(s.stage, acc[r]);
     __syncwarp();
     wmma_store_row(a, n, y0 + r0 + r, x0, nt * 16, s.stage, bias, 0);
     __syncwarp();

@@ -7,12 +7,14 @@
 // The kernels use only what is here: the built-in indices, __syncthreads,
 // __syncwarp, static __shared__ and SQZ_DYNAMIC_SHARED, __launch_bounds__,
 // __grid_constant__, __forceinline__, __half and nvcuda::wmma (16x16x16,
-// half in, float accumulate), sqz::cp_async16 and its group calls, and
+// half in, float accumulate), sqz::cp_async16 and its group calls, the
+// raw tensor-core instructions sqz::ldmatrix_x4 and sqz::mma_16816, and
 // sqz::launch for every launch.
 #ifndef SQZ_KERNELS_CUDA_PORTABLE_CUH
 #define SQZ_KERNELS_CUDA_PORTABLE_CUH
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <tuple>
 #include <utility>
@@ -28,6 +30,7 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime_api.h>
 
+#include "emu/mma.h"
 #include "emu/sqz_emu.h"
 #include "emu/wmma.h"
 
@@ -105,6 +108,56 @@ template <int N>
 __device__ __forceinline__ void cp_async_wait() {
 #if __CUDA_ARCH__ >= 800
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+#endif
+}
+#endif
+
+// The tensor cores below WMMA (sm_80 on), with the register layouts the
+// PTX ISA gives them (emu/mma.h spells them out): ldmatrix_x4 loads four
+// 8 x 8 matrices of halves from shared memory, lanes 8i .. 8i + 7 giving
+// the row addresses of matrix i (16-byte aligned), transposed with
+// `trans`; mma_16816 is d = a b + c at m16n8k16, f16 in, f32 accumulated.
+// Every lane of the warp must execute each. Shared memory addresses are
+// SmemAddr (32 bits on the device), made once by smem_addr, so that a
+// loop only adds byte offsets to them; WMMA's loads make each lane's
+// address again at every call.
+#ifdef SQZ_EMULATED_DEVICE
+using SmemAddr = uintptr_t;
+inline SmemAddr smem_addr(const void *p) { return (uintptr_t)p; }
+template <bool Trans = false>
+inline void ldmatrix_x4(uint32_t (&r)[4], SmemAddr row) {
+  ::sqz_emu::ldmatrix_x4(r, row, Trans);
+}
+inline void mma_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  ::sqz_emu::mma_16816(d, a, b0, b1, d);
+}
+#else
+using SmemAddr = uint32_t;
+__device__ __forceinline__ SmemAddr smem_addr(const void *p) {
+  return (SmemAddr)__cvta_generic_to_shared(p);
+}
+template <bool Trans = false>
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], SmemAddr row) {
+#if __CUDA_ARCH__ >= 750
+  if (Trans)
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(row));
+  else
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(row));
+#endif
+}
+// d += a b: the accumulator is both C and D.
+__device__ __forceinline__ void mma_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0,
+                                          uint32_t b1) {
+#if __CUDA_ARCH__ >= 800
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
+      "{%8, %9}, {%0, %1, %2, %3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 #endif
 }
 #endif

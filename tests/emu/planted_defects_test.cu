@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kernels/cuda/portable.cuh"
+#include "tests/emu/emu_test_util.h"
 
 #if defined(__SANITIZE_THREAD__)
 // A race must end the run (and so fail the death test's child), not only
@@ -20,6 +21,9 @@ extern "C" const char *__tsan_default_options() { return "halt_on_error=1:report
 namespace {
 
 using namespace nvcuda;
+using sqz_emu_test::DeviceBuffer;
+using sqz_emu_test::ExpectLaunchedOrFaulted;
+using PlantedDefects = sqz_emu_test::EmulatedDevice;
 
 // --- kernels -------------------------------------------------------------
 
@@ -143,15 +147,6 @@ __global__ void async_copy_defect(const uint4 *src, uint4 *global, int defect) {
 
 // --- helpers -------------------------------------------------------------
 
-template <typename T>
-struct DeviceBuffer {
-  T *p = nullptr;
-  explicit DeviceBuffer(size_t n) {
-    EXPECT_EQ(cudaMalloc((void **)&p, n * sizeof(T)), cudaSuccess);
-  }
-  ~DeviceBuffer() { cudaFree(p); }
-};
-
 cudaError_t run_write_shared(int past_end) {
   DeviceBuffer<float> out(64);
   cudaError_t err = SQZ_LAUNCH(write_shared, 0, dim3(1), dim3(64), 64 * sizeof(float), nullptr,
@@ -172,28 +167,6 @@ cudaError_t run_store_then_read(int with_syncwarp) {
                                with_syncwarp);
   return err != cudaSuccess ? err : cudaDeviceSynchronize();
 }
-
-// A kernel that faults on a stream of its own: its launch succeeds, or
-// (when the stream ran it before the launcher returned) reports the
-// sticky fault already, as any later call on the device may.
-void ExpectLaunchedOrFaulted(cudaError_t launched, cudaError_t fault) {
-  EXPECT_TRUE(launched == cudaSuccess || launched == fault) << cudaGetErrorName(launched);
-}
-
-class PlantedDefects : public ::testing::Test {
- protected:
-  // Faults of work on a stream of its own come back when it is waited for,
-  // as on the device (work on the legacy stream runs at once here).
-  void SetUp() override {
-    GTEST_FLAG_SET(death_test_style, "threadsafe");
-    ASSERT_EQ(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), cudaSuccess);
-  }
-  void TearDown() override {
-    sqz_emu_clear_fault();
-    cudaStreamDestroy(stream_);
-  }
-  cudaStream_t stream_ = nullptr;
-};
 
 // --- AddressSanitizer ------------------------------------------------------
 
