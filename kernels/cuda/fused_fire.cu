@@ -570,24 +570,17 @@ __device__ __forceinline__ void stage_mma_tile(float *stage, const float (&acc)[
   }
 }
 
-// Both expands: output channel tiles nt of the concatenation, 1x1 for
-// nt < e1 / 16, 3x3 after, in items of a tile and a range of its rows,
-// dealt to the warps by their MMA counts (sqz_expand_deal_make). Raw
-// ldmatrix and m16n8k16 MMAs (sqz::ldmatrix_x4, sqz::mma_16816): each
-// lane's row addresses are made once, and a step only adds offsets; WMMA's
-// loads made them again for every fragment.
-__device__ void wmma_expand_item(const sqz_fire_args &a, int n, int y0, int x0, const WmmaSmem &s,
-                                 int nt, int r0, int r1) {
+// The MMAs of one expand item with `Rows` tile rows from r0 (a constant,
+// so the warp-uniform row test and its WARPSYNC are not in the loop):
+// output channels [col, col + 16) of the 1x1 (taps 1) or 3x3 (taps 9)
+// expand whose HWIO weights are w, ne output channels wide. Raw ldmatrix
+// and m16n8k16 MMAs: each lane's row addresses are made once and a step
+// only adds offsets; WMMA's loads made them again for every fragment.
+template <int Rows>
+__device__ __forceinline__ void expand_mmas(float (&acc)[SQZ_WMMA_MAX_TILE_H][2][4],
+                                            const sqz_fire_args &a, const WmmaSmem &s,
+                                            const __half *w, int ne, int col, int taps, int r0) {
   const sqz_fire_geometry &g = a.geo;
-  const int t1 = a.e1 / 16;
-  const bool is3 = nt >= t1;
-  const int ne = is3 ? a.e3 : a.e1, col = (is3 ? nt - t1 : nt) * 16, taps = is3 ? 9 : 1;
-  const __half *w = (const __half *)(is3 ? a.w_e3 : a.w_e1);
-  float acc[SQZ_WMMA_MAX_TILE_H][2][4];
-#pragma unroll
-  for (int r = 0; r < SQZ_WMMA_MAX_TILE_H; r++)
-#pragma unroll
-    for (int i = 0; i < 8; i++) acc[r][i / 4][i % 4] = 0.0f;
   // A step is a tap and 16 squeeze channels: its B operand is 16 rows of
   // the HWIO weights. Each lane fetches 8 halves of the next step's tile
   // (row lane / 2, one 16-byte load) into plain registers before this
@@ -609,7 +602,7 @@ __device__ void wmma_expand_item(const sqz_fire_args &a, int n, int y0, int x0, 
   sqz::Half8 next = sqz::load8(b_next);
   int slot = 0;  // in halves
   for (int tap = 0; tap < taps; tap++) {
-    const int dy = is3 ? tap / 3 - 1 : 0, dx = is3 ? tap % 3 - 1 : 0;
+    const int dy = taps == 9 ? tap / 3 - 1 : 0, dx = taps == 9 ? tap % 3 - 1 : 0;
     const sqz::SmemAddr a_tap = a_lane + sqz_halo_tap(&g, r0, 0, dy, dx) * s.lds * 2;
     for (int ks = 0; ks < a.squeeze; ks += 16) {
       sqz::store8(b_dst + slot, next);
@@ -619,15 +612,41 @@ __device__ void wmma_expand_item(const sqz_fire_args &a, int n, int y0, int x0, 
       uint32_t b[4];  // columns 0-7: b[0], b[1]; 8-15: b[2], b[3]
       sqz::ldmatrix_x4<true>(b, b_lane + slot * 2);
       slot ^= 256;
+      const sqz::SmemAddr a_step = a_tap + ks * 2;
 #pragma unroll
-      for (int r = 0; r < SQZ_WMMA_MAX_TILE_H; r++) {
-        if (r0 + r >= r1) continue;
+      for (int r = 0; r < Rows; r++) {
         uint32_t fa[4];
-        sqz::ldmatrix_x4(fa, a_tap + r * row_bytes + ks * 2);
+        sqz::ldmatrix_x4(fa, a_step + r * row_bytes);
         sqz::mma_16816(acc[r][0], fa, b[0], b[1]);
         sqz::mma_16816(acc[r][1], fa, b[2], b[3]);
       }
     }
+  }
+}
+
+// Both expands: output channel tiles nt of the concatenation, 1x1 for
+// nt < e1 / 16, 3x3 after, in items of a tile and a range of its rows,
+// dealt to the warps by their MMA counts (sqz_expand_deal_make).
+__device__ void wmma_expand_item(const sqz_fire_args &a, int n, int y0, int x0, const WmmaSmem &s,
+                                 int nt, int r0, int r1) {
+  const int t1 = a.e1 / 16;
+  const bool is3 = nt >= t1;
+  const int ne = is3 ? a.e3 : a.e1, col = (is3 ? nt - t1 : nt) * 16, taps = is3 ? 9 : 1;
+  const __half *w = (const __half *)(is3 ? a.w_e3 : a.w_e1);
+  float acc[SQZ_WMMA_MAX_TILE_H][2][4];
+#pragma unroll
+  for (int r = 0; r < SQZ_WMMA_MAX_TILE_H; r++)
+#pragma unroll
+    for (int i = 0; i < 8; i++) acc[r][i / 4][i % 4] = 0.0f;
+  // Items have 1, 2, 4 or 8 rows: the planner's tile heights are powers of
+  // two up to 8 (the launcher refuses others), and the deal splits a tile
+  // into a power-of-two number of parts (sqz_expand_deal_make).
+  static_assert(SQZ_WMMA_MAX_TILE_H == 8, "the widest case is the tallest tile");
+  switch (r1 - r0) {
+    case 1: expand_mmas<1>(acc, a, s, w, ne, col, taps, r0); break;
+    case 2: expand_mmas<2>(acc, a, s, w, ne, col, taps, r0); break;
+    case 4: expand_mmas<4>(acc, a, s, w, ne, col, taps, r0); break;
+    default: expand_mmas<8>(acc, a, s, w, ne, col, taps, r0); break;
   }
   __syncwarp();  // every lane's slot rows are read before the stage takes results
   const float *bias = (is3 ? a.b_e3 : a.b_e1) + col;
@@ -717,7 +736,9 @@ extern "C" cudaError_t sqz_launch_fire(const sqz_fire_args *a, sqz_dtype dtype,
   const dim3 grid((unsigned)(a->batch * a->geo.tiles_y * a->geo.tiles_x));
   const int t = SQZ_FIRE_THREADS;
   if (a->math == SQZ_MATH_WMMA) {
-    if (dtype != SQZ_DTYPE_F16) return cudaErrorInvalidValue;
+    const int th = a->geo.tile_h;
+    if (dtype != SQZ_DTYPE_F16 || th < 1 || th > SQZ_WMMA_MAX_TILE_H || (th & (th - 1)))
+      return cudaErrorInvalidValue;  // wmma_expand_item has a case for each power of two
     sqz_fire_args k = *a;
     k.deal = sqz_expand_deal_make(a->e1, a->e3, a->geo.tile_h);
     return SQZ_LAUNCH(fire_wmma, t, grid, dim3(t), a->smem, stream, k);

@@ -174,6 +174,25 @@ TEST(FusedGeometry, ExpandDealCoversEveryTileOnceAndBalancesMmas) {
   }
 }
 
+// The tensor-core expand has a loop for items of 1, 2, 4 and 8 rows
+// (wmma_expand_item): at every tile height the planner picks (powers of
+// two up to 8; the launcher refuses others), every item has one of those.
+TEST(FusedGeometry, ExpandItemsHaveOneTwoFourOrEightRows) {
+  for (int tile_h : {1, 2, 4, 8})
+    for (int t1 = 0; t1 <= 64; t1++)
+      for (int t3 = 0; t3 <= 64; t3++) {
+        const sqz_expand_deal d = sqz_expand_deal_make(16 * t1, 16 * t3, tile_h);
+        for (int i = 0; i < d.items; i++) {
+          int nt, r0, r1;
+          sqz_expand_item(&d, t1, t3, tile_h, i, &nt, &r0, &r1);
+          const int rows = r1 - r0;
+          if (rows <= 0) continue;
+          ASSERT_TRUE(rows == 1 || rows == 2 || rows == 4 || rows == 8)
+              << rows << " rows: tile_h " << tile_h << ", " << t1 << " + " << t3 << " tiles";
+        }
+      }
+}
+
 TEST(FusedPlan, BuiltinsMapToStemFiresAndClassifier) {
   for (const char *name : {"squeezenet1_0", "squeezenet1_1", "squeezenet1_0_complex_bypass"}) {
     sqz_model *m = nullptr;
