@@ -132,13 +132,16 @@ inline void mma_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32
   ::sqz_emu::mma_16816(d, a, b0, b1, d);
 }
 #else
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
+#error \
+    "sqz's tensor-core kernels use mma.sync m16n8k16: build for sm_80 or later (CMAKE_CUDA_ARCHITECTURES)"
+#endif
 using SmemAddr = uint32_t;
 __device__ __forceinline__ SmemAddr smem_addr(const void *p) {
   return (SmemAddr)__cvta_generic_to_shared(p);
 }
 template <bool Trans = false>
 __device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], SmemAddr row) {
-#if __CUDA_ARCH__ >= 750
   if (Trans)
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
@@ -147,18 +150,15 @@ __device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], SmemAddr row) {
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                  : "r"(row));
-#endif
 }
 // d += a b: the accumulator is both C and D.
 __device__ __forceinline__ void mma_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0,
                                           uint32_t b1) {
-#if __CUDA_ARCH__ >= 800
   asm volatile(
       "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
       "{%8, %9}, {%0, %1, %2, %3};\n"
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-#endif
 }
 #endif
 
