@@ -17,8 +17,6 @@
 
 namespace {
 
-using namespace nvcuda;
-
 // Pixel (y, x) of the module's input, channel c: the max over the folded
 // pool's window of the tensor actually read (one pixel when there is none).
 template <typename T>
@@ -297,15 +295,11 @@ __global__ void __launch_bounds__(SQZ_FIRE_THREADS)
 }
 
 // ---------------------------------------------------------------------------
-// Tensor cores (fp16 storage, fp32 accumulation). Tile rows are 16 pixels
-// wide, so the 16 rows of an A fragment of the 3x3 expand at tap (dy, dx)
-// are 16 consecutive halo pixels: a strided load straight from the squeeze
-// output in shared memory. B fragments come from the weights in global
-// memory (small, shared by every block, so they live in L2).
-
-using FragA = wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major>;
-using FragB = wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::row_major>;
-using FragC = wmma::fragment<wmma::accumulator, 16, 16, 16, float>;
+// Tensor cores (fp16 storage, fp32 accumulation), through the raw
+// instructions (sqz::ldmatrix_x4, sqz::mma_16816; every operand in shared
+// memory). Tile rows are 16 pixels wide, so the 16 rows of an A operand of
+// the 3x3 expand at tap (dy, dx) are 16 consecutive halo pixels: a strided
+// load straight from the squeeze output in shared memory.
 
 // Channels [c, c + 8) of pixel (y, x) of the module's input, through the
 // folded pool: one 16-byte load per window pixel, the max taken on half2
@@ -335,7 +329,7 @@ __device__ sqz::Half8 load_input8(const sqz_fire_args &a, const __half *img, int
 
 struct WmmaSmem {
   __half *sq, *in, *center;
-  float *stage;       // this warp's 16 x 16 results; in the expand's steps, two weight tiles
+  float *stage;       // this warp's 16 x 16 results; in tile_mmas's steps, two weight tiles
   int lds, ldi, ldc;  // lds is also the stride of the chunks' squeeze weight rows
 };
 
@@ -420,29 +414,48 @@ struct SqueezeTiles {
   }
 };
 
-// The MMAs of one input chunk (kc = 16 or 32 channels, in `in`, its
-// weight rows in `wk`) into this warp's accumulators. When the squeeze's
-// column tiles divide the 8 warps, all of a warp's tiles have its first
-// one's column tile: one B fragment per k step serves every accumulator,
-// and tile j's A fragment is a fixed step below the first's.
-__device__ __forceinline__ void squeeze_chunk_mmas(FragC (&acc)[SQZ_WMMA_MAX_FRAGS],
-                                                   const SqueezeTiles &mine, const __half *in,
-                                                   const __half *wk, int kc, const WmmaSmem &s) {
+// A warp's 16 x 16 float accumulator tile in the registers of two
+// m16n8k16 MMAs (column halves h = 0, 1), into the warp's 16 x 16 stage.
+__device__ __forceinline__ void stage_mma_tile(float *stage, const float (&acc)[2][4]) {
+  const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+#pragma unroll
+  for (int h = 0; h < 2; h++) {
+    *(float2 *)(stage + g * 16 + 8 * h + 2 * t) = make_float2(acc[h][0], acc[h][1]);
+    *(float2 *)(stage + (g + 8) * 16 + 8 * h + 2 * t) = make_float2(acc[h][2], acc[h][3]);
+  }
+}
+
+// The MMAs of one input chunk (kc = 16 or 32 channels, at shared address
+// `in`, its weight rows at `wk`) into this warp's accumulators, tile j in
+// acc[j] as two m16n8k16 MMAs (sqz::ldmatrix_x4, sqz::mma_16816). When the
+// squeeze's column tiles divide the 8 warps, all of a warp's tiles have its
+// first one's column tile: one B operand per k step serves every tile, and
+// tile j's A rows are a fixed step below the first's.
+__device__ __forceinline__ void squeeze_chunk_mmas(float (&acc)[SQZ_WMMA_MAX_FRAGS][2][4],
+                                                   const SqueezeTiles &mine, sqz::SmemAddr in,
+                                                   sqz::SmemAddr wk, int kc, const WmmaSmem &s) {
+  // ldmatrix rows (as in expand_mmas): lanes 0-15 give rows 0-15 of a
+  // 16 x 16 operand at its column 0, lanes 16-31 the same rows at column 8.
+  // A's rows are halo pixels of the chunk, B's rows input channels.
+  const int lane = threadIdx.x % 32;
+  const sqz::SmemAddr a_lane = in + (lane % 16) * s.ldi * 2 + lane / 16 * 16;
+  const sqz::SmemAddr b_lane = wk + (lane % 16) * s.lds * 2 + lane / 16 * 16;
+  const int a_tile = 16 * s.ldi * 2;  // one row tile down the chunk, in bytes
   const bool one_b = SQZ_FIRE_WARPS % mine.n_tiles == 0;
   const int mt0 = mine.row_tile(0), nt0 = mine.col_tile(0, mt0);
   for (int kk = 0; kk < kc; kk += 16) {
-    const __half *w_k = wk + kk * s.lds;
+    const sqz::SmemAddr a_k = a_lane + kk * 2, b_k = b_lane + kk * s.lds * 2;
+    uint32_t b[4], fa[4];  // b: columns 0-7 in b[0], b[1]; 8-15 in b[2], b[3]
     if (one_b) {
-      FragB fb;
-      wmma::load_matrix_sync(fb, w_k + nt0 * 16, s.lds);
-      const __half *a_k = in + mt0 * 16 * s.ldi + kk;
-      const int a_step = SQZ_FIRE_WARPS / mine.n_tiles * 16 * s.ldi;
+      sqz::ldmatrix_x4<true>(b, b_k + nt0 * 32);
+      const sqz::SmemAddr a0 = a_k + mt0 * a_tile;
+      const int a_step = SQZ_FIRE_WARPS / mine.n_tiles * a_tile;
 #pragma unroll
       for (int j = 0; j < SQZ_WMMA_MAX_FRAGS; j++) {
         if (j >= mine.count) continue;
-        FragA fa;
-        wmma::load_matrix_sync(fa, a_k + j * a_step, s.ldi);
-        wmma::mma_sync(acc[j], fa, fb, acc[j]);
+        sqz::ldmatrix_x4(fa, a0 + j * a_step);
+        sqz::mma_16816(acc[j][0], fa, b[0], b[1]);
+        sqz::mma_16816(acc[j][1], fa, b[2], b[3]);
       }
       continue;
     }
@@ -450,11 +463,10 @@ __device__ __forceinline__ void squeeze_chunk_mmas(FragC (&acc)[SQZ_WMMA_MAX_FRA
     for (int j = 0; j < SQZ_WMMA_MAX_FRAGS; j++) {
       if (j >= mine.count) continue;
       const int mt = mine.row_tile(j), nt = mine.col_tile(j, mt);
-      FragA fa;
-      FragB fb;
-      wmma::load_matrix_sync(fb, w_k + nt * 16, s.lds);
-      wmma::load_matrix_sync(fa, in + mt * 16 * s.ldi + kk, s.ldi);
-      wmma::mma_sync(acc[j], fa, fb, acc[j]);
+      sqz::ldmatrix_x4<true>(b, b_k + nt * 32);
+      sqz::ldmatrix_x4(fa, a_k + mt * a_tile);
+      sqz::mma_16816(acc[j][0], fa, b[0], b[1]);
+      sqz::mma_16816(acc[j][1], fa, b[2], b[3]);
     }
   }
 }
@@ -466,9 +478,11 @@ __device__ void wmma_squeeze(const sqz_fire_args &a, int n, int y0, int x0, cons
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const __half *img = image_in<__half>(a, n);
   const SqueezeTiles mine(warp, n_tiles, tiles);
-  FragC acc[SQZ_WMMA_MAX_FRAGS];
+  float acc[SQZ_WMMA_MAX_FRAGS][2][4];
 #pragma unroll
-  for (int j = 0; j < SQZ_WMMA_MAX_FRAGS; j++) wmma::fill_fragment(acc[j], 0.0f);
+  for (int j = 0; j < SQZ_WMMA_MAX_FRAGS; j++)
+#pragma unroll
+    for (int i = 0; i < 8; i++) acc[j][i / 4][i % 4] = 0.0f;
   // An input read as it is streams through two buffers: chunk c + 1 is
   // copied asynchronously into one while the MMAs read chunk c from the
   // other, one barrier a chunk. Through a folded pool the threads stage
@@ -498,7 +512,7 @@ __device__ void wmma_squeeze(const sqz_fire_args &a, int n, int y0, int x0, cons
       sqz::cp_async_wait<0>();
       __syncthreads();
     }
-    squeeze_chunk_mmas(acc, mine, in, wk, kc, s);
+    squeeze_chunk_mmas(acc, mine, sqz::smem_addr(in), sqz::smem_addr(wk), kc, s);
   }
   // Bias, ReLU and zero outside the image, through each warp's staging:
   // lane l takes 8 channels of halo row l / 2 (one halo test, two 16-byte
@@ -509,7 +523,7 @@ __device__ void wmma_squeeze(const sqz_fire_args &a, int n, int y0, int x0, cons
     if (j >= mine.count) continue;
     const int mt = mine.row_tile(j), nt = mine.col_tile(j, mt);
     const int hp = mt * 16 + row, c = nt * 16 + half;
-    wmma::store_matrix_sync(s.stage, acc[j], 16, wmma::mem_row_major);
+    stage_mma_tile(s.stage, acc[j]);
     __syncwarp();
     int y, x;
     const bool inside = hp < hp_count && sqz_halo_to_image(&g, y0, x0, hp, &y, &x);
@@ -559,56 +573,50 @@ __device__ void wmma_store_row(const sqz_fire_args &a, int n, int y, int x0, int
   sqz::store8(dst, out);
 }
 
-// A warp's 16 x 16 float accumulator tile in the registers of two
-// m16n8k16 MMAs (column halves h = 0, 1), into the warp's 16 x 16 stage.
-__device__ __forceinline__ void stage_mma_tile(float *stage, const float (&acc)[2][4]) {
-  const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
-#pragma unroll
-  for (int h = 0; h < 2; h++) {
-    *(float2 *)(stage + g * 16 + 8 * h + 2 * t) = make_float2(acc[h][0], acc[h][1]);
-    *(float2 *)(stage + (g + 8) * 16 + 8 * h + 2 * t) = make_float2(acc[h][2], acc[h][3]);
-  }
-}
+// The A operand of an output tile's MMAs, in shared memory: rows of `ld`
+// halves, k channels; tile row r of a tap is the 16 pixels (rows) from
+// first(tap) + r * row_pixels.
+struct TileRows {
+  const __half *base;
+  int ld, row_pixels, k;
+};
 
-// The MMAs of one expand item with `Rows` tile rows from r0 (a constant,
-// so the warp-uniform row test and its WARPSYNC are not in the loop):
-// output channels [col, col + 16) of the 1x1 (taps 1) or 3x3 (taps 9)
-// expand whose HWIO weights are w, ne output channels wide. Raw ldmatrix
-// and m16n8k16 MMAs: each lane's row addresses are made once and a step
-// only adds offsets; WMMA's loads made them again for every fragment.
-template <int Rows>
-__device__ __forceinline__ void expand_mmas(float (&acc)[SQZ_WMMA_MAX_TILE_H][2][4],
-                                            const sqz_fire_args &a, const WmmaSmem &s,
-                                            const __half *w, int ne, int col, int taps, int r0) {
-  const sqz_fire_geometry &g = a.geo;
-  // A step is a tap and 16 squeeze channels: its B operand is 16 rows of
-  // the HWIO weights. Each lane fetches 8 halves of the next step's tile
-  // (row lane / 2, one 16-byte load) into plain registers before this
-  // step's MMAs, and stores them after, into one of two 16 x 16 slots in
-  // the warp's stage (free until the epilogue), from where a transposing
+// The MMAs of one output channel tile (channels [col, col + 16) of the
+// weights w, HWIO with ne output channels: tap t, channel c is row t k + c)
+// for `Rows` tile rows (a constant, so the warp-uniform row test and its
+// WARPSYNC are not in the loop), into acc[0, Rows). Raw ldmatrix and
+// m16n8k16 MMAs: each lane's row addresses are made once and a step only
+// adds offsets; WMMA's loads made them again for every fragment.
+template <int Rows, typename FirstPixel>
+__device__ __forceinline__ void tile_mmas(float (&acc)[SQZ_WMMA_MAX_TILE_H][2][4],
+                                          const TileRows &A, FirstPixel first, int taps,
+                                          const __half *w, int ne, int col, float *stage) {
+  // A step is a tap and 16 channels: its B operand is 16 rows of the
+  // weights. Each lane fetches 8 halves of the next step's tile (row
+  // lane / 2, one 16-byte load) into plain registers before this step's
+  // MMAs, and stores them after, into one of two 16 x 16 slots in the
+  // warp's stage (free until the epilogue), from where a transposing
   // ldmatrix makes the B registers. (Straight from global, the row-major
   // operand would be transposed in registers as it arrives, so every step
   // would wait for its load.)
   const int lane = threadIdx.x % 32;
   const size_t b_step = (size_t)16 * ne;  // one step down the weights' rows
   const __half *b_next = w + (size_t)(lane / 2) * ne + col + (lane % 2) * 8;
-  __half *slots = (__half *)s.stage, *b_dst = slots + (lane / 2) * 16 + (lane % 2) * 8;
+  __half *slots = (__half *)stage, *b_dst = slots + (lane / 2) * 16 + (lane % 2) * 8;
   // ldmatrix rows: lanes 0-15 give rows 0-15 of a 16 x 16 operand at its
-  // column 0, lanes 16-31 the same rows at column 8. A's rows are 16
-  // consecutive halo pixels of the squeeze output; B's are the slot's.
-  const sqz::SmemAddr a_lane = sqz::smem_addr(s.sq + (lane % 16) * s.lds + lane / 16 * 8);
+  // column 0, lanes 16-31 the same rows at column 8.
+  const sqz::SmemAddr a_lane = sqz::smem_addr(A.base + (lane % 16) * A.ld + lane / 16 * 8);
   const sqz::SmemAddr b_lane = sqz::smem_addr(slots + (lane % 16) * 16 + lane / 16 * 8);
-  const int row_bytes = sqz_halo_w(&g) * s.lds * 2;  // one tile row down the halo
+  const int row_bytes = A.row_pixels * A.ld * 2;  // one tile row down
   sqz::Half8 next = sqz::load8(b_next);
   int slot = 0;  // in halves
   for (int tap = 0; tap < taps; tap++) {
-    const int dy = taps == 9 ? tap / 3 - 1 : 0, dx = taps == 9 ? tap % 3 - 1 : 0;
-    const sqz::SmemAddr a_tap = a_lane + sqz_halo_tap(&g, r0, 0, dy, dx) * s.lds * 2;
-    for (int ks = 0; ks < a.squeeze; ks += 16) {
+    const sqz::SmemAddr a_tap = a_lane + first(tap) * A.ld * 2;
+    for (int ks = 0; ks < A.k; ks += 16) {
       sqz::store8(b_dst + slot, next);
       __syncwarp();
       b_next += b_step;
-      if (tap + 1 < taps || ks + 16 < a.squeeze) next = sqz::load8(b_next);
+      if (tap + 1 < taps || ks + 16 < A.k) next = sqz::load8(b_next);
       uint32_t b[4];  // columns 0-7: b[0], b[1]; 8-15: b[2], b[3]
       sqz::ldmatrix_x4<true>(b, b_lane + slot * 2);
       slot ^= 256;
@@ -622,6 +630,28 @@ __device__ __forceinline__ void expand_mmas(float (&acc)[SQZ_WMMA_MAX_TILE_H][2]
       }
     }
   }
+  __syncwarp();  // every lane's slot rows are read before the stage takes results
+}
+
+// tile_mmas for `rows` tile rows, from zero accumulators. Rows are 1, 2, 4
+// or 8: the planner's tile heights are powers of two up to 8 (the
+// launcher refuses others), and the expand's deal splits a tile into a
+// power-of-two number of parts (sqz_expand_deal_make).
+template <typename FirstPixel>
+__device__ __forceinline__ void tile_rows_mmas(float (&acc)[SQZ_WMMA_MAX_TILE_H][2][4], int rows,
+                                               const TileRows &A, FirstPixel first, int taps,
+                                               const __half *w, int ne, int col, float *stage) {
+#pragma unroll
+  for (int r = 0; r < SQZ_WMMA_MAX_TILE_H; r++)
+#pragma unroll
+    for (int i = 0; i < 8; i++) acc[r][i / 4][i % 4] = 0.0f;
+  static_assert(SQZ_WMMA_MAX_TILE_H == 8, "the widest case is the tallest tile");
+  switch (rows) {
+    case 1: tile_mmas<1>(acc, A, first, taps, w, ne, col, stage); break;
+    case 2: tile_mmas<2>(acc, A, first, taps, w, ne, col, stage); break;
+    case 4: tile_mmas<4>(acc, A, first, taps, w, ne, col, stage); break;
+    default: tile_mmas<8>(acc, A, first, taps, w, ne, col, stage); break;
+  }
 }
 
 // Both expands: output channel tiles nt of the concatenation, 1x1 for
@@ -629,26 +659,20 @@ __device__ __forceinline__ void expand_mmas(float (&acc)[SQZ_WMMA_MAX_TILE_H][2]
 // dealt to the warps by their MMA counts (sqz_expand_deal_make).
 __device__ void wmma_expand_item(const sqz_fire_args &a, int n, int y0, int x0, const WmmaSmem &s,
                                  int nt, int r0, int r1) {
+  const sqz_fire_geometry &g = a.geo;
   const int t1 = a.e1 / 16;
   const bool is3 = nt >= t1;
   const int ne = is3 ? a.e3 : a.e1, col = (is3 ? nt - t1 : nt) * 16, taps = is3 ? 9 : 1;
   const __half *w = (const __half *)(is3 ? a.w_e3 : a.w_e1);
+  // A: the squeeze output's halo pixels; tile row r0 at tap (dy, dx) is 16
+  // consecutive ones from sqz_halo_tap, the next a halo row further.
+  const TileRows A = {s.sq, s.lds, sqz_halo_w(&g), a.squeeze};
+  const auto first = [&](int tap) {
+    return taps == 9 ? sqz_halo_tap(&g, r0, 0, tap / 3 - 1, tap % 3 - 1)
+                     : sqz_halo_tap(&g, r0, 0, 0, 0);
+  };
   float acc[SQZ_WMMA_MAX_TILE_H][2][4];
-#pragma unroll
-  for (int r = 0; r < SQZ_WMMA_MAX_TILE_H; r++)
-#pragma unroll
-    for (int i = 0; i < 8; i++) acc[r][i / 4][i % 4] = 0.0f;
-  // Items have 1, 2, 4 or 8 rows: the planner's tile heights are powers of
-  // two up to 8 (the launcher refuses others), and the deal splits a tile
-  // into a power-of-two number of parts (sqz_expand_deal_make).
-  static_assert(SQZ_WMMA_MAX_TILE_H == 8, "the widest case is the tallest tile");
-  switch (r1 - r0) {
-    case 1: expand_mmas<1>(acc, a, s, w, ne, col, taps, r0); break;
-    case 2: expand_mmas<2>(acc, a, s, w, ne, col, taps, r0); break;
-    case 4: expand_mmas<4>(acc, a, s, w, ne, col, taps, r0); break;
-    default: expand_mmas<8>(acc, a, s, w, ne, col, taps, r0); break;
-  }
-  __syncwarp();  // every lane's slot rows are read before the stage takes results
+  tile_rows_mmas(acc, r1 - r0, A, first, taps, w, ne, col, s.stage);
   const float *bias = (is3 ? a.b_e3 : a.b_e1) + col;
 #pragma unroll
   for (int r = 0; r < SQZ_WMMA_MAX_TILE_H; r++) {
@@ -687,26 +711,16 @@ __device__ void wmma_shortcut(const sqz_fire_args &a, int n, int y0, int x0, con
     sqz::store8(s.center + m * s.ldc + k, inside ? load_input8(a, img, y, x, k) : sqz::zero8());
   }
   __syncthreads();
-  const __half *w = (const __half *)a.w_shortcut;
+  // A: the tile's input pixels, row r the 16 from 16 r.
+  const TileRows A = {s.center, s.ldc, 16, a.cin};
+  const auto first = [](int) { return 0; };
   for (int nt = threadIdx.x / 32; nt < E / 16; nt += SQZ_FIRE_WARPS) {
-    FragC acc[SQZ_WMMA_MAX_TILE_H];
-#pragma unroll
-    for (int r = 0; r < SQZ_WMMA_MAX_TILE_H; r++) wmma::fill_fragment(acc[r], 0.0f);
-    for (int ks = 0; ks < a.cin; ks += 16) {
-      FragB fb;
-      wmma::load_matrix_sync(fb, w + (size_t)ks * E + nt * 16, E);
-#pragma unroll
-      for (int r = 0; r < SQZ_WMMA_MAX_TILE_H; r++) {
-        if (r >= g.tile_h) continue;
-        FragA fa;
-        wmma::load_matrix_sync(fa, s.center + r * 16 * s.ldc + ks, s.ldc);
-        wmma::mma_sync(acc[r], fa, fb, acc[r]);
-      }
-    }
+    float acc[SQZ_WMMA_MAX_TILE_H][2][4];
+    tile_rows_mmas(acc, g.tile_h, A, first, 1, (const __half *)a.w_shortcut, E, nt * 16, s.stage);
 #pragma unroll
     for (int r = 0; r < SQZ_WMMA_MAX_TILE_H; r++) {
       if (r >= g.tile_h) continue;
-      wmma::store_matrix_sync(s.stage, acc[r], 16, wmma::mem_row_major);
+      stage_mma_tile(s.stage, acc[r]);
       __syncwarp();
       wmma_store_row(a, n, y0 + r, x0, nt * 16, s.stage, a.b_shortcut + nt * 16, 1);
       __syncwarp();
