@@ -7,8 +7,9 @@
 // output nor the concatenation touches global memory.
 //
 // Two variants share that structure: fire_fma (CUDA cores, any channel
-// counts, fp32 or fp16 storage) and fire_wmma (tensor cores through WMMA,
-// fp16 storage with fp32 accumulation, channel counts multiples of 16).
+// counts, fp32 or fp16 storage) and fire_wmma (tensor cores: ldmatrix and
+// mma.sync, fp16 storage with fp32 accumulation, channel counts multiples
+// of 16).
 // Geometry and shared-memory layout come from fused_tiling.h, which the CPU
 // tests exercise.
 #include <float.h>
@@ -344,9 +345,9 @@ __device__ WmmaSmem wmma_smem(const sqz_fire_args &a, unsigned char *raw) {
                          sqz_wmma_in_buffers(&g.pool)) -
       sqz_wmma_stage_bytes();
   s.stage = (float *)(raw + body) + (threadIdx.x / 32) * 256;
-  s.lds = sqz_wmma_stride(a.squeeze);
-  s.ldi = sqz_wmma_stride(SQZ_FIRE_CHUNK);
-  s.ldc = sqz_wmma_stride(a.cin);
+  s.lds = sqz_mma_stride(a.squeeze);
+  s.ldi = sqz_mma_stride(SQZ_FIRE_CHUNK);
+  s.ldc = sqz_mma_stride(a.cin);
   return s;
 }
 
@@ -434,7 +435,7 @@ __device__ __forceinline__ void stage_mma_tile(float *stage, const float (&acc)[
 __device__ __forceinline__ void squeeze_chunk_mmas(float (&acc)[SQZ_WMMA_MAX_FRAGS][2][4],
                                                    const SqueezeTiles &mine, sqz::SmemAddr in,
                                                    sqz::SmemAddr wk, int kc, const WmmaSmem &s) {
-  // ldmatrix rows (as in expand_mmas): lanes 0-15 give rows 0-15 of a
+  // ldmatrix rows (as in tile_mmas): lanes 0-15 give rows 0-15 of a
   // 16 x 16 operand at its column 0, lanes 16-31 the same rows at column 8.
   // A's rows are halo pixels of the chunk, B's rows input channels.
   const int lane = threadIdx.x % 32;

@@ -149,6 +149,14 @@ SQZ_HD int sqz_div_recip16(int t, int recip) { return t * recip >> 16; }
  * 16-byte-per-row matrix load over the 32 banks at most 2-way. */
 SQZ_HD int sqz_wmma_stride(int cols) { return cols % 32 == 16 ? cols : cols + 16; }
 
+/* The row stride, in halves, of a shared fp16 matrix with `cols` columns
+ * (a multiple of 16) that only ldmatrix reads (the Fire kernel's squeeze
+ * output, input chunks and their weight rows, and the complex bypass's
+ * input): its rows need only be 16-byte aligned, so an odd multiple of 16
+ * bytes puts the 8 rows of each 8 x 8 matrix load on 8 distinct groups of
+ * 4 banks, without conflicts (WMMA's 32-byte strides give 2-way ones). */
+SQZ_HD int sqz_mma_stride(int cols) { return cols + 8; }
+
 /* The squeeze's input chunks: two buffers when the input is read as it is
  * (asynchronous copies fill one while the tensor cores read the other),
  * one when it is read through a folded pool (the threads take the max
@@ -164,18 +172,18 @@ SQZ_HD int sqz_wmma_in_buffers(const sqz_pool_fold *pool) { return pool->kernel 
  * and for the complex bypass, afterwards, the tile's input
  *   (tile_h * 16) x stride(cin) from the start. */
 SQZ_HD size_t sqz_wmma_sq_bytes(int tile_h, int tile_w, int squeeze) {
-  return (size_t)sqz_round16((tile_h + 2) * (tile_w + 2)) * (size_t)sqz_wmma_stride(squeeze) * 2;
+  return (size_t)sqz_round16((tile_h + 2) * (tile_w + 2)) * (size_t)sqz_mma_stride(squeeze) * 2;
 }
 SQZ_HD size_t sqz_wmma_chunk_pixels_bytes(int tile_h, int tile_w) {
   return sqz_wmma_sq_bytes(tile_h, tile_w, SQZ_FIRE_CHUNK);  // the same rows, 32 channels
 }
 SQZ_HD size_t sqz_wmma_in_bytes(int tile_h, int tile_w, int squeeze) {
   return sqz_wmma_chunk_pixels_bytes(tile_h, tile_w) +
-         (size_t)SQZ_FIRE_CHUNK * (size_t)sqz_wmma_stride(squeeze) * 2;
+         (size_t)SQZ_FIRE_CHUNK * (size_t)sqz_mma_stride(squeeze) * 2;
 }
 SQZ_HD size_t sqz_wmma_stage_bytes(void) { return (size_t)SQZ_FIRE_WARPS * 256 * 4; }
 SQZ_HD size_t sqz_wmma_center_bytes(int tile_h, int tile_w, int cin) {
-  return (size_t)tile_h * tile_w * (size_t)sqz_wmma_stride(cin) * 2;
+  return (size_t)tile_h * tile_w * (size_t)sqz_mma_stride(cin) * 2;
 }
 SQZ_HD size_t sqz_wmma_fire_smem(int tile_h, int tile_w, int cin, int squeeze, int complex_bypass,
                                  int in_buffers) {

@@ -79,6 +79,22 @@ TEST(FusedGeometry, WmmaStridesAlignedAndAtMostTwoWayBankConflicts) {
   EXPECT_EQ(sqz_wmma_stride(64), 80);
 }
 
+// The Fire kernel's shared row strides (read only by ldmatrix): every row
+// 16-byte aligned, and the 8 rows of any 8 x 8 matrix load, from any first
+// row, on 8 distinct groups of 4 banks: no conflicts.
+TEST(FusedGeometry, MmaStridesAlignedAndConflictFree) {
+  for (int cols = 16; cols <= 1024; cols += 16) {
+    const int stride = sqz_mma_stride(cols);
+    ASSERT_GE(stride, cols);
+    ASSERT_EQ(stride * 2 % 16, 0) << cols;
+    for (int first = 0; first < 16; first++) {
+      int hits[8] = {};
+      for (int r = 0; r < 8; r++) hits[((first + r) * stride * 2 / 16) % 8]++;
+      ASSERT_EQ(*std::max_element(hits, hits + 8), 1) << "cols " << cols << " stride " << stride;
+    }
+  }
+}
+
 // The squeeze's input chunks: two buffers, each 32-byte aligned, when the
 // input is read as it is (asynchronous copies into one while the tensor
 // cores read the other); one behind a folded pool. The planner sizes each
@@ -95,7 +111,7 @@ TEST(FusedGeometry, WmmaInputDoubleBufferedUnlessReadThroughAPool) {
       // and so do the chunk's squeeze weight rows after its pixels
       ASSERT_EQ(sqz_wmma_chunk_pixels_bytes(th, 16) % 32, 0u);
       EXPECT_EQ(in - sqz_wmma_chunk_pixels_bytes(th, 16),
-                (size_t)SQZ_FIRE_CHUNK * sqz_wmma_stride(s) * 2);
+                (size_t)SQZ_FIRE_CHUNK * sqz_mma_stride(s) * 2);
       EXPECT_EQ(sqz_wmma_fire_smem(th, 16, 128, s, 0, 2) - sqz_wmma_fire_smem(th, 16, 128, s, 0, 1),
                 in);
     }
