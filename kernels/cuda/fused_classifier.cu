@@ -9,17 +9,16 @@
 // and 128 classes, stages 16 pixels at a time and keeps 16 sums per thread:
 // per channel one weight load and four 16-byte shared loads feed 16 FMAs.
 // classifier_wmma: tensor cores (fp16, channels a multiple of 16, at least
-// 16 pixels); A fragments (16 pixels x 16 channels) come from row tiles the
-// block streams through shared memory for all its warps, the last tile
-// overlapping the previous so that no row lies past the image; its
-// repeated rows are skipped when summing. B fragments come from the
-// weights of the block's classes, streamed with them.
+// 16 pixels; ldmatrix and mma.sync, the name kept from WMMA); A operands
+// (16 pixels x 16 channels) come from row tiles the block streams through
+// shared memory for all its warps, the last tile overlapping the previous
+// so that no row lies past the image; its repeated rows are skipped when
+// summing. B operands come from the weights of the block's classes,
+// streamed with them.
 #include "dtype.cuh"
 #include "kernels/cuda/fused_kernels.h"
 
 namespace {
-
-using namespace nvcuda;
 
 constexpr int kClassesPerBlock = 128, kPixels = 16;
 
@@ -92,21 +91,17 @@ __global__ void __launch_bounds__(kClassesPerBlock)
     a.out[(size_t)n * a.classes + cls] = (total + border_term(a, bias)) * mean_scale(a);
 }
 
-using FragA = wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major>;
-using FragB = wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::row_major>;
-using FragC = wmma::fragment<wmma::accumulator, 16, 16, 16, float>;
-
 constexpr int kWarps = 8, kMaxRowTiles = 8;
 constexpr int kChunk = SQZ_CLASSIFIER_CHUNK, kStride = SQZ_CLASSIFIER_A_STRIDE;
 constexpr int kBStride = SQZ_CLASSIFIER_B_STRIDE;
 constexpr int kBufHalves = kMaxRowTiles * 16 * kStride;  // one A buffer
 constexpr int kBBufHalves = kChunk * kBStride;           // one B buffer
-static_assert(kChunk % 16 == 0 && kStride % 8 == 0 && (16 * kStride * 2) % 32 == 0 &&
-                  (kBufHalves * 2) % 32 == 0,
-              "A fragments start 32-byte aligned in shared memory, in both buffers");
-static_assert(kBStride % 8 == 0 && (16 * kBStride * 2) % 32 == 0 && (kBBufHalves * 2) % 32 == 0,
-              "B fragments start 32-byte aligned in shared memory, in both buffers");
-static_assert(kWarps * 256 * 4 + 2 * (kBufHalves + kBBufHalves) * 2 == SQZ_CLASSIFIER_WMMA_SMEM,
+constexpr int kSumFloats = 8 * 16;                       // a warp's partial sums
+static_assert(kChunk % 16 == 0 && kStride % 8 == 0 && kBStride % 8 == 0 &&
+                  (kBufHalves * 2) % 16 == 0 && (kBBufHalves * 2) % 16 == 0,
+              "ldmatrix rows start 16-byte aligned in shared memory, in both buffers");
+static_assert(kWarps * kSumFloats * 4 + 2 * (kBufHalves + kBBufHalves) * 2 ==
+                  SQZ_CLASSIFIER_WMMA_SMEM,
               "the planner's shared-memory size is this layout's");
 
 // One step of the stream, copied asynchronously into shared memory 16
@@ -137,35 +132,70 @@ __device__ void stage_step(__half *a_s, __half *b_s, const sqz_classifier_args &
   sqz::cp_async_commit();
 }
 
+// One step's MMAs: `tiles` row tiles of 16 pixels (at shared address
+// `rows`, kStride halves apart) by this warp's 16 classes (`b_rows`, the
+// chunk's weight rows, kBStride apart), `chunk` channels, into acc[r] as
+// two m16n8k16 MMAs (column halves). One B operand per k step serves every
+// row tile. ldmatrix rows: lanes 0-15 give rows 0-15 of a 16 x 16 operand
+// at its column 0, lanes 16-31 the same rows at column 8.
+__device__ __forceinline__ void step_mmas(float (&acc)[kMaxRowTiles][2][4], sqz::SmemAddr rows,
+                                          sqz::SmemAddr b_rows, int tiles, int chunk) {
+  const int lane = threadIdx.x % 32;
+  const sqz::SmemAddr a_lane = rows + (lane % 16) * kStride * 2 + lane / 16 * 16;
+  const sqz::SmemAddr b_lane = b_rows + (lane % 16) * kBStride * 2 + lane / 16 * 16;
+  for (int kk = 0; kk < chunk; kk += 16) {
+    uint32_t b[4], fa[4];  // b: classes 0-7 in b[0], b[1]; 8-15 in b[2], b[3]
+    sqz::ldmatrix_x4<true>(b, b_lane + kk * kBStride * 2);
+#pragma unroll
+    for (int r = 0; r < kMaxRowTiles; r++) {
+      if (r >= tiles) continue;
+      sqz::ldmatrix_x4(fa, a_lane + r * 16 * kStride * 2 + kk * 2);
+      sqz::mma_16816(acc[r][0], fa, b[0], b[1]);
+      sqz::mma_16816(acc[r][1], fa, b[2], b[3]);
+    }
+  }
+}
+
 // A block per image and group of 8 class tiles of 16 classes, a warp per
 // tile. The block streams the image's rows through shared memory in steps
 // of up to 8 row tiles x 64 channels, once for all its warps, which take
-// their A fragments from there, with the chunk's 64 weight rows of the
-// block's 128 classes, where each warp takes its B fragments by a
-// transposing ldmatrix (from global memory, a row-major fragment is
+// their A operands from there, with the chunk's 64 weight rows of the
+// block's 128 classes, where each warp takes its B operand by a
+// transposing ldmatrix (from global memory, a row-major operand is
 // transposed in registers as it arrives, and the MMAs waited for it).
 // Two buffers: step s + 1 is copied asynchronously into one while the
 // MMAs read step s from the other, one barrier a step.
+//
+// The sums stay in registers: an m16n8k16 accumulator gives lane l the
+// pixels (rows) l / 4 and l / 4 + 8 of classes (columns) 2 (l % 4) and
+// 2 (l % 4) + 1 of each column half, so each lane sums ReLU over its
+// rows for its 4 classes, and the 8 lanes of a class add theirs once, at
+// the end, through shared memory.
 __global__ void __launch_bounds__(kWarps * 32)
     classifier_wmma(const __grid_constant__ sqz_classifier_args a) {
-  SQZ_DYNAMIC_SHARED(float, stage_all);                // kWarps x 16 x 16, then the A buffers
-  __half *a_s = (__half *)(stage_all + kWarps * 256);  // 2 x kMaxRowTiles x 16 x kStride
-  __half *b_s = a_s + 2 * kBufHalves;                  // 2 x kChunk x kBStride
+  SQZ_DYNAMIC_SHARED(float, sums_all);                       // kWarps x kSumFloats, then A
+  __half *a_s = (__half *)(sums_all + kWarps * kSumFloats);  // 2 x kMaxRowTiles x 16 x kStride
+  __half *b_s = a_s + 2 * kBufHalves;                        // 2 x kChunk x kBStride
   const int n = blockIdx.x, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int g = lane / 4, t = lane % 4;  // the accumulator's row and column pair
   const int hw = a.height * a.width, row_tiles = (hw + 15) / 16;
   const int chunks = (a.cin + kChunk - 1) / kChunk;
   const int steps = (row_tiles + kMaxRowTiles - 1) / kMaxRowTiles * chunks;
-  float *stage = stage_all + warp * 256;
   const __half *img = (const __half *)a.in + (size_t)n * hw * a.cin;
   const int ct = blockIdx.y * kWarps + warp, class_tiles = (a.classes + 15) / 16;
   const bool active = ct < class_tiles;  // idle warps still help stage
   // The weights' columns of this block's class tiles, 16-byte pieces a row.
   const int col0 = blockIdx.y * kWarps * 16;
   const int b_vectors = 2 * min(kWarps, class_tiles - (int)blockIdx.y * kWarps);
-  const int c = ct * 16 + lane % 16;
-  const float bias = active && c < a.classes ? a.bias[c] : 0.0f;
-  float total = 0.0f;  // lanes 0..15: the sum of class c over the rows seen
-  FragC acc[kMaxRowTiles];
+  float bias[2][2], part[2][2] = {};  // this lane's classes ct * 16 + 8 h + 2 t + j
+#pragma unroll
+  for (int h = 0; h < 2; h++)
+#pragma unroll
+    for (int j = 0; j < 2; j++) {
+      const int c = ct * 16 + 8 * h + 2 * t + j;
+      bias[h][j] = active && c < a.classes ? a.bias[c] : 0.0f;
+    }
+  float acc[kMaxRowTiles][2][4];
   stage_step(a_s, b_s, a, img, col0, b_vectors, row_tiles, chunks, 0);
   for (int step = 0; step < steps; step++) {
     const int g0 = step / chunks * kMaxRowTiles, k0 = step % chunks * kChunk;
@@ -178,38 +208,43 @@ __global__ void __launch_bounds__(kWarps * 32)
                  row_tiles, chunks, step + 1);
     }
     if (!active) continue;
-    const __half *rows = a_s + (step & 1) * kBufHalves;
-    const __half *b_rows = b_s + (step & 1) * kBBufHalves + warp * 16;
     if (k0 == 0) {
 #pragma unroll
-      for (int r = 0; r < kMaxRowTiles; r++) wmma::fill_fragment(acc[r], 0.0f);
-    }
-    for (int kk = 0; kk < chunk; kk += 16) {
-      FragB fb;
-      wmma::load_matrix_sync(fb, b_rows + kk * kBStride, kBStride);
+      for (int r = 0; r < kMaxRowTiles; r++)
 #pragma unroll
-      for (int r = 0; r < kMaxRowTiles; r++) {
-        if (r >= tiles) continue;
-        FragA fa;
-        wmma::load_matrix_sync(fa, rows + r * 16 * kStride + kk, kStride);
-        wmma::mma_sync(acc[r], fa, fb, acc[r]);
-      }
+        for (int h = 0; h < 2; h++)
+#pragma unroll
+          for (int e = 0; e < 4; e++) acc[r][h][e] = 0.0f;
     }
+    step_mmas(acc, sqz::smem_addr(a_s + (step & 1) * kBufHalves),
+              sqz::smem_addr(b_s + (step & 1) * kBBufHalves + warp * 16), tiles, chunk);
     if (k0 + chunk < a.cin) continue;  // the row group's sums are complete after its last chunk
 #pragma unroll
     for (int r = 0; r < kMaxRowTiles; r++) {
       if (r >= tiles) continue;
-      const int tile = g0 + r;
-      const int first_new = tile * 16 - min(tile * 16, hw - 16);
-      wmma::store_matrix_sync(stage, acc[r], 16, wmma::mem_row_major);
-      __syncwarp();
-      if (lane < 16)
-        for (int p = first_new; p < 16; p++) total += fmaxf(stage[p * 16 + lane] + bias, 0.0f);
-      __syncwarp();
+      // Rows before first_new repeat the previous tile's pixels.
+      const int tile = g0 + r, first_new = tile * 16 - min(tile * 16, hw - 16);
+#pragma unroll
+      for (int e = 0; e < 4; e++) {
+        if (g + 8 * (e / 2) < first_new) continue;
+#pragma unroll
+        for (int h = 0; h < 2; h++) part[h][e % 2] += fmaxf(acc[r][h][e] + bias[h][e % 2], 0.0f);
+      }
     }
   }
-  if (active && lane < 16 && c < a.classes)
-    a.out[(size_t)n * a.classes + c] = (total + border_term(a, bias)) * mean_scale(a);
+  if (!active) return;
+  float *sums = sums_all + warp * kSumFloats;  // 8 lane rows g x 16 classes
+#pragma unroll
+  for (int h = 0; h < 2; h++)
+    *(float2 *)(sums + g * 16 + 8 * h + 2 * t) = make_float2(part[h][0], part[h][1]);
+  __syncwarp();
+  const int c = ct * 16 + lane % 16;
+  if (lane >= 16 || c >= a.classes) return;
+  float total = 0.0f;
+#pragma unroll
+  for (int row = 0; row < 8; row++) total += sums[row * 16 + lane];
+  const float bias_c = a.bias[c];
+  a.out[(size_t)n * a.classes + c] = (total + border_term(a, bias_c)) * mean_scale(a);
 }
 
 }  // namespace

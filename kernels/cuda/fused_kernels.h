@@ -75,19 +75,17 @@ cudaError_t sqz_launch_classifier(const sqz_classifier_args *a, sqz_dtype dtype,
                                   cudaStream_t stream);
 
 /* The tensor-core classifier stages 8 row tiles of 16 pixels, 64 channels at
- * a time, at a row stride of 80 halves: every row 32-byte aligned, and rows
- * 8 banks apart, so a fragment's 4 rows per shared-memory phase do not
- * conflict. With them, the chunk's 64 weight rows of the block's 128
- * classes, 136 halves apart: 16-row fragments 32-byte aligned, and the 8
- * rows of each transposing matrix load 16 bytes apart modulo 128, on
- * distinct banks. Shared memory: 8 warps' 16 x 16 float staging, then two
- * buffers of each. */
+ * a time, at a row stride of 72 halves, and with them the chunk's 64 weight
+ * rows of the block's 128 classes, 136 halves apart: both strides are odd
+ * multiples of 16 bytes (sqz_mma_stride), so the 8 rows of each 8 x 8
+ * matrix load fall on distinct banks. Shared memory: 8 warps' 8 x 16 float
+ * partial sums, then two buffers of each. */
 enum {
   SQZ_CLASSIFIER_CHUNK = 64,
-  SQZ_CLASSIFIER_A_STRIDE = 80,
+  SQZ_CLASSIFIER_A_STRIDE = 72,
   SQZ_CLASSIFIER_B_STRIDE = 136,
   SQZ_CLASSIFIER_WMMA_SMEM =
-      8 * 256 * 4 +
+      8 * 128 * 4 +
       2 * (8 * 16 * SQZ_CLASSIFIER_A_STRIDE + SQZ_CLASSIFIER_CHUNK * SQZ_CLASSIFIER_B_STRIDE) * 2
 };
 
