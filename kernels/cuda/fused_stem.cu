@@ -123,9 +123,8 @@ __global__ void __launch_bounds__(kStemThreads) stem(const __grid_constant__ sqz
 }
 
 // ---------------------------------------------------------------------------
-// Tensor cores. Layout and sizes: sqz_stem_wmma_layout_of (fused_tiling.h).
-
-using namespace nvcuda;
+// Tensor cores (ldmatrix and mma.sync; the name kept from WMMA). Layout and
+// sizes: sqz_stem_wmma_layout_of (fused_tiling.h).
 
 constexpr int kStemWarps = kStemThreads / 32;
 
@@ -166,7 +165,6 @@ __global__ void __launch_bounds__(kStemThreads) stem_wmma(const __grid_constant_
   __half *A = (__half *)(stem_raw + L.a), *B = (__half *)(stem_raw + L.b);
   __half *C = (__half *)(stem_raw + L.c);
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  float *stage = (float *)(stem_raw + L.stage) + warp * 256;
   const int tiles = g.tiles_y * g.tiles_x;
   const int n = blockIdx.x / tiles;
   int py0, px0, cy0, cx0;
@@ -186,32 +184,35 @@ __global__ void __launch_bounds__(kStemThreads) stem_wmma(const __grid_constant_
   stem_im2col(a, img, cy0 * g.stride - g.pad, cx0 * g.stride - g.pad, conv_cols, conv_px, A, L.lda);
   __syncthreads();
 
-  // C = ReLU(A x B + bias), one 16 x 16 tile per warp at a time, through
-  // the warp's stage: each lane converts 8 values of one row.
-  const int col_tiles = a.cout / 16;
+  // C = ReLU(A x B + bias), one 16 x 16 tile per warp at a time, as two
+  // m16n8k16 MMAs (column halves h) a k step. ldmatrix rows: lanes 0-15
+  // give rows 0-15 of a 16 x 16 operand at its column 0, lanes 16-31 the
+  // same rows at column 8. The accumulators give lane (r, q) = (lane / 4,
+  // lane % 4) rows r and r + 8 of columns 2q, 2q + 1 of each half: bias
+  // and ReLU in registers, then a pair of halves to C.
+  const int col_tiles = a.cout / 16, r = lane / 4, q = lane % 4;
+  const sqz::SmemAddr a_lane = sqz::smem_addr(A + (lane % 16) * L.lda + lane / 16 * 8);
+  const sqz::SmemAddr b_lane = sqz::smem_addr(B + (lane % 16) * L.ldb + lane / 16 * 8);
   for (int t = warp; t < L.rows / 16 * col_tiles; t += kStemWarps) {
     const int rt = t / col_tiles, ct = t % col_tiles;
-    wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-    wmma::fill_fragment(acc, 0.0f);
+    const sqz::SmemAddr a_t = a_lane + rt * 16 * L.lda * 2, b_t = b_lane + ct * 32;
+    float acc[2][4] = {};
     for (int k = 0; k < L.k; k += 16) {
-      wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> fa;
-      wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::row_major> fb;
-      wmma::load_matrix_sync(fa, A + rt * 16 * L.lda + k, L.lda);
-      wmma::load_matrix_sync(fb, B + k * L.ldb + ct * 16, L.ldb);
-      wmma::mma_sync(acc, fa, fb, acc);
+      uint32_t fa[4], b[4];  // b: columns 0-7 in b[0], b[1]; 8-15 in b[2], b[3]
+      sqz::ldmatrix_x4(fa, a_t + k * 2);
+      sqz::ldmatrix_x4<true>(b, b_t + k * L.ldb * 2);
+      sqz::mma_16816(acc[0], fa, b[0], b[1]);
+      sqz::mma_16816(acc[1], fa, b[2], b[3]);
     }
-    wmma::store_matrix_sync(stage, acc, 16, wmma::mem_row_major);
-    __syncwarp();
-    const int r = lane / 2, c = lane % 2 * 8, ch = ct * 16 + c;
-    sqz::Half8 v;
 #pragma unroll
-    for (int j = 0; j < 4; j++) {
-      const float lo = stage[r * 16 + c + 2 * j] + a.bias[ch + 2 * j];
-      const float hi = stage[r * 16 + c + 2 * j + 1] + a.bias[ch + 2 * j + 1];
-      v.set(j, __floats2half2_rn(fmaxf(lo, 0.0f), fmaxf(hi, 0.0f)));
+    for (int h = 0; h < 2; h++) {
+      const int ch = ct * 16 + 8 * h + 2 * q;
+      const float b0 = a.bias[ch], b1 = a.bias[ch + 1];
+      __half *row = C + (rt * 16 + r) * L.ldc + ch;
+      *(__half2 *)row = __floats2half2_rn(fmaxf(acc[h][0] + b0, 0.0f), fmaxf(acc[h][1] + b1, 0.0f));
+      *(__half2 *)(row + 8 * L.ldc) =
+          __floats2half2_rn(fmaxf(acc[h][2] + b0, 0.0f), fmaxf(acc[h][3] + b1, 0.0f));
     }
-    sqz::store8(C + (rt * 16 + r) * L.ldc + ch, v);
-    __syncwarp();  // the stage is read before the next tile overwrites it
   }
   __syncthreads();
 

@@ -283,17 +283,17 @@ SQZ_HD size_t sqz_stem_smem_bytes(const sqz_stem_geometry *g, int cin, int chunk
 /* The tensor-core stem (fp16, cout a multiple of 16): the conv as one GEMM
  * of the tile's conv pixels (rows, rounded up to 16) by K = kernel^2 * cin
  * (rounded up to 16, in HWIO order) by cout. Its shared memory, in this
- * order, each part starting 32-byte aligned:
+ * order, each part starting 32-byte aligned, at the ldmatrix strides
+ * (sqz_mma_stride, no bank conflicts):
  *   A      each conv pixel's input window (im2col), rows x stride(K) halves
  *   B      the weights, K x stride(cout) halves, zero past the real K
- *   stage  8 warps x 16 x 16 floats (an accumulator on its way to C)
  *   C      conv + bias + ReLU, rows x stride(cout) halves, read by the
- *          pool (the stride puts the 4 rows of 32 bytes that 8 lanes write
- *          at once on distinct banks) */
+ *          pool (the stride also puts the 8 rows x 4 pairs of halves that
+ *          a warp's accumulator registers write at once on distinct banks) */
 typedef struct sqz_stem_wmma_layout {
   int rows, k;       /* GEMM rows and depth, multiples of 16 */
   int lda, ldb, ldc; /* row strides, in halves */
-  size_t a, b, stage, c, bytes;
+  size_t a, b, c, bytes;
 } sqz_stem_wmma_layout;
 
 SQZ_HD sqz_stem_wmma_layout sqz_stem_wmma_layout_of(const sqz_stem_geometry *g, int cin, int cout) {
@@ -301,13 +301,12 @@ SQZ_HD sqz_stem_wmma_layout sqz_stem_wmma_layout_of(const sqz_stem_geometry *g, 
   l.rows = sqz_round16(sqz_stem_conv_span(g->tile_h, g->pool_k, g->pool_s) *
                        sqz_stem_conv_span(g->tile_w, g->pool_k, g->pool_s));
   l.k = sqz_round16(g->kernel * g->kernel * cin);
-  l.lda = sqz_wmma_stride(l.k);
-  l.ldb = sqz_wmma_stride(cout);
+  l.lda = sqz_mma_stride(l.k);
+  l.ldb = sqz_mma_stride(cout);
   l.ldc = l.ldb;
   l.a = 0;
   l.b = l.a + (size_t)l.rows * l.lda * 2;
-  l.stage = l.b + (size_t)l.k * l.ldb * 2;
-  l.c = l.stage + sqz_wmma_stage_bytes();
+  l.c = l.b + (size_t)l.k * l.ldb * 2;
   l.bytes = l.c + (size_t)l.rows * l.ldc * 2;
   return l;
 }

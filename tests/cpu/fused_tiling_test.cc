@@ -306,7 +306,7 @@ TEST(FusedVariants, TensorCoresOnlyForMultiplesOf16AndAlwaysAFit) {
 }
 
 // The stem's variant and the tensor-core stem's shared memory: every part
-// 32-byte aligned (WMMA fragment starts; C rows 16-byte), the GEMM covering
+// 32-byte aligned, rows at the ldmatrix strides, the GEMM covering
 // every conv pixel of the tile and the whole window, within the H100 limit
 // for both built-in stems, and CUDA cores where tensor cores cannot be used.
 TEST(FusedVariants, StemOnTensorCoresForFp16AndMultiplesOf16) {
@@ -327,13 +327,12 @@ TEST(FusedVariants, StemOnTensorCoresForFp16AndMultiplesOf16) {
     EXPECT_GE(L.rows, sqz_stem_conv_span(g.tile_h, g.pool_k, g.pool_s) *
                           sqz_stem_conv_span(g.tile_w, g.pool_k, g.pool_s));
     EXPECT_GE(L.k, conv->conv.kernel * conv->conv.kernel * conv->in_c);
-    for (size_t offset : {L.a, L.b, L.stage, L.c}) EXPECT_EQ(offset % 32, 0u) << c.model;
-    for (int ld : {L.lda, L.ldb, L.ldc}) EXPECT_EQ(ld * 2 % 32, 0) << c.model;
-    EXPECT_GE(L.lda, L.k);
-    EXPECT_GE(L.ldb, cout);
-    EXPECT_GE(L.ldc, cout);
+    for (size_t offset : {L.a, L.b, L.c}) EXPECT_EQ(offset % 32, 0u) << c.model;
+    EXPECT_EQ(L.lda, sqz_mma_stride(L.k));  // conflict-free ldmatrix rows
+    EXPECT_EQ(L.ldb, sqz_mma_stride(cout));
+    EXPECT_EQ(L.ldc, sqz_mma_stride(cout));
     EXPECT_EQ(L.b - L.a, (size_t)L.rows * L.lda * 2);
-    EXPECT_EQ(L.stage - L.b, (size_t)L.k * L.ldb * 2);
+    EXPECT_EQ(L.c - L.b, (size_t)L.k * L.ldb * 2);
     EXPECT_EQ(L.bytes - L.c, (size_t)L.rows * L.ldc * 2);
     const sqz_fused_variant half = sqz_fused_stem_variant(conv, pool, SQZ_DTYPE_F16, limit);
     EXPECT_EQ(half.math, SQZ_MATH_WMMA) << c.model;
