@@ -330,7 +330,7 @@ __device__ sqz::Half8 load_input8(const sqz_fire_args &a, const __half *img, int
 
 struct WmmaSmem {
   __half *sq, *in, *center;
-  float *stage;       // this warp's 16 x 16 results; in tile_mmas's steps, two weight tiles
+  __half *stage;      // this warp's 1 KB: two weight tiles in tile_mmas's steps, then results
   int lds, ldi, ldc;  // lds is also the stride of the chunks' squeeze weight rows
 };
 
@@ -344,7 +344,7 @@ __device__ WmmaSmem wmma_smem(const sqz_fire_args &a, unsigned char *raw) {
       sqz_wmma_fire_smem(g.tile_h, g.tile_w, a.cin, a.squeeze, a.bypass == SQZ_BYPASS_COMPLEX,
                          sqz_wmma_in_buffers(&g.pool)) -
       sqz_wmma_stage_bytes();
-  s.stage = (float *)(raw + body) + (threadIdx.x / 32) * 256;
+  s.stage = (__half *)(raw + body + (threadIdx.x / 32) * 1024);
   s.lds = sqz_mma_stride(a.squeeze);
   s.ldi = sqz_mma_stride(SQZ_FIRE_CHUNK);
   s.ldc = sqz_mma_stride(a.cin);
@@ -388,14 +388,6 @@ __device__ void wmma_stage_squeeze_weights(const sqz_fire_args &a, int k0, int k
     sqz::cp_async16(dst + i / per_row * ldw + i % per_row * 8, src + (size_t)i * 8, true);
 }
 
-// 8 floats from a 32-byte aligned address (a lane's half row of a warp's
-// stage), as two 16-byte loads.
-__device__ __forceinline__ void load_floats8(const float *p8, float (&v)[8]) {
-  const float4 lo = ((const float4 *)p8)[0], hi = ((const float4 *)p8)[1];
-  v[0] = lo.x, v[1] = lo.y, v[2] = lo.z, v[3] = lo.w;
-  v[4] = hi.x, v[5] = hi.y, v[6] = hi.z, v[7] = hi.w;
-}
-
 // The squeeze's output tiles of one warp: t = warp + 8 j for j < count,
 // row tile t / n_tiles and column tile t % n_tiles, the division by a
 // reciprocal made once (t < 64: the planner's bound on the tiles). Divided
@@ -415,14 +407,32 @@ struct SqueezeTiles {
   }
 };
 
-// A warp's 16 x 16 float accumulator tile in the registers of two
-// m16n8k16 MMAs (column halves h = 0, 1), into the warp's 16 x 16 stage.
-__device__ __forceinline__ void stage_mma_tile(float *stage, const float (&acc)[2][4]) {
-  const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+// The m16n8k16 accumulators of a 16 x 16 tile (column halves h = 0, 1)
+// give lane l rows l / 4 and l / 4 + 8, columns 8 h + 2 (l % 4) and the
+// next. lane_bias: the biases of the lane's 4 columns; bias_pair: a pair
+// of its values plus bias (and ReLU), as halves; stage_result: the lane's
+// part of the tile so into the warp's stage, SQZ_WMMA_RESULT_LD halves a
+// row, for wmma_store_row.
+__device__ __forceinline__ void lane_bias(const float *bias16, float (&b)[2][2]) {
+  const int q = threadIdx.x % 4;
+#pragma unroll
+  for (int h = 0; h < 2; h++) b[h][0] = bias16[8 * h + 2 * q], b[h][1] = bias16[8 * h + 2 * q + 1];
+}
+
+__device__ __forceinline__ __half2 bias_pair(const float (&acc)[4], int e, const float (&b)[2],
+                                             bool relu) {
+  const float lo = acc[e] + b[0], hi = acc[e + 1] + b[1];
+  return relu ? __floats2half2_rn(fmaxf(lo, 0.0f), fmaxf(hi, 0.0f)) : __floats2half2_rn(lo, hi);
+}
+
+__device__ __forceinline__ void stage_result(__half *stage, const float (&acc)[2][4],
+                                             const float (&b)[2][2], bool relu) {
+  const int lane = threadIdx.x % 32;
+  __half *row = stage + (lane / 4) * SQZ_WMMA_RESULT_LD + 2 * (lane % 4);
 #pragma unroll
   for (int h = 0; h < 2; h++) {
-    *(float2 *)(stage + g * 16 + 8 * h + 2 * t) = make_float2(acc[h][0], acc[h][1]);
-    *(float2 *)(stage + (g + 8) * 16 + 8 * h + 2 * t) = make_float2(acc[h][2], acc[h][3]);
+    *(__half2 *)(row + 8 * h) = bias_pair(acc[h], 0, b[h], relu);
+    *(__half2 *)(row + 8 * SQZ_WMMA_RESULT_LD + 8 * h) = bias_pair(acc[h], 2, b[h], relu);
   }
 }
 
@@ -515,61 +525,72 @@ __device__ void wmma_squeeze(const sqz_fire_args &a, int n, int y0, int x0, cons
     }
     squeeze_chunk_mmas(acc, mine, sqz::smem_addr(in), sqz::smem_addr(wk), kc, s);
   }
-  // Bias, ReLU and zero outside the image, through each warp's staging:
-  // lane l takes 8 channels of halo row l / 2 (one halo test, two 16-byte
-  // stage loads and one 16-byte store for the 8).
-  const int row = lane / 2, half = (lane % 2) * 8;
+  // Bias, ReLU and zero outside the image, from the accumulators straight
+  // into the squeeze output: lane l has halo rows l / 4 and l / 4 + 8 of
+  // its tiles (the second 8 pixels along, wrapping to the next halo row),
+  // and writes pairs of channels (rows lds halves apart, an odd multiple
+  // of 16 bytes: the warp's 8 rows x 4 pairs fall on distinct banks).
+  const int halo_w = sqz_halo_w(&g), r = lane / 4;
 #pragma unroll
   for (int j = 0; j < SQZ_WMMA_MAX_FRAGS; j++) {
     if (j >= mine.count) continue;
     const int mt = mine.row_tile(j), nt = mine.col_tile(j, mt);
-    const int hp = mt * 16 + row, c = nt * 16 + half;
-    stage_mma_tile(s.stage, acc[j]);
-    __syncwarp();
+    const int hp = mt * 16 + r;
     int y, x;
-    const bool inside = hp < hp_count && sqz_halo_to_image(&g, y0, x0, hp, &y, &x);
-    float v[8];
-    load_floats8(s.stage + row * 16 + half, v);
-    const float *b = a.b_squeeze + c;
-    sqz::Half8 out;
+    (void)sqz_halo_to_image(&g, y0, x0, hp, &y, &x);  // y, x set inside or not
+    int y8 = y, x8 = x + 8;
+    while (x8 >= x0 - 1 + halo_w) x8 -= halo_w, y8++;
+    const bool in0 = hp < hp_count && y >= 0 && y < g.height && x >= 0 && x < g.width;
+    const bool in8 = hp + 8 < hp_count && y8 >= 0 && y8 < g.height && x8 >= 0 && x8 < g.width;
+    float b[2][2];
+    lane_bias(a.b_squeeze + nt * 16, b);
+    __half *dst = s.sq + hp * s.lds + nt * 16 + 2 * (lane % 4);
+    const __half2 zero = __floats2half2_rn(0.0f, 0.0f);
 #pragma unroll
-    for (int i = 0; i < 4; i++) {
-      const float lo = v[2 * i] + b[2 * i], hi = v[2 * i + 1] + b[2 * i + 1];
-      out.set(i,
-              __floats2half2_rn(inside ? fmaxf(lo, 0.0f) : 0.0f, inside ? fmaxf(hi, 0.0f) : 0.0f));
+    for (int h = 0; h < 2; h++) {
+      *(__half2 *)(dst + 8 * h) = in0 ? bias_pair(acc[j][h], 0, b[h], true) : zero;
+      *(__half2 *)(dst + 8 * s.lds + 8 * h) = in8 ? bias_pair(acc[j][h], 2, b[h], true) : zero;
     }
-    sqz::store8(s.sq + hp * s.lds + c, out);
-    __syncwarp();
   }
   __syncthreads();
 }
 
-// Writes one 16-pixel row of 16 channels (channel base c0) from the
-// staging: bias, then ReLU for the expands (add = 0), or add to what is
-// there for the shortcut (add = 1); the simple bypass adds the input. Lane
-// l takes pixel l / 2, channels 8 (l % 2) .. + 8: one 16-byte store each.
-__device__ void wmma_store_row(const sqz_fire_args &a, int n, int y, int x0, int c0,
-                               const float *stage, const float *bias, int add) {
-  const int lane = threadIdx.x % 32, px = lane / 2, half = (lane % 2) * 8;
-  const int x = x0 + px, c = c0 + half;
-  if (y >= a.geo.height || x >= a.geo.width) return;
-  __half *dst = pixel_out<__half>(a, n, y, x) + c;
-  const float *row = stage + px * 16 + half, *b = bias + half;
-  sqz::Half8 other = sqz::zero8();
-  if (add)
-    other = sqz::load8(dst);
-  else if (a.bypass == SQZ_BYPASS_SIMPLE)
-    other = load_input8(a, image_in<__half>(a, n), y, x, c);
+// Where lane l writes a result tile's rows: pixel (y, x0 + l % 16) of row
+// y, channels c0 + 8 (l / 16) .. + 8, and one row further down, the
+// address math made once for all the rows of an item.
+struct RowsOut {
+  __half *dst;  // row y0
+  size_t step;  // one row down, in halves
+  int y0, x, c;
+};
+
+__device__ RowsOut rows_out(const sqz_fire_args &a, int n, int y0, int x0, int c0) {
+  const int lane = threadIdx.x % 32, x = x0 + lane % 16, c = c0 + (lane / 16) * 8;
+  return RowsOut{pixel_out<__half>(a, n, y0, x) + c, (size_t)a.geo.width * (a.e1 + a.e3), y0, x, c};
+}
+
+// Writes row r of the warp's result tile (stage_result: bias added, and
+// ReLU for the expands) at o: as it is (add = 0), plus the input for the
+// simple bypass, or added to what is there for the shortcut (add = 1).
+// Lane l takes pixel l % 16, channels 8 (l / 16) .. + 8: one 16-byte load
+// and store each.
+__device__ __forceinline__ void wmma_store_row(const sqz_fire_args &a, int n, const RowsOut &o,
+                                               int r, const __half *stage, int add) {
+  const int lane = threadIdx.x % 32, y = o.y0 + r;
+  if (y >= a.geo.height || o.x >= a.geo.width) return;
+  __half *dst = o.dst + r * o.step;
+  const sqz::Half8 v = sqz::load8(stage + (lane % 16) * SQZ_WMMA_RESULT_LD + (lane / 16) * 8);
+  if (!add && a.bypass != SQZ_BYPASS_SIMPLE) {
+    sqz::store8(dst, v);
+    return;
+  }
+  const sqz::Half8 other =
+      add ? sqz::load8(dst) : load_input8(a, image_in<__half>(a, n), y, o.x, o.c);
   sqz::Half8 out;
 #pragma unroll
   for (int i = 0; i < 4; i++) {
-    const float2 o = __half22float2(other.get(i));
-    float lo = row[2 * i] + b[2 * i], hi = row[2 * i + 1] + b[2 * i + 1];
-    if (!add) {
-      lo = fmaxf(lo, 0.0f);
-      hi = fmaxf(hi, 0.0f);
-    }
-    out.set(i, __floats2half2_rn(lo + o.x, hi + o.y));
+    const float2 p = __half22float2(other.get(i)), q = __half22float2(v.get(i));
+    out.set(i, __floats2half2_rn(q.x + p.x, q.y + p.y));
   }
   sqz::store8(dst, out);
 }
@@ -591,7 +612,7 @@ struct TileRows {
 template <int Rows, typename FirstPixel>
 __device__ __forceinline__ void tile_mmas(float (&acc)[SQZ_WMMA_MAX_TILE_H][2][4],
                                           const TileRows &A, FirstPixel first, int taps,
-                                          const __half *w, int ne, int col, float *stage) {
+                                          const __half *w, int ne, int col, __half *stage) {
   // A step is a tap and 16 channels: its B operand is 16 rows of the
   // weights. Each lane fetches 8 halves of the next step's tile (row
   // lane / 2, one 16-byte load) into plain registers before this step's
@@ -603,18 +624,18 @@ __device__ __forceinline__ void tile_mmas(float (&acc)[SQZ_WMMA_MAX_TILE_H][2][4
   const int lane = threadIdx.x % 32;
   const size_t b_step = (size_t)16 * ne;  // one step down the weights' rows
   const __half *b_next = w + (size_t)(lane / 2) * ne + col + (lane % 2) * 8;
-  __half *slots = (__half *)stage, *b_dst = slots + (lane / 2) * 16 + (lane % 2) * 8;
+  const sqz::SmemAddr b_dst = sqz::smem_addr(stage + (lane / 2) * 16 + (lane % 2) * 8);
   // ldmatrix rows: lanes 0-15 give rows 0-15 of a 16 x 16 operand at its
   // column 0, lanes 16-31 the same rows at column 8.
   const sqz::SmemAddr a_lane = sqz::smem_addr(A.base + (lane % 16) * A.ld + lane / 16 * 8);
-  const sqz::SmemAddr b_lane = sqz::smem_addr(slots + (lane % 16) * 16 + lane / 16 * 8);
+  const sqz::SmemAddr b_lane = sqz::smem_addr(stage + (lane % 16) * 16 + lane / 16 * 8);
   const int row_bytes = A.row_pixels * A.ld * 2;  // one tile row down
   sqz::Half8 next = sqz::load8(b_next);
   int slot = 0;  // in halves
   for (int tap = 0; tap < taps; tap++) {
     const sqz::SmemAddr a_tap = a_lane + first(tap) * A.ld * 2;
     for (int ks = 0; ks < A.k; ks += 16) {
-      sqz::store8(b_dst + slot, next);
+      sqz::st_shared16(b_dst + slot * 2, next.u);
       __syncwarp();
       b_next += b_step;
       if (tap + 1 < taps || ks + 16 < A.k) next = sqz::load8(b_next);
@@ -641,7 +662,7 @@ __device__ __forceinline__ void tile_mmas(float (&acc)[SQZ_WMMA_MAX_TILE_H][2][4
 template <typename FirstPixel>
 __device__ __forceinline__ void tile_rows_mmas(float (&acc)[SQZ_WMMA_MAX_TILE_H][2][4], int rows,
                                                const TileRows &A, FirstPixel first, int taps,
-                                               const __half *w, int ne, int col, float *stage) {
+                                               const __half *w, int ne, int col, __half *stage) {
 #pragma unroll
   for (int r = 0; r < SQZ_WMMA_MAX_TILE_H; r++)
 #pragma unroll
@@ -674,13 +695,15 @@ __device__ void wmma_expand_item(const sqz_fire_args &a, int n, int y0, int x0, 
   };
   float acc[SQZ_WMMA_MAX_TILE_H][2][4];
   tile_rows_mmas(acc, r1 - r0, A, first, taps, w, ne, col, s.stage);
-  const float *bias = (is3 ? a.b_e3 : a.b_e1) + col;
+  float b[2][2];
+  lane_bias((is3 ? a.b_e3 : a.b_e1) + col, b);
+  const RowsOut o = rows_out(a, n, y0 + r0, x0, nt * 16);
 #pragma unroll
   for (int r = 0; r < SQZ_WMMA_MAX_TILE_H; r++) {
     if (r0 + r >= r1) continue;
-    stage_mma_tile(s.stage, acc[r]);
+    stage_result(s.stage, acc[r], b, true);
     __syncwarp();
-    wmma_store_row(a, n, y0 + r0 + r, x0, nt * 16, s.stage, bias, 0);
+    wmma_store_row(a, n, o, r, s.stage, 0);
     __syncwarp();
   }
 }
@@ -718,12 +741,15 @@ __device__ void wmma_shortcut(const sqz_fire_args &a, int n, int y0, int x0, con
   for (int nt = threadIdx.x / 32; nt < E / 16; nt += SQZ_FIRE_WARPS) {
     float acc[SQZ_WMMA_MAX_TILE_H][2][4];
     tile_rows_mmas(acc, g.tile_h, A, first, 1, (const __half *)a.w_shortcut, E, nt * 16, s.stage);
+    float b[2][2];
+    lane_bias(a.b_shortcut + nt * 16, b);
+    const RowsOut o = rows_out(a, n, y0, x0, nt * 16);
 #pragma unroll
     for (int r = 0; r < SQZ_WMMA_MAX_TILE_H; r++) {
       if (r >= g.tile_h) continue;
-      stage_mma_tile(s.stage, acc[r]);
+      stage_result(s.stage, acc[r], b, false);
       __syncwarp();
-      wmma_store_row(a, n, y0 + r, x0, nt * 16, s.stage, a.b_shortcut + nt * 16, 1);
+      wmma_store_row(a, n, o, r, s.stage, 1);
       __syncwarp();
     }
   }

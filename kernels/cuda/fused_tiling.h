@@ -28,7 +28,12 @@ enum {
   SQZ_FIRE_CHUNK = 32,
   SQZ_WMMA_MAX_FRAGS = 8,
   SQZ_WMMA_MAX_TILE_H = 8,
-  SQZ_WMMA_TILE_W = 16 /* one tile row is one 16-row fragment */
+  SQZ_WMMA_TILE_W = 16, /* one tile row is one 16-row fragment */
+  /* The row stride, in halves, of a warp's 16 x 16 result tile in its
+   * stage: 48 bytes, an odd multiple of 16, so that neither the
+   * accumulators' 4-byte stores (8 rows x 4 pairs) nor the 16-byte reads of
+   * 8 consecutive rows conflict. */
+  SQZ_WMMA_RESULT_LD = 24
 };
 
 /* A max pool folded into the read of a tensor: output pixel (y, x) is the
@@ -168,7 +173,9 @@ SQZ_HD int sqz_wmma_in_buffers(const sqz_pool_fold *pool) { return pool->kernel 
  *   input chunks    in_buffers x (halo pixels (rounded to 16) x stride(chunk),
  *                   then the chunk's 32 rows of squeeze weights x
  *                   stride(squeeze), copied with it)
- *   staging         8 warps x 16 x 16 floats (always last)
+ *   staging         8 warps x 1 KB (always last): two 16 x 16 half weight
+ *                   slots in the MMA steps, then a 16 x 16 half result
+ *                   tile (SQZ_WMMA_RESULT_LD halves a row)
  * and for the complex bypass, afterwards, the tile's input
  *   (tile_h * 16) x stride(cin) from the start. */
 SQZ_HD size_t sqz_wmma_sq_bytes(int tile_h, int tile_w, int squeeze) {
@@ -181,7 +188,7 @@ SQZ_HD size_t sqz_wmma_in_bytes(int tile_h, int tile_w, int squeeze) {
   return sqz_wmma_chunk_pixels_bytes(tile_h, tile_w) +
          (size_t)SQZ_FIRE_CHUNK * (size_t)sqz_mma_stride(squeeze) * 2;
 }
-SQZ_HD size_t sqz_wmma_stage_bytes(void) { return (size_t)SQZ_FIRE_WARPS * 256 * 4; }
+SQZ_HD size_t sqz_wmma_stage_bytes(void) { return (size_t)SQZ_FIRE_WARPS * 1024; }
 SQZ_HD size_t sqz_wmma_center_bytes(int tile_h, int tile_w, int cin) {
   return (size_t)tile_h * tile_w * (size_t)sqz_mma_stride(cin) * 2;
 }

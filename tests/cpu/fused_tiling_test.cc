@@ -95,6 +95,32 @@ TEST(FusedGeometry, MmaStridesAlignedAndConflictFree) {
   }
 }
 
+// A warp's 16 x 16 half result tile fits its 1 KB of the stage (two
+// 16 x 16 weight slots in the MMA steps), its rows 16-byte aligned for
+// wmma_store_row's loads, and neither access conflicts: the accumulators'
+// 4-byte stores (lane l: row l / 4 (+ 8), the pair l % 4 of column half h)
+// fall on 32 distinct banks, and each 8-lane phase of the 16-byte loads
+// (lane l: row l % 16, half l / 16) on 8 distinct 16-byte bank groups.
+TEST(FusedGeometry, ResultTileFitsTheStageWithoutBankConflicts) {
+  const int ld = SQZ_WMMA_RESULT_LD;
+  EXPECT_LE((size_t)SQZ_FIRE_WARPS * 16 * ld * 2, sqz_wmma_stage_bytes());
+  EXPECT_EQ(sqz_wmma_stage_bytes(), (size_t)SQZ_FIRE_WARPS * 2 * 16 * 16 * 2);
+  EXPECT_EQ(ld * 2 % 16, 0);
+  for (int h = 0; h < 2; h++)
+    for (int second = 0; second < 2; second++) {
+      int hits[32] = {};
+      for (int lane = 0; lane < 32; lane++)
+        hits[(((lane / 4 + 8 * second) * ld + 8 * h + 2 * (lane % 4)) / 2) % 32]++;
+      EXPECT_EQ(*std::max_element(hits, hits + 32), 1) << "h " << h << " second " << second;
+    }
+  for (int phase = 0; phase < 4; phase++) {
+    int hits[8] = {};
+    for (int lane = 8 * phase; lane < 8 * phase + 8; lane++)
+      hits[((lane % 16) * ld * 2 + (lane / 16) * 16) / 16 % 8]++;
+    EXPECT_EQ(*std::max_element(hits, hits + 8), 1) << "phase " << phase;
+  }
+}
+
 // The squeeze's input chunks: two buffers, each 32-byte aligned, when the
 // input is read as it is (asynchronous copies into one while the tensor
 // cores read the other); one behind a folded pool. The planner sizes each
