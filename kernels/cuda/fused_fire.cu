@@ -388,22 +388,26 @@ __device__ void wmma_stage_squeeze_weights(const sqz_fire_args &a, int k0, int k
     sqz::cp_async16(dst + i / per_row * ldw + i % per_row * 8, src + (size_t)i * 8, true);
 }
 
-// The squeeze's output tiles of one warp: t = warp + 8 j for j < count,
-// row tile t / n_tiles and column tile t % n_tiles, the division by a
-// reciprocal made once (t < 64: the planner's bound on the tiles). Divided
-// for every fragment, they were most of the k loop's instructions.
+// The squeeze's output tiles of one warp (sqz_squeeze_deal_of): a column
+// tile and row tiles a fixed step apart, or else t = warp + 8 j for
+// j < count, row tile t / n_tiles and column tile t % n_tiles, the
+// division by a reciprocal made once (t < 64: the planner's bound on the
+// tiles). Divided for every fragment, they were most of the k loop's
+// instructions.
 struct SqueezeTiles {
+  sqz_squeeze_deal d;
   int warp, n_tiles, count, recip;
-  __device__ SqueezeTiles(int w, int n, int tiles)
-      : warp(w),
+  __device__ SqueezeTiles(int w, int n, int rows)
+      : d(sqz_squeeze_deal_of(w, rows, n)),
+        warp(w),
         n_tiles(n),
-        count(tiles > w ? (tiles - w + SQZ_FIRE_WARPS - 1) / SQZ_FIRE_WARPS : 0),
+        count(d.count),
         recip(sqz_recip16(n)) {}
   __device__ __forceinline__ int row_tile(int j) const {
-    return sqz_div_recip16(warp + SQZ_FIRE_WARPS * j, recip);
+    return d.fixed ? d.mt0 + d.step * j : sqz_div_recip16(warp + SQZ_FIRE_WARPS * j, recip);
   }
   __device__ __forceinline__ int col_tile(int j, int mt) const {
-    return warp + SQZ_FIRE_WARPS * j - mt * n_tiles;
+    return d.fixed ? d.nt : warp + SQZ_FIRE_WARPS * j - mt * n_tiles;
   }
 };
 
@@ -438,10 +442,10 @@ __device__ __forceinline__ void stage_result(__half *stage, const float (&acc)[2
 
 // The MMAs of one input chunk (kc = 16 or 32 channels, at shared address
 // `in`, its weight rows at `wk`) into this warp's accumulators, tile j in
-// acc[j] as two m16n8k16 MMAs (sqz::ldmatrix_x4, sqz::mma_16816). When the
-// squeeze's column tiles divide the 8 warps, all of a warp's tiles have its
-// first one's column tile: one B operand per k step serves every tile, and
-// tile j's A rows are a fixed step below the first's.
+// acc[j] as two m16n8k16 MMAs (sqz::ldmatrix_x4, sqz::mma_16816). In the
+// fixed deal (sqz_squeeze_deal_of) all of a warp's tiles have one column
+// tile: one B operand per k step serves every tile, and tile j's A rows
+// are a fixed step below the first's.
 __device__ __forceinline__ void squeeze_chunk_mmas(float (&acc)[SQZ_WMMA_MAX_FRAGS][2][4],
                                                    const SqueezeTiles &mine, sqz::SmemAddr in,
                                                    sqz::SmemAddr wk, int kc, const WmmaSmem &s) {
@@ -452,7 +456,7 @@ __device__ __forceinline__ void squeeze_chunk_mmas(float (&acc)[SQZ_WMMA_MAX_FRA
   const sqz::SmemAddr a_lane = in + (lane % 16) * s.ldi * 2 + lane / 16 * 16;
   const sqz::SmemAddr b_lane = wk + (lane % 16) * s.lds * 2 + lane / 16 * 16;
   const int a_tile = 16 * s.ldi * 2;  // one row tile down the chunk, in bytes
-  const bool one_b = SQZ_FIRE_WARPS % mine.n_tiles == 0;
+  const bool one_b = mine.d.fixed;
   const int mt0 = mine.row_tile(0), nt0 = mine.col_tile(0, mt0);
   for (int kk = 0; kk < kc; kk += 16) {
     const sqz::SmemAddr a_k = a_lane + kk * 2, b_k = b_lane + kk * s.lds * 2;
@@ -460,7 +464,7 @@ __device__ __forceinline__ void squeeze_chunk_mmas(float (&acc)[SQZ_WMMA_MAX_FRA
     if (one_b) {
       sqz::ldmatrix_x4<true>(b, b_k + nt0 * 32);
       const sqz::SmemAddr a0 = a_k + mt0 * a_tile;
-      const int a_step = SQZ_FIRE_WARPS / mine.n_tiles * a_tile;
+      const int a_step = mine.d.step * a_tile;
 #pragma unroll
       for (int j = 0; j < SQZ_WMMA_MAX_FRAGS; j++) {
         if (j >= mine.count) continue;
@@ -485,10 +489,10 @@ __device__ __forceinline__ void squeeze_chunk_mmas(float (&acc)[SQZ_WMMA_MAX_FRA
 __device__ void wmma_squeeze(const sqz_fire_args &a, int n, int y0, int x0, const WmmaSmem &s) {
   const sqz_fire_geometry &g = a.geo;
   const int hp_count = sqz_halo_pixels(&g), rows = sqz_round16(hp_count);
-  const int n_tiles = a.squeeze / 16, tiles = rows / 16 * n_tiles;
+  const int n_tiles = a.squeeze / 16;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const __half *img = image_in<__half>(a, n);
-  const SqueezeTiles mine(warp, n_tiles, tiles);
+  const SqueezeTiles mine(warp, n_tiles, rows / 16);
   float acc[SQZ_WMMA_MAX_FRAGS][2][4];
 #pragma unroll
   for (int j = 0; j < SQZ_WMMA_MAX_FRAGS; j++)

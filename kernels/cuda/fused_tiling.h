@@ -147,6 +147,32 @@ SQZ_HD int sqz_round16(int v) { return (v + 15) / 16 * 16; }
 SQZ_HD int sqz_recip16(int n) { return 65535 / n + 1; }
 SQZ_HD int sqz_div_recip16(int t, int recip) { return t * recip >> 16; }
 
+/* The squeeze's output tiles (rows row tiles of the halo x n column
+ * tiles) dealt to one of the 8 warps. When n <= 8 and every share fits
+ * SQZ_WMMA_MAX_FRAGS, warp w keeps one column tile, w % n, and takes every
+ * step-th row tile from w / n, step being the number of warps on that
+ * column: one B operand per k step serves all its tiles, and its A rows
+ * are a fixed stride apart. Otherwise (fixed = 0): tiles t = w + 8 j, row
+ * tile t / n, column tile t % n. Either way warp w has `count` tiles. */
+typedef struct sqz_squeeze_deal {
+  int fixed, nt, mt0, step, count;
+} sqz_squeeze_deal;
+
+SQZ_HD sqz_squeeze_deal sqz_squeeze_deal_of(int warp, int rows, int n) {
+  sqz_squeeze_deal d = {0, 0, 0, 0, 0};
+  const int fewest = n <= SQZ_FIRE_WARPS ? SQZ_FIRE_WARPS / n : 0; /* warps on a column */
+  if (fewest > 0 && (rows + fewest - 1) / fewest <= SQZ_WMMA_MAX_FRAGS) {
+    d.fixed = 1;
+    d.nt = warp % n;
+    d.mt0 = warp / n;
+    d.step = (SQZ_FIRE_WARPS - d.nt + n - 1) / n;
+    d.count = rows > d.mt0 ? (rows - d.mt0 + d.step - 1) / d.step : 0;
+    return d;
+  }
+  d.count = rows * n > warp ? (rows * n - warp + SQZ_FIRE_WARPS - 1) / SQZ_FIRE_WARPS : 0;
+  return d;
+}
+
 /* The row stride, in halves, of a shared fp16 matrix with `cols` columns
  * (a multiple of 16) that WMMA fragments start in at any row: a multiple of
  * 16 halves keeps every fragment 32-byte aligned, and an odd multiple of

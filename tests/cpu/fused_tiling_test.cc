@@ -95,6 +95,35 @@ TEST(FusedGeometry, MmaStridesAlignedAndConflictFree) {
   }
 }
 
+// The squeeze's deal: every output tile to exactly one warp, no warp over
+// SQZ_WMMA_MAX_FRAGS, for every shape the planner allows (at most 64
+// tiles); one column tile a warp whenever the shares fit, 3, 5, 6 and 7
+// column tiles included (fire6/7 of v1.1 have 3), and when the column
+// tiles divide the 8 warps, the same tiles as the plain deal t = w + 8 j.
+TEST(FusedGeometry, SqueezeDealCoversEveryTileOnceWithOneColumnAWarp) {
+  for (int n = 1; n <= 64; n++)
+    for (int rows = 1; rows * n <= SQZ_FIRE_WARPS * SQZ_WMMA_MAX_FRAGS; rows++) {
+      std::vector<int> seen(rows * n, 0);
+      for (int w = 0; w < SQZ_FIRE_WARPS; w++) {
+        const sqz_squeeze_deal d = sqz_squeeze_deal_of(w, rows, n);
+        ASSERT_LE(d.count, SQZ_WMMA_MAX_FRAGS) << "n " << n << " rows " << rows;
+        for (int j = 0; j < d.count; j++) {
+          const int t = d.fixed ? (d.mt0 + d.step * j) * n + d.nt : w + SQZ_FIRE_WARPS * j;
+          ASSERT_LT(t, rows * n) << "n " << n << " rows " << rows << " warp " << w;
+          seen[t]++;
+          if (d.fixed && SQZ_FIRE_WARPS % n == 0) EXPECT_EQ(t, w + SQZ_FIRE_WARPS * j);
+        }
+      }
+      for (int t = 0; t < rows * n; t++) ASSERT_EQ(seen[t], 1) << "n " << n << " rows " << rows;
+      if (n <= SQZ_FIRE_WARPS && (rows + SQZ_FIRE_WARPS / n - 1) / (SQZ_FIRE_WARPS / n) <= 8)
+        EXPECT_TRUE(sqz_squeeze_deal_of(0, rows, n).fixed) << "n " << n << " rows " << rows;
+    }
+  // fire6/7 of v1.1 at 4-row tiles: 7 row tiles x 3 column tiles.
+  EXPECT_TRUE(sqz_squeeze_deal_of(0, 7, 3).fixed);
+  EXPECT_EQ(sqz_squeeze_deal_of(2, 7, 3).step, 2);
+  EXPECT_EQ(sqz_squeeze_deal_of(2, 7, 3).count, 4);
+}
+
 // A warp's 16 x 16 half result tile fits its 1 KB of the stage (two
 // 16 x 16 weight slots in the MMA steps), its rows 16-byte aligned for
 // wmma_store_row's loads, and neither access conflicts: the accumulators'
