@@ -16,6 +16,7 @@
 // summing. B operands come from the weights of the block's classes,
 // streamed with them.
 #include "dtype.cuh"
+#include "mma_tile.cuh"
 #include "kernels/cuda/fused_kernels.h"
 
 namespace {
@@ -136,13 +137,11 @@ __device__ void stage_step(__half *a_s, __half *b_s, const sqz_classifier_args &
 // `rows`, kStride halves apart) by this warp's 16 classes (`b_rows`, the
 // chunk's weight rows, kBStride apart), `chunk` channels, into acc[r] as
 // two m16n8k16 MMAs (column halves). One B operand per k step serves every
-// row tile. ldmatrix rows: lanes 0-15 give rows 0-15 of a 16 x 16 operand
-// at its column 0, lanes 16-31 the same rows at column 8.
+// row tile.
 __device__ __forceinline__ void step_mmas(float (&acc)[kMaxRowTiles][2][4], sqz::SmemAddr rows,
                                           sqz::SmemAddr b_rows, int tiles, int chunk) {
-  const int lane = threadIdx.x % 32;
-  const sqz::SmemAddr a_lane = rows + (lane % 16) * kStride * 2 + lane / 16 * 16;
-  const sqz::SmemAddr b_lane = b_rows + (lane % 16) * kBStride * 2 + lane / 16 * 16;
+  const sqz::SmemAddr a_lane = sqz::ldmatrix_lane_row(rows, kStride);
+  const sqz::SmemAddr b_lane = sqz::ldmatrix_lane_row(b_rows, kBStride);
   for (int kk = 0; kk < chunk; kk += 16) {
     uint32_t b[4], fa[4];  // b: classes 0-7 in b[0], b[1]; 8-15 in b[2], b[3]
     sqz::ldmatrix_x4<true>(b, b_lane + kk * kBStride * 2);

@@ -14,6 +14,7 @@
 // tests exercise.
 #include <float.h>
 #include "dtype.cuh"
+#include "mma_tile.cuh"
 #include "kernels/cuda/fused_kernels.h"
 
 namespace {
@@ -390,19 +391,15 @@ __device__ void wmma_stage_squeeze_weights(const sqz_fire_args &a, int k0, int k
 
 // The squeeze's output tiles of one warp (sqz_squeeze_deal_of): a column
 // tile and row tiles a fixed step apart, or else t = warp + 8 j for
-// j < count, row tile t / n_tiles and column tile t % n_tiles, the
+// j < d.count, row tile t / n_tiles and column tile t % n_tiles, the
 // division by a reciprocal made once (t < 64: the planner's bound on the
 // tiles). Divided for every fragment, they were most of the k loop's
 // instructions.
 struct SqueezeTiles {
-  sqz_squeeze_deal d;
-  int warp, n_tiles, count, recip;
+  sqz_squeeze_deal d;  // d.count tiles
+  int warp, n_tiles, recip;
   __device__ SqueezeTiles(int w, int n, int rows)
-      : d(sqz_squeeze_deal_of(w, rows, n)),
-        warp(w),
-        n_tiles(n),
-        count(d.count),
-        recip(sqz_recip16(n)) {}
+      : d(sqz_squeeze_deal_of(w, rows, n)), warp(w), n_tiles(n), recip(sqz_recip16(n)) {}
   __device__ __forceinline__ int row_tile(int j) const {
     return d.fixed ? d.mt0 + d.step * j : sqz_div_recip16(warp + SQZ_FIRE_WARPS * j, recip);
   }
@@ -411,32 +408,17 @@ struct SqueezeTiles {
   }
 };
 
-// The m16n8k16 accumulators of a 16 x 16 tile (column halves h = 0, 1)
-// give lane l rows l / 4 and l / 4 + 8, columns 8 h + 2 (l % 4) and the
-// next. lane_bias: the biases of the lane's 4 columns; bias_pair: a pair
-// of its values plus bias (and ReLU), as halves; stage_result: the lane's
-// part of the tile so into the warp's stage, SQZ_WMMA_RESULT_LD halves a
-// row, for wmma_store_row.
-__device__ __forceinline__ void lane_bias(const float *bias16, float (&b)[2][2]) {
-  const int q = threadIdx.x % 4;
-#pragma unroll
-  for (int h = 0; h < 2; h++) b[h][0] = bias16[8 * h + 2 * q], b[h][1] = bias16[8 * h + 2 * q + 1];
-}
-
-__device__ __forceinline__ __half2 bias_pair(const float (&acc)[4], int e, const float (&b)[2],
-                                             bool relu) {
-  const float lo = acc[e] + b[0], hi = acc[e + 1] + b[1];
-  return relu ? __floats2half2_rn(fmaxf(lo, 0.0f), fmaxf(hi, 0.0f)) : __floats2half2_rn(lo, hi);
-}
-
+// The lane's part of a 16 x 16 accumulator tile (mma_tile.cuh), plus bias
+// and ReLU when asked, as halves into the warp's stage, SQZ_WMMA_RESULT_LD
+// halves a row, for wmma_store_row.
 __device__ __forceinline__ void stage_result(__half *stage, const float (&acc)[2][4],
                                              const float (&b)[2][2], bool relu) {
   const int lane = threadIdx.x % 32;
   __half *row = stage + (lane / 4) * SQZ_WMMA_RESULT_LD + 2 * (lane % 4);
 #pragma unroll
   for (int h = 0; h < 2; h++) {
-    *(__half2 *)(row + 8 * h) = bias_pair(acc[h], 0, b[h], relu);
-    *(__half2 *)(row + 8 * SQZ_WMMA_RESULT_LD + 8 * h) = bias_pair(acc[h], 2, b[h], relu);
+    *(__half2 *)(row + 8 * h) = sqz::bias_pair(acc[h], 0, b[h], relu);
+    *(__half2 *)(row + 8 * SQZ_WMMA_RESULT_LD + 8 * h) = sqz::bias_pair(acc[h], 2, b[h], relu);
   }
 }
 
@@ -449,12 +431,9 @@ __device__ __forceinline__ void stage_result(__half *stage, const float (&acc)[2
 __device__ __forceinline__ void squeeze_chunk_mmas(float (&acc)[SQZ_WMMA_MAX_FRAGS][2][4],
                                                    const SqueezeTiles &mine, sqz::SmemAddr in,
                                                    sqz::SmemAddr wk, int kc, const WmmaSmem &s) {
-  // ldmatrix rows (as in tile_mmas): lanes 0-15 give rows 0-15 of a
-  // 16 x 16 operand at its column 0, lanes 16-31 the same rows at column 8.
   // A's rows are halo pixels of the chunk, B's rows input channels.
-  const int lane = threadIdx.x % 32;
-  const sqz::SmemAddr a_lane = in + (lane % 16) * s.ldi * 2 + lane / 16 * 16;
-  const sqz::SmemAddr b_lane = wk + (lane % 16) * s.lds * 2 + lane / 16 * 16;
+  const sqz::SmemAddr a_lane = sqz::ldmatrix_lane_row(in, s.ldi);
+  const sqz::SmemAddr b_lane = sqz::ldmatrix_lane_row(wk, s.lds);
   const int a_tile = 16 * s.ldi * 2;  // one row tile down the chunk, in bytes
   const bool one_b = mine.d.fixed;
   const int mt0 = mine.row_tile(0), nt0 = mine.col_tile(0, mt0);
@@ -467,7 +446,7 @@ __device__ __forceinline__ void squeeze_chunk_mmas(float (&acc)[SQZ_WMMA_MAX_FRA
       const int a_step = mine.d.step * a_tile;
 #pragma unroll
       for (int j = 0; j < SQZ_WMMA_MAX_FRAGS; j++) {
-        if (j >= mine.count) continue;
+        if (j >= mine.d.count) continue;
         sqz::ldmatrix_x4(fa, a0 + j * a_step);
         sqz::mma_16816(acc[j][0], fa, b[0], b[1]);
         sqz::mma_16816(acc[j][1], fa, b[2], b[3]);
@@ -476,7 +455,7 @@ __device__ __forceinline__ void squeeze_chunk_mmas(float (&acc)[SQZ_WMMA_MAX_FRA
     }
 #pragma unroll
     for (int j = 0; j < SQZ_WMMA_MAX_FRAGS; j++) {
-      if (j >= mine.count) continue;
+      if (j >= mine.d.count) continue;
       const int mt = mine.row_tile(j), nt = mine.col_tile(j, mt);
       sqz::ldmatrix_x4<true>(b, b_k + nt * 32);
       sqz::ldmatrix_x4(fa, a_k + mt * a_tile);
@@ -537,23 +516,23 @@ __device__ void wmma_squeeze(const sqz_fire_args &a, int n, int y0, int x0, cons
   const int halo_w = sqz_halo_w(&g), r = lane / 4;
 #pragma unroll
   for (int j = 0; j < SQZ_WMMA_MAX_FRAGS; j++) {
-    if (j >= mine.count) continue;
+    if (j >= mine.d.count) continue;
     const int mt = mine.row_tile(j), nt = mine.col_tile(j, mt);
     const int hp = mt * 16 + r;
     int y, x;
-    (void)sqz_halo_to_image(&g, y0, x0, hp, &y, &x);  // y, x set inside or not
+    // (sets y, x inside the image or not; the second row is 8 pixels on)
+    const bool in0 = sqz_halo_to_image(&g, y0, x0, hp, &y, &x) && hp < hp_count;
     int y8 = y, x8 = x + 8;
     while (x8 >= x0 - 1 + halo_w) x8 -= halo_w, y8++;
-    const bool in0 = hp < hp_count && y >= 0 && y < g.height && x >= 0 && x < g.width;
     const bool in8 = hp + 8 < hp_count && y8 >= 0 && y8 < g.height && x8 >= 0 && x8 < g.width;
     float b[2][2];
-    lane_bias(a.b_squeeze + nt * 16, b);
+    sqz::lane_bias(a.b_squeeze + nt * 16, b);
     __half *dst = s.sq + hp * s.lds + nt * 16 + 2 * (lane % 4);
     const __half2 zero = __floats2half2_rn(0.0f, 0.0f);
 #pragma unroll
     for (int h = 0; h < 2; h++) {
-      *(__half2 *)(dst + 8 * h) = in0 ? bias_pair(acc[j][h], 0, b[h], true) : zero;
-      *(__half2 *)(dst + 8 * s.lds + 8 * h) = in8 ? bias_pair(acc[j][h], 2, b[h], true) : zero;
+      *(__half2 *)(dst + 8 * h) = in0 ? sqz::bias_pair(acc[j][h], 0, b[h], true) : zero;
+      *(__half2 *)(dst + 8 * s.lds + 8 * h) = in8 ? sqz::bias_pair(acc[j][h], 2, b[h], true) : zero;
     }
   }
   __syncthreads();
@@ -629,10 +608,8 @@ __device__ __forceinline__ void tile_mmas(float (&acc)[SQZ_WMMA_MAX_TILE_H][2][4
   const size_t b_step = (size_t)16 * ne;  // one step down the weights' rows
   const __half *b_next = w + (size_t)(lane / 2) * ne + col + (lane % 2) * 8;
   const sqz::SmemAddr b_dst = sqz::smem_addr(stage + (lane / 2) * 16 + (lane % 2) * 8);
-  // ldmatrix rows: lanes 0-15 give rows 0-15 of a 16 x 16 operand at its
-  // column 0, lanes 16-31 the same rows at column 8.
-  const sqz::SmemAddr a_lane = sqz::smem_addr(A.base + (lane % 16) * A.ld + lane / 16 * 8);
-  const sqz::SmemAddr b_lane = sqz::smem_addr(stage + (lane % 16) * 16 + lane / 16 * 8);
+  const sqz::SmemAddr a_lane = sqz::ldmatrix_lane_row(sqz::smem_addr(A.base), A.ld);
+  const sqz::SmemAddr b_lane = sqz::ldmatrix_lane_row(sqz::smem_addr(stage), 16);
   const int row_bytes = A.row_pixels * A.ld * 2;  // one tile row down
   sqz::Half8 next = sqz::load8(b_next);
   int slot = 0;  // in halves
@@ -700,7 +677,7 @@ __device__ void wmma_expand_item(const sqz_fire_args &a, int n, int y0, int x0, 
   float acc[SQZ_WMMA_MAX_TILE_H][2][4];
   tile_rows_mmas(acc, r1 - r0, A, first, taps, w, ne, col, s.stage);
   float b[2][2];
-  lane_bias((is3 ? a.b_e3 : a.b_e1) + col, b);
+  sqz::lane_bias((is3 ? a.b_e3 : a.b_e1) + col, b);
   const RowsOut o = rows_out(a, n, y0 + r0, x0, nt * 16);
 #pragma unroll
   for (int r = 0; r < SQZ_WMMA_MAX_TILE_H; r++) {
@@ -746,7 +723,7 @@ __device__ void wmma_shortcut(const sqz_fire_args &a, int n, int y0, int x0, con
     float acc[SQZ_WMMA_MAX_TILE_H][2][4];
     tile_rows_mmas(acc, g.tile_h, A, first, 1, (const __half *)a.w_shortcut, E, nt * 16, s.stage);
     float b[2][2];
-    lane_bias(a.b_shortcut + nt * 16, b);
+    sqz::lane_bias(a.b_shortcut + nt * 16, b);
     const RowsOut o = rows_out(a, n, y0, x0, nt * 16);
 #pragma unroll
     for (int r = 0; r < SQZ_WMMA_MAX_TILE_H; r++) {

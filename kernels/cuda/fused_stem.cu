@@ -14,6 +14,7 @@
 #include <float.h>
 
 #include "dtype.cuh"
+#include "mma_tile.cuh"
 #include "kernels/cuda/fused_kernels.h"
 
 namespace {
@@ -185,14 +186,11 @@ __global__ void __launch_bounds__(kStemThreads) stem_wmma(const __grid_constant_
   __syncthreads();
 
   // C = ReLU(A x B + bias), one 16 x 16 tile per warp at a time, as two
-  // m16n8k16 MMAs (column halves h) a k step. ldmatrix rows: lanes 0-15
-  // give rows 0-15 of a 16 x 16 operand at its column 0, lanes 16-31 the
-  // same rows at column 8. The accumulators give lane (r, q) = (lane / 4,
-  // lane % 4) rows r and r + 8 of columns 2q, 2q + 1 of each half: bias
-  // and ReLU in registers, then a pair of halves to C.
-  const int col_tiles = a.cout / 16, r = lane / 4, q = lane % 4;
-  const sqz::SmemAddr a_lane = sqz::smem_addr(A + (lane % 16) * L.lda + lane / 16 * 8);
-  const sqz::SmemAddr b_lane = sqz::smem_addr(B + (lane % 16) * L.ldb + lane / 16 * 8);
+  // m16n8k16 MMAs (column halves h) a k step; bias and ReLU in the
+  // accumulator registers (mma_tile.cuh), then pairs of halves to C.
+  const int col_tiles = a.cout / 16;
+  const sqz::SmemAddr a_lane = sqz::ldmatrix_lane_row(sqz::smem_addr(A), L.lda);
+  const sqz::SmemAddr b_lane = sqz::ldmatrix_lane_row(sqz::smem_addr(B), L.ldb);
   for (int t = warp; t < L.rows / 16 * col_tiles; t += kStemWarps) {
     const int rt = t / col_tiles, ct = t % col_tiles;
     const sqz::SmemAddr a_t = a_lane + rt * 16 * L.lda * 2, b_t = b_lane + ct * 32;
@@ -204,14 +202,13 @@ __global__ void __launch_bounds__(kStemThreads) stem_wmma(const __grid_constant_
       sqz::mma_16816(acc[0], fa, b[0], b[1]);
       sqz::mma_16816(acc[1], fa, b[2], b[3]);
     }
+    float b[2][2];
+    sqz::lane_bias(a.bias + ct * 16, b);
+    __half *row = C + (rt * 16 + lane / 4) * L.ldc + ct * 16 + 2 * (lane % 4);
 #pragma unroll
     for (int h = 0; h < 2; h++) {
-      const int ch = ct * 16 + 8 * h + 2 * q;
-      const float b0 = a.bias[ch], b1 = a.bias[ch + 1];
-      __half *row = C + (rt * 16 + r) * L.ldc + ch;
-      *(__half2 *)row = __floats2half2_rn(fmaxf(acc[h][0] + b0, 0.0f), fmaxf(acc[h][1] + b1, 0.0f));
-      *(__half2 *)(row + 8 * L.ldc) =
-          __floats2half2_rn(fmaxf(acc[h][2] + b0, 0.0f), fmaxf(acc[h][3] + b1, 0.0f));
+      *(__half2 *)(row + 8 * h) = sqz::bias_pair(acc[h], 0, b[h], true);
+      *(__half2 *)(row + 8 * L.ldc + 8 * h) = sqz::bias_pair(acc[h], 2, b[h], true);
     }
   }
   __syncthreads();
