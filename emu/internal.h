@@ -53,6 +53,8 @@ int max_dynamic_smem(const void *kernel);
 // The device's limits.
 constexpr int kSharedDefault = 48 * 1024;
 constexpr int kSharedOptin = 227 * 1024;
+constexpr int kSharedPerSm = 228 * 1024;
+constexpr int kSharedReserved = 1024;  // per block
 constexpr int kMaxThreads = 1024;
 constexpr int kSmCount = 132;
 

@@ -390,7 +390,8 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int d) {
   p->totalGlobalMem = budget();
   p->sharedMemPerBlock = kSharedDefault;
   p->sharedMemPerBlockOptin = kSharedOptin;
-  p->sharedMemPerMultiprocessor = 228 * 1024;
+  p->sharedMemPerMultiprocessor = kSharedPerSm;
+  p->reservedSharedMemPerBlock = kSharedReserved;
   p->maxThreadsPerBlock = kMaxThreads;
   p->maxThreadsPerMultiProcessor = 2048;
   p->maxThreadsDim[0] = 1024;
@@ -411,6 +412,8 @@ cudaError_t cudaDeviceGetAttribute(int *v, cudaDeviceAttr attr, int d) {
   switch (attr) {
     case cudaDevAttrMaxSharedMemoryPerBlockOptin: *v = kSharedOptin; break;
     case cudaDevAttrMaxSharedMemoryPerBlock: *v = kSharedDefault; break;
+    case cudaDevAttrMaxSharedMemoryPerMultiprocessor: *v = kSharedPerSm; break;
+    case cudaDevAttrReservedSharedMemoryPerBlock: *v = kSharedReserved; break;
     case cudaDevAttrMultiProcessorCount: *v = sm_count(); break;
     case cudaDevAttrMaxThreadsPerBlock: *v = kMaxThreads; break;
     case cudaDevAttrComputeCapabilityMajor: *v = 9; break;

@@ -19,7 +19,8 @@
 
 typedef struct fused {
   sqz_fused_plan plan;
-  size_t smem_limit;
+  size_t smem_limit;      /* per block, opted in */
+  size_t smem_two_blocks; /* per block, with two blocks an SM */
 } fused;
 
 static fused *state(const sqz_gpu_engine *g) { return g->impl; }
@@ -78,7 +79,7 @@ static sqz_status describe_variants(sqz_gpu_engine *g) {
     sqz_fused_variant v;
     if (s->role == SQZ_FUSED_FIRE) {
       v = sqz_fused_fire_variant(l, &s->pool, g->act_dtype, e->options.max_batch, g->sm_count,
-                                 f->smem_limit);
+                                 f->smem_limit, f->smem_two_blocks);
       if (!v.tile_h)
         return sqz_fail(SQZ_ERR_UNSUPPORTED,
                         "fused: no Fire kernel variant fits '%s' (squeeze %d channels) in %zu "
@@ -127,6 +128,12 @@ static sqz_status fused_init(sqz_gpu_engine *g) {
   int optin = 0;
   SQZ_GPU_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, g->device));
   f->smem_limit = (size_t)optin;
+  int per_sm = 0, reserved = 0;
+  SQZ_GPU_CHECK(
+      cudaDeviceGetAttribute(&per_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, g->device));
+  SQZ_GPU_CHECK(
+      cudaDeviceGetAttribute(&reserved, cudaDevAttrReservedSharedMemoryPerBlock, g->device));
+  f->smem_two_blocks = sqz_fused_two_block_smem((size_t)per_sm, (size_t)reserved);
   SQZ_GPU_CHECK(sqz_fused_fire_allow_smem(f->smem_limit));
   SQZ_GPU_CHECK(sqz_fused_stem_allow_smem(f->smem_limit));
   SQZ_GPU_CHECK(sqz_fused_classifier_allow_smem(f->smem_limit));
@@ -166,8 +173,8 @@ static sqz_status run_fire(sqz_gpu_engine *g, int i, int batch) {
   const sqz_layer *l = &g->e->layers[i];
   const sqz_fused_step *s = &f->plan.steps[i];
   const sqz_packed_layer *p = &g->packed[i];
-  const sqz_fused_variant v =
-      sqz_fused_fire_variant(l, &s->pool, g->act_dtype, batch, g->sm_count, f->smem_limit);
+  const sqz_fused_variant v = sqz_fused_fire_variant(l, &s->pool, g->act_dtype, batch, g->sm_count,
+                                                     f->smem_limit, f->smem_two_blocks);
   sqz_fire_args a;
   memset(&a, 0, sizeof a);
   a.in = sqz_gpu_buffer(g, s->source);
@@ -192,6 +199,7 @@ static sqz_status run_fire(sqz_gpu_engine *g, int i, int batch) {
   a.math = (sqz_fused_math)v.math;
   a.threads = SQZ_FIRE_THREADS;
   a.smem = v.smem;
+  a.in_buffers = v.in_buffers;
   SQZ_GPU_CHECK(sqz_launch_fire(&a, g->act_dtype, g->stream));
   return SQZ_OK;
 }

@@ -341,10 +341,9 @@ __device__ WmmaSmem wmma_smem(const sqz_fire_args &a, unsigned char *raw) {
   s.sq = (__half *)raw;
   s.in = (__half *)(raw + sqz_wmma_sq_bytes(g.tile_h, g.tile_w, a.squeeze));
   s.center = (__half *)raw;  // reused after the expands
-  const size_t body =
-      sqz_wmma_fire_smem(g.tile_h, g.tile_w, a.cin, a.squeeze, a.bypass == SQZ_BYPASS_COMPLEX,
-                         sqz_wmma_in_buffers(&g.pool)) -
-      sqz_wmma_stage_bytes();
+  const size_t body = sqz_wmma_fire_smem(g.tile_h, g.tile_w, a.cin, a.squeeze,
+                                         a.bypass == SQZ_BYPASS_COMPLEX, a.in_buffers) -
+                      sqz_wmma_stage_bytes();
   s.stage = (__half *)(raw + body + (threadIdx.x / 32) * 1024);
   s.lds = sqz_mma_stride(a.squeeze);
   s.ldi = sqz_mma_stride(SQZ_FIRE_CHUNK);
@@ -362,7 +361,7 @@ __device__ void wmma_stage_chunk(const sqz_fire_args &a, const __half *img, int 
   const sqz_fire_geometry &g = a.geo;
   const int hp_count = sqz_halo_pixels(&g), rows = sqz_round16(hp_count);
   const int shift = a.cin - k0 >= 32 ? 2 : 1;  // log2 of the 8-channel groups a pixel has
-  const bool async = sqz_wmma_in_buffers(&g.pool) == 2;
+  const bool async = a.in_buffers > 1;
   for (int i = threadIdx.x; i < rows << shift; i += blockDim.x) {
     const int hp = i >> shift, k = (i & ((1 << shift) - 1)) * 8;
     int y = 0, x = 0;
@@ -477,32 +476,41 @@ __device__ void wmma_squeeze(const sqz_fire_args &a, int n, int y0, int x0, cons
   for (int j = 0; j < SQZ_WMMA_MAX_FRAGS; j++)
 #pragma unroll
     for (int i = 0; i < 8; i++) acc[j][i / 4][i % 4] = 0.0f;
-  // An input read as it is streams through two buffers: chunk c + 1 is
-  // copied asynchronously into one while the MMAs read chunk c from the
-  // other, one barrier a chunk. Through a folded pool the threads stage
-  // each chunk themselves, between two barriers. Either way the chunk's
-  // squeeze weights come with it, copied asynchronously.
-  const bool async = sqz_wmma_in_buffers(&g.pool) == 2;
+  // An input read as it is streams through a ring of a.in_buffers (B)
+  // buffers: chunks c + 1 .. c + B - 1 are copied asynchronously, one
+  // commit group each, while the MMAs read chunk c, one barrier a chunk.
+  // Through a folded pool the threads stage each chunk themselves, between
+  // two barriers. Either way the chunk's squeeze weights come with it,
+  // copied asynchronously.
+  static_assert(SQZ_WMMA_MAX_IN_BUFFERS - 2 <= 2, "cp_async_wait_all_but counts up to 2");
+  const int buffers = a.in_buffers, chunks = (a.cin + SQZ_FIRE_CHUNK - 1) / SQZ_FIRE_CHUNK;
   // In halves: from one chunk buffer to the next, and from a buffer's
   // start to its weight rows.
   const int in_step = (int)(sqz_wmma_in_bytes(g.tile_h, g.tile_w, a.squeeze) / 2);
   const int weights = (int)(sqz_wmma_chunk_pixels_bytes(g.tile_h, g.tile_w) / 2);
-  const auto stage = [&](int k0, __half *buf) {
+  const auto stage = [&](int c, __half *buf) {
+    const int k0 = c * SQZ_FIRE_CHUNK;
     wmma_stage_chunk(a, img, y0, x0, k0, buf, s.ldi);
     wmma_stage_squeeze_weights(a, k0, min(SQZ_FIRE_CHUNK, a.cin - k0), buf + weights, s.lds);
-    sqz::cp_async_commit();
   };
-  if (async) stage(0, s.in);
-  for (int k0 = 0, c = 0; k0 < a.cin; k0 += SQZ_FIRE_CHUNK, c++) {
-    const int kc = min(SQZ_FIRE_CHUNK, a.cin - k0);  // 16 or 32: cin is a multiple of 16
-    const __half *in = s.in + (async ? (c & 1) * in_step : 0), *wk = in + weights;
-    if (async) {
-      sqz::cp_async_wait<0>();
+  if (buffers > 1)
+    for (int c = 0; c < buffers - 1; c++) {
+      if (c < chunks) stage(c, s.in + c * in_step);
+      sqz::cp_async_commit();  // empty past the last chunk: a group a chunk all the same
+    }
+  for (int c = 0, buf = 0; c < chunks; c++, buf = buf + 1 < buffers ? buf + 1 : 0) {
+    const int kc = min(SQZ_FIRE_CHUNK, a.cin - c * SQZ_FIRE_CHUNK);  // 16 or 32
+    const __half *in = s.in + buf * in_step, *wk = in + weights;
+    if (buffers > 1) {
+      sqz::cp_async_wait_all_but(buffers - 2);  // this thread's copies of chunk c
       __syncthreads();  // chunk c has landed, from every thread; chunk c - 1 is consumed
-      if (k0 + kc < a.cin) stage(k0 + kc, s.in + ((c + 1) & 1) * in_step);
+      const int ahead = c + buffers - 1;  // into chunk c - 1's buffer
+      if (ahead < chunks) stage(ahead, s.in + (buf > 0 ? buf - 1 : buffers - 1) * in_step);
+      sqz::cp_async_commit();
     } else {
       __syncthreads();  // chunk c - 1 is consumed
-      stage(k0, s.in);
+      stage(c, s.in);
+      sqz::cp_async_commit();
       sqz::cp_async_wait<0>();
       __syncthreads();
     }
@@ -761,6 +769,9 @@ extern "C" cudaError_t sqz_launch_fire(const sqz_fire_args *a, sqz_dtype dtype,
     const int th = a->geo.tile_h;
     if (dtype != SQZ_DTYPE_F16 || th < 1 || th > SQZ_WMMA_MAX_TILE_H || (th & (th - 1)))
       return cudaErrorInvalidValue;  // wmma_expand_item has a case for each power of two
+    if (a->geo.pool.kernel ? a->in_buffers != 1
+                           : a->in_buffers < 2 || a->in_buffers > SQZ_WMMA_MAX_IN_BUFFERS)
+      return cudaErrorInvalidValue;  // staged by the threads through a pool, else a ring
     sqz_fire_args k = *a;
     k.deal = sqz_expand_deal_make(a->e1, a->e3, a->geo.tile_h);
     return SQZ_LAUNCH(fire_wmma, t, grid, dim3(t), a->smem, stream, k);

@@ -35,6 +35,7 @@ typedef struct sqz_fire_args {
   sqz_fused_math math;
   int threads;
   size_t smem;          /* dynamic shared memory bytes (fused_tiling.h) */
+  int in_buffers;       /* tensor cores: the squeeze's input chunk buffers */
   sqz_expand_deal deal; /* tensor cores: set by sqz_launch_fire */
 } sqz_fire_args;
 

@@ -92,30 +92,37 @@ static int wmma_channels(const sqz_layer *l) {
          f->expand1x1.out_channels % 16 == 0 && f->expand3x3.out_channels % 16 == 0;
 }
 
+size_t sqz_fused_two_block_smem(size_t smem_per_sm, size_t reserved) {
+  return smem_per_sm / 2 > reserved ? smem_per_sm / 2 - reserved : 0;
+}
+
 sqz_fused_variant sqz_fused_fire_variant(const sqz_layer *l, const sqz_pool_fold *pool,
                                          sqz_dtype dtype, int batch, int sm_count,
-                                         size_t smem_limit) {
+                                         size_t smem_limit, size_t smem_two_blocks) {
   static const int heights[] = {8, 4, 2, 1};
   const sqz_fire *f = &l->fire;
   const int s = f->squeeze.out_channels, complex = f->bypass == SQZ_BYPASS_COMPLEX;
-  sqz_fused_variant v = {SQZ_MATH_FMA, 0, 16, 0, "CUDA cores"};
+  sqz_fused_variant v = {SQZ_MATH_FMA, 0, 16, 0, "CUDA cores", 0};
   int wmma = dtype == SQZ_DTYPE_F16 && wmma_channels(l);
   if (dtype == SQZ_DTYPE_F16 && !wmma) v.why = "CUDA cores: channels not multiples of 16";
   for (int pass = wmma ? 0 : 1; pass < 2 && v.tile_h == 0; pass++) {
     const int math = pass == 0 ? SQZ_MATH_WMMA : SQZ_MATH_FMA;
-    int best = 0;
+    int best = 0, best_buffers = 0;
     size_t best_smem = 0;
     for (int k = 0; k < 4; k++) {
       const int th = heights[k];
       if (th > 1 && th / 2 >= l->out_h) continue; /* taller than the image needs */
-      size_t smem = math == SQZ_MATH_WMMA
-                        ? sqz_wmma_fire_smem(th, 16, l->in_c, s, complex, sqz_wmma_in_buffers(pool))
-                        : sqz_fma_fire_smem(th, 16, s);
+      const int buffers = math == SQZ_MATH_WMMA ? sqz_wmma_in_buffers_for(pool, th, 16, l->in_c, s,
+                                                                          complex, smem_two_blocks)
+                                                : 0;
+      size_t smem = math == SQZ_MATH_WMMA ? sqz_wmma_fire_smem(th, 16, l->in_c, s, complex, buffers)
+                                          : sqz_fma_fire_smem(th, 16, s);
       if (smem > smem_limit) continue;
       if (math == SQZ_MATH_WMMA &&
           sqz_round16((th + 2) * 18) / 16 * (s / 16) > SQZ_FIRE_WARPS * SQZ_WMMA_MAX_FRAGS)
         continue; /* more squeeze fragments than the warps hold */
       best = th;
+      best_buffers = buffers;
       best_smem = smem;
       const long blocks = (long)batch * sqz_div_up(l->out_h, th) * sqz_div_up(l->out_w, 16);
       if (blocks >= 2L * sm_count) break; /* tall enough and enough blocks */
@@ -124,6 +131,7 @@ sqz_fused_variant sqz_fused_fire_variant(const sqz_layer *l, const sqz_pool_fold
       v.math = math;
       v.tile_h = best;
       v.smem = best_smem;
+      v.in_buffers = best_buffers;
       if (math == SQZ_MATH_WMMA) v.why = "tensor cores";
     }
   }
@@ -155,7 +163,7 @@ sqz_fused_variant sqz_fused_stem_variant(const sqz_layer *conv, const sqz_layer 
                                          sqz_dtype dtype, size_t smem_limit) {
   const sqz_stem_geometry g = sqz_fused_stem_geometry(conv, pool);
   const int cout = conv->conv.out_channels;
-  sqz_fused_variant v = {SQZ_MATH_FMA, g.tile_h, g.tile_w, 0, "CUDA cores"};
+  sqz_fused_variant v = {SQZ_MATH_FMA, g.tile_h, g.tile_w, 0, "CUDA cores", 0};
   if (dtype == SQZ_DTYPE_F16 && cout % 16 != 0) {
     v.why = "CUDA cores: output channels not a multiple of 16";
   } else if (dtype == SQZ_DTYPE_F16) {
@@ -175,7 +183,7 @@ sqz_fused_variant sqz_fused_stem_variant(const sqz_layer *conv, const sqz_layer 
 
 sqz_fused_variant sqz_fused_classifier_variant(const sqz_layer *conv, sqz_dtype dtype,
                                                size_t smem_limit) {
-  sqz_fused_variant v = {SQZ_MATH_FMA, 0, 0, 0, "CUDA cores"};
+  sqz_fused_variant v = {SQZ_MATH_FMA, 0, 0, 0, "CUDA cores", 0};
   const int pixels = conv->in_h * conv->in_w;
   if (dtype == SQZ_DTYPE_F16 && conv->conv.in_channels % 16 == 0 && pixels >= 16) {
     v.math = SQZ_MATH_WMMA;

@@ -50,16 +50,24 @@ typedef struct sqz_fused_variant {
   int tile_h, tile_w;
   size_t smem;
   const char *why; /* a short reason, for the description */
+  int in_buffers;  /* tensor-core Fire kernel: the squeeze's input chunk buffers */
 } sqz_fused_variant;
 
 /* The Fire kernel for this module at this batch: tensor cores when the
  * precision is fp16 and every channel count is a multiple of 16, else CUDA
  * cores; then the tallest tile (of 8, 4, 2, 1 rows of 16 pixels) that
- * still gives at least two blocks per SM and fits the shared memory limit.
- * tile_h 0 means no variant fits. */
+ * still gives at least two blocks per SM and fits the shared memory limit
+ * per block (smem_limit), and on tensor cores as many input buffers
+ * (sqz_wmma_in_buffers_for) as keep it within smem_two_blocks
+ * (sqz_fused_two_block_smem). tile_h 0 means no variant fits. */
 sqz_fused_variant sqz_fused_fire_variant(const sqz_layer *fire, const sqz_pool_fold *pool,
                                          sqz_dtype dtype, int batch, int sm_count,
-                                         size_t smem_limit);
+                                         size_t smem_limit, size_t smem_two_blocks);
+
+/* The dynamic shared memory per block that lets two blocks share an SM
+ * of smem_per_sm bytes that keeps `reserved` bytes of each block's for
+ * itself (1 KB from sm_80 on). */
+size_t sqz_fused_two_block_smem(size_t smem_per_sm, size_t reserved);
 
 /* The stem's geometry and chunk (pooled tiles of 4 x 8, channel chunks of
  * 16 on CUDA cores) and variant: tensor cores when the precision is fp16,

@@ -188,11 +188,12 @@ SQZ_HD int sqz_wmma_stride(int cols) { return cols % 32 == 16 ? cols : cols + 16
  * 4 banks, without conflicts (WMMA's 32-byte strides give 2-way ones). */
 SQZ_HD int sqz_mma_stride(int cols) { return cols + 8; }
 
-/* The squeeze's input chunks: two buffers when the input is read as it is
- * (asynchronous copies fill one while the tensor cores read the other),
- * one when it is read through a folded pool (the threads take the max
- * themselves, between barriers). */
-SQZ_HD int sqz_wmma_in_buffers(const sqz_pool_fold *pool) { return pool->kernel ? 1 : 2; }
+/* The squeeze's input chunks: one buffer when the input is read through a
+ * folded pool (the threads take the max themselves, between barriers);
+ * read as it is, a ring of 2 to SQZ_WMMA_MAX_IN_BUFFERS buffers, filled
+ * by asynchronous copies buffers - 1 chunks ahead of the tensor cores
+ * (sqz_wmma_in_buffers_for picks how many). */
+enum { SQZ_WMMA_MAX_IN_BUFFERS = 4 };
 
 /* Shared memory of the tensor-core Fire kernel, in bytes (fp16):
  *   squeeze output  halo pixels (rounded to 16) x stride(squeeze)
@@ -224,6 +225,23 @@ SQZ_HD size_t sqz_wmma_fire_smem(int tile_h, int tile_w, int cin, int squeeze, i
                 (size_t)in_buffers * sqz_wmma_in_bytes(tile_h, tile_w, squeeze);
   size_t center = complex_bypass ? sqz_wmma_center_bytes(tile_h, tile_w, cin) : 0;
   return (body > center ? body : center) + sqz_wmma_stage_bytes();
+}
+
+/* How many input chunk buffers the tensor-core Fire kernel gets (above):
+ * 1 through a folded pool; else the most, up to SQZ_WMMA_MAX_IN_BUFFERS
+ * and the number of chunks, whose shared memory stays within `budget`
+ * bytes (the planner's: what still lets two blocks share an SM), and at
+ * least 2. With one chunk in flight a block's copies stop while it waits
+ * at each chunk's barrier; with more, the next ones are already on their
+ * way, so more bytes are in flight per SM for the same blocks. */
+SQZ_HD int sqz_wmma_in_buffers_for(const sqz_pool_fold *pool, int tile_h, int tile_w, int cin,
+                                   int squeeze, int complex_bypass, size_t budget) {
+  const int chunks = (cin + SQZ_FIRE_CHUNK - 1) / SQZ_FIRE_CHUNK;
+  int b = chunks < SQZ_WMMA_MAX_IN_BUFFERS ? chunks : SQZ_WMMA_MAX_IN_BUFFERS;
+  if (pool->kernel) return 1;
+  if (b < 2) b = 2;
+  while (b > 2 && sqz_wmma_fire_smem(tile_h, tile_w, cin, squeeze, complex_bypass, b) > budget) b--;
+  return b;
 }
 
 /* The tensor-core expand's work, dealt to the 8 warps. A 3x3 output

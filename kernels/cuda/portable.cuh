@@ -7,7 +7,8 @@
 // The kernels use only what is here: the built-in indices, __syncthreads,
 // __syncwarp, static __shared__ and SQZ_DYNAMIC_SHARED, __launch_bounds__,
 // __grid_constant__, __forceinline__, __half and nvcuda::wmma (16x16x16,
-// half in, float accumulate), sqz::cp_async16 and its group calls, the
+// half in, float accumulate), sqz::cp_async16 and its group calls
+// (sqz::cp_async_wait_all_but for a run-time count), the
 // raw tensor-core instructions sqz::ldmatrix_x4 and sqz::mma_16816, the
 // 16-byte shared store sqz::st_shared16, and sqz::launch for every launch.
 #ifndef SQZ_KERNELS_CUDA_PORTABLE_CUH
@@ -111,6 +112,17 @@ __device__ __forceinline__ void cp_async_wait() {
 #endif
 }
 #endif
+
+// cp_async_wait<N> for an N known only at run time, 0 to 2 (larger waits
+// as for 2: for more than it must, never less).
+__device__ __forceinline__ void cp_async_wait_all_but(int n) {
+  if (n >= 2)
+    cp_async_wait<2>();
+  else if (n == 1)
+    cp_async_wait<1>();
+  else
+    cp_async_wait<0>();
+}
 
 // The tensor cores below WMMA (sm_80 on), with the register layouts the
 // PTX ISA gives them (emu/mma.h spells them out): ldmatrix_x4 loads four

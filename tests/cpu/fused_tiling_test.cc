@@ -150,25 +150,38 @@ TEST(FusedGeometry, ResultTileFitsTheStageWithoutBankConflicts) {
   }
 }
 
-// The squeeze's input chunks: two buffers, each 32-byte aligned, when the
-// input is read as it is (asynchronous copies into one while the tensor
-// cores read the other); one behind a folded pool. The planner sizes each
-// module's shared memory by the fold it actually has.
-TEST(FusedGeometry, WmmaInputDoubleBufferedUnlessReadThroughAPool) {
+// The squeeze's input chunks: one buffer behind a folded pool; read as it
+// is, a ring of 2 to 4 buffers, each 32-byte aligned (asynchronous copies
+// into the next ones while the tensor cores read one), as many as the
+// chunks need and the budget allows. The planner sizes each module's
+// shared memory by the fold it actually has and keeps two blocks an SM.
+TEST(FusedGeometry, WmmaInputRingWithinTheBudgetUnlessReadThroughAPool) {
   const sqz_pool_fold none = {0, 1, 0, 55, 55}, pooled = {3, 2, 0, 111, 111};
-  EXPECT_EQ(sqz_wmma_in_buffers(&none), 2);
-  EXPECT_EQ(sqz_wmma_in_buffers(&pooled), 1);
+  const size_t lots = (size_t)1 << 30;
+  EXPECT_EQ(sqz_wmma_in_buffers_for(&pooled, 8, 16, 512, 64, 0, lots), 1);
+  EXPECT_EQ(sqz_wmma_in_buffers_for(&none, 8, 16, 512, 64, 0, lots), SQZ_WMMA_MAX_IN_BUFFERS);
+  EXPECT_EQ(sqz_wmma_in_buffers_for(&none, 8, 16, 512, 64, 0, 0), 2);    // at least two
+  EXPECT_EQ(sqz_wmma_in_buffers_for(&none, 8, 16, 16, 16, 0, lots), 2);  // one chunk
+  EXPECT_EQ(sqz_wmma_in_buffers_for(&none, 8, 16, 96, 16, 0, lots), 3);  // three chunks
   for (int th = 1; th <= SQZ_WMMA_MAX_TILE_H; th++)
     for (int s = 16; s <= 128; s += 16) {
       const size_t sq = sqz_wmma_sq_bytes(th, 16, s), in = sqz_wmma_in_bytes(th, 16, s);
       ASSERT_EQ(sq % 32, 0u);
-      ASSERT_EQ(in % 32, 0u);  // so the second buffer starts aligned too
+      ASSERT_EQ(in % 32, 0u);  // so the next buffers start aligned too
       // and so do the chunk's squeeze weight rows after its pixels
       ASSERT_EQ(sqz_wmma_chunk_pixels_bytes(th, 16) % 32, 0u);
       EXPECT_EQ(in - sqz_wmma_chunk_pixels_bytes(th, 16),
                 (size_t)SQZ_FIRE_CHUNK * sqz_mma_stride(s) * 2);
       EXPECT_EQ(sqz_wmma_fire_smem(th, 16, 128, s, 0, 2) - sqz_wmma_fire_smem(th, 16, 128, s, 0, 1),
                 in);
+      for (size_t budget = 40 << 10; budget <= 160 << 10; budget += 8 << 10) {
+        const int b = sqz_wmma_in_buffers_for(&none, th, 16, 512, s, 0, budget);
+        ASSERT_GE(b, 2);
+        ASSERT_LE(b, SQZ_WMMA_MAX_IN_BUFFERS);
+        if (b > 2) EXPECT_LE(sqz_wmma_fire_smem(th, 16, 512, s, 0, b), budget);
+        if (b < SQZ_WMMA_MAX_IN_BUFFERS)  // the most that fit
+          EXPECT_GT(sqz_wmma_fire_smem(th, 16, 512, s, 0, b + 1), budget);
+      }
     }
   sqz_model *m = nullptr;
   ASSERT_EQ(sqz_model_builtin("squeezenet1_1", 0, &m), SQZ_OK);
@@ -178,20 +191,39 @@ TEST(FusedGeometry, WmmaInputDoubleBufferedUnlessReadThroughAPool) {
   ASSERT_EQ(sqz_fused_plan_buffers(m->layers, m->num_layers, 256, SQZ_DTYPE_F16, &p, &plan),
             SQZ_OK);
   sqz_plan_finish(&p);
-  int pooled_fires = 0, plain_fires = 0;
+  const size_t two_blocks = sqz_fused_two_block_smem(228 << 10, 1 << 10);
+  EXPECT_EQ(two_blocks, (size_t)113 << 10);  // H100 / H200: 228 KB an SM, 1 KB a block kept
+  EXPECT_EQ(sqz_fused_two_block_smem(1 << 10, 1 << 10), 0u);
+  int pooled_fires = 0, plain_fires = 0, deeper = 0;
   for (int i = 0; i < m->num_layers; i++) {
     const sqz_layer *l = &m->layers[i];
     if (l->kind != SQZ_LAYER_FIRE) continue;
     const sqz_pool_fold *fold = &plan.steps[i].pool;
-    const sqz_fused_variant v = sqz_fused_fire_variant(l, fold, SQZ_DTYPE_F16, 256, 132, 227 << 10);
-    ASSERT_EQ(v.math, SQZ_MATH_WMMA) << l->name;
-    EXPECT_EQ(v.smem, sqz_wmma_fire_smem(v.tile_h, 16, l->in_c, l->fire.squeeze.out_channels, 0,
-                                         fold->kernel ? 1 : 2))
-        << l->name;
-    (fold->kernel ? pooled_fires : plain_fires)++;
+    for (int batch : {1, 256}) {
+      const sqz_fused_variant v =
+          sqz_fused_fire_variant(l, fold, SQZ_DTYPE_F16, batch, 132, 227 << 10, two_blocks);
+      ASSERT_EQ(v.math, SQZ_MATH_WMMA) << l->name;
+      EXPECT_EQ(v.in_buffers, sqz_wmma_in_buffers_for(fold, v.tile_h, 16, l->in_c,
+                                                      l->fire.squeeze.out_channels, 0, two_blocks))
+          << l->name;
+      EXPECT_EQ(v.smem, sqz_wmma_fire_smem(v.tile_h, 16, l->in_c, l->fire.squeeze.out_channels, 0,
+                                           v.in_buffers))
+          << l->name;
+      EXPECT_LE(v.smem, two_blocks) << l->name << " at batch " << batch;
+      if (fold->kernel) EXPECT_EQ(v.in_buffers, 1) << l->name;
+      deeper += v.in_buffers > 2;
+      if (batch == 256) (fold->kernel ? pooled_fires : plain_fires)++;
+    }
   }
   EXPECT_EQ(pooled_fires, 2);  // fire4 and fire6 (pool1 is the stem's)
   EXPECT_EQ(plain_fires, 6);
+  EXPECT_GT(deeper, 0);  // the ring is used where it fits
+  // Without room for a third buffer, two, as before.
+  int last = m->num_layers - 1;
+  while (m->layers[last].kind != SQZ_LAYER_FIRE) last--;  // fire9: 16 chunks
+  const sqz_fused_variant tight = sqz_fused_fire_variant(&m->layers[last], &plan.steps[last].pool,
+                                                         SQZ_DTYPE_F16, 256, 132, 227 << 10, 0);
+  EXPECT_EQ(tight.in_buffers, 2);
   sqz_model_free(m);
 }
 
@@ -335,7 +367,7 @@ TEST(FusedVariants, TensorCoresOnlyForMultiplesOf16AndAlwaysAFit) {
       sqz_pool_fold none = {0, 1, 0, l->in_h, l->in_w};
       for (int batch : {1, 8, 256})
         for (sqz_dtype dt : {SQZ_DTYPE_F32, SQZ_DTYPE_F16}) {
-          sqz_fused_variant v = sqz_fused_fire_variant(l, &none, dt, batch, 132, limit);
+          sqz_fused_variant v = sqz_fused_fire_variant(l, &none, dt, batch, 132, limit, 113 << 10);
           ASSERT_GT(v.tile_h, 0) << m->name << " " << l->name;
           EXPECT_LE(v.smem, limit);
           EXPECT_EQ(v.tile_w, 16);
@@ -352,8 +384,10 @@ TEST(FusedVariants, TensorCoresOnlyForMultiplesOf16AndAlwaysAFit) {
           if (mi == 3 && dt == SQZ_DTYPE_F16) EXPECT_EQ(v.math, SQZ_MATH_FMA) << l->name;
         }
       // Large batches take tall tiles; batch 1 smaller ones for parallelism.
-      sqz_fused_variant big = sqz_fused_fire_variant(l, &none, SQZ_DTYPE_F16, 256, 132, limit);
-      sqz_fused_variant one = sqz_fused_fire_variant(l, &none, SQZ_DTYPE_F16, 1, 132, limit);
+      sqz_fused_variant big =
+          sqz_fused_fire_variant(l, &none, SQZ_DTYPE_F16, 256, 132, limit, 113 << 10);
+      sqz_fused_variant one =
+          sqz_fused_fire_variant(l, &none, SQZ_DTYPE_F16, 1, 132, limit, 113 << 10);
       EXPECT_GE(big.tile_h, one.tile_h);
     }
   }

@@ -138,6 +138,9 @@ INSTANTIATE_TEST_SUITE_P(Sizes, FusedOneFire,
                                            // conv10 sees 80 channels: a full and a partial
                                            // chunk of the classifier's staging
                                            Net{19, false, SQZ_BYPASS_NONE, 32, 16, 40},
+                                           // 176 input channels: 6 chunks of the squeeze
+                                           // (the last of 16) through a ring of 4 buffers
+                                           Net{15, false, SQZ_BYPASS_NONE, 176, 32, 48},
                                            // 18 input channels and rows of 6 and 9 weights:
                                            // the CUDA-core kernel's scalar paths
                                            Net{9, false, SQZ_BYPASS_COMPLEX, 18, 6, 9}));
