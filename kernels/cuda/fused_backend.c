@@ -6,6 +6,7 @@
  * (CUDA cores otherwise, said in the description). Variants per layer and
  * batch come from fused_plan.c. */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -90,7 +91,7 @@ static sqz_status describe_variants(sqz_gpu_engine *g) {
       if (g->act_dtype == SQZ_DTYPE_F16 && v.math != SQZ_MATH_WMMA)
         detail_append(g, &n, " (%s)", v.why);
     } else if (s->role == SQZ_FUSED_CLASSIFIER) {
-      v = sqz_fused_classifier_variant(l, g->act_dtype, f->smem_limit);
+      v = sqz_fused_classifier_variant(l, g->act_dtype, f->smem_limit, f->smem_two_blocks);
       if (!v.tile_h)
         return sqz_fail(SQZ_ERR_UNSUPPORTED,
                         "fused: the classifier's %d input channels do not fit in shared memory",
@@ -123,6 +124,36 @@ static sqz_status pad_classifier_weights(sqz_gpu_engine *g) {
   return SQZ_OK;
 }
 
+/* Each tensor-core Fire module's expand and shortcut weights, packed in
+ * the MMA's register order into its mma_weights buffer. */
+static sqz_status pack_mma_weights(sqz_gpu_engine *g) {
+  fused *f = state(g);
+  for (int i = 0; i < g->e->num_layers; i++) {
+    const sqz_fused_step *s = &f->plan.steps[i];
+    if (s->mma_weights < 0) continue;
+    const sqz_layer *l = &g->e->layers[i];
+    const sqz_fire *fire = &l->fire;
+    const sqz_packed_layer *p = &g->packed[i];
+    const int sq = fire->squeeze.out_channels, e1 = fire->expand1x1.out_channels,
+              e3 = fire->expand3x3.out_channels;
+    size_t at_e3, at_shortcut;
+    const size_t total = sqz_fused_mma_offsets(l, &at_e3, &at_shortcut);
+    uint16_t *dst = sqz_gpu_buffer(g, s->mma_weights);
+    const size_t pad = (size_t)SQZ_MMA_B_AHEAD * SQZ_MMA_B_STEP_HALVES;
+    /* read by the loads ahead past the last step, never used: defined */
+    SQZ_GPU_CHECK(cudaMemsetAsync(dst + total - pad, 0, pad * 2, g->stream));
+    SQZ_GPU_CHECK(
+        sqz_launch_pack_mma_b(sqz_gpu_weights(g, p->expand1x1.weight), sq, e1, dst, g->stream));
+    SQZ_GPU_CHECK(sqz_launch_pack_mma_b(sqz_gpu_weights(g, p->expand3x3.weight), 9 * sq, e3,
+                                        dst + at_e3, g->stream));
+    if (fire->bypass == SQZ_BYPASS_COMPLEX)
+      SQZ_GPU_CHECK(sqz_launch_pack_mma_b(sqz_gpu_weights(g, p->shortcut.weight), l->in_c, e1 + e3,
+                                          dst + at_shortcut, g->stream));
+  }
+  SQZ_GPU_CHECK(cudaStreamSynchronize(g->stream));
+  return SQZ_OK;
+}
+
 static sqz_status fused_init(sqz_gpu_engine *g) {
   fused *f = state(g);
   int optin = 0;
@@ -144,6 +175,7 @@ static sqz_status fused_init(sqz_gpu_engine *g) {
                     "fit in shared memory",
                     stem->conv.kernel, stem->conv.kernel, stem->conv.stride);
   SQZ_TRY(pad_classifier_weights(g));
+  SQZ_TRY(pack_mma_weights(g));
   return describe_variants(g);
 }
 
@@ -196,6 +228,14 @@ static sqz_status run_fire(sqz_gpu_engine *g, int i, int batch) {
     a.w_shortcut = sqz_gpu_weights(g, p->shortcut.weight);
     a.b_shortcut = sqz_gpu_weights(g, p->shortcut.bias);
   }
+  if (s->mma_weights >= 0) {
+    size_t at_e3, at_shortcut;
+    sqz_fused_mma_offsets(l, &at_e3, &at_shortcut);
+    const uint16_t *packed = sqz_gpu_buffer(g, s->mma_weights);
+    a.mma_e1 = packed;
+    a.mma_e3 = packed + at_e3;
+    a.mma_shortcut = a.bypass == SQZ_BYPASS_COMPLEX ? packed + at_shortcut : NULL;
+  }
   a.math = (sqz_fused_math)v.math;
   a.threads = SQZ_FIRE_THREADS;
   a.smem = v.smem;
@@ -207,7 +247,8 @@ static sqz_status run_fire(sqz_gpu_engine *g, int i, int batch) {
 static sqz_status run_classifier(sqz_gpu_engine *g, int i, int batch) {
   const fused *f = state(g);
   const sqz_layer *l = &g->e->layers[i];
-  const sqz_fused_variant v = sqz_fused_classifier_variant(l, g->act_dtype, f->smem_limit);
+  const sqz_fused_variant v =
+      sqz_fused_classifier_variant(l, g->act_dtype, f->smem_limit, f->smem_two_blocks);
   sqz_classifier_args a;
   a.in = sqz_gpu_buffer(g, f->plan.steps[i].source);
   a.out = sqz_gpu_buffer(g, g->logits_buffer);
@@ -223,6 +264,7 @@ static sqz_status run_classifier(sqz_gpu_engine *g, int i, int batch) {
   a.ldw = v.math == SQZ_MATH_WMMA ? f->plan.classifier_ldw : a.classes;
   a.bias = sqz_gpu_weights(g, g->packed[i].conv.bias);
   a.smem = v.smem;
+  a.buffers = v.in_buffers;
   SQZ_GPU_CHECK(sqz_launch_classifier(&a, g->act_dtype, g->stream));
   return SQZ_OK;
 }

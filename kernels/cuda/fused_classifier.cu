@@ -101,12 +101,14 @@ constexpr int kSumFloats = 8 * 16;                       // a warp's partial sum
 static_assert(kChunk % 16 == 0 && kStride % 8 == 0 && kBStride % 8 == 0 &&
                   (kBufHalves * 2) % 16 == 0 && (kBBufHalves * 2) % 16 == 0,
               "ldmatrix rows start 16-byte aligned in shared memory, in both buffers");
-static_assert(kWarps * kSumFloats * 4 + 2 * (kBufHalves + kBBufHalves) * 2 ==
-                  SQZ_CLASSIFIER_WMMA_SMEM,
+static_assert(kWarps * kSumFloats * 4 == SQZ_CLASSIFIER_SUMS_BYTES &&
+                  (kBufHalves + kBBufHalves) * 2 == SQZ_CLASSIFIER_BUFFER_BYTES,
               "the planner's shared-memory size is this layout's");
+static_assert(SQZ_CLASSIFIER_MAX_BUFFERS - 2 <= 2, "cp_async_wait_all_but counts up to 2");
 
 // One step of the stream, copied asynchronously into shared memory 16
-// bytes at a time, as one group: A, row group step / chunks (up to 8 row
+// bytes at a time (the caller commits them as one group): A, row group
+// step / chunks (up to 8 row
 // tiles of 16 pixels; the last tile overlaps the one before so that no
 // row lies past the image) x channel chunk step % chunks; B, the chunk's
 // rows of the weights of the block's class tiles (b_vectors 16-byte
@@ -130,7 +132,6 @@ __device__ void stage_step(__half *a_s, __half *b_s, const sqz_classifier_args &
     const int k = i / b_vectors, v = i % b_vectors;
     sqz::cp_async16(b_s + k * kBStride + v * 8, w + (size_t)k * a.ldw + v * 8, true);
   }
-  sqz::cp_async_commit();
 }
 
 // One step's MMAs: `tiles` row tiles of 16 pixels (at shared address
@@ -162,8 +163,9 @@ __device__ __forceinline__ void step_mmas(float (&acc)[kMaxRowTiles][2][4], sqz:
 // block's 128 classes, where each warp takes its B operand by a
 // transposing ldmatrix (from global memory, a row-major operand is
 // transposed in registers as it arrives, and the MMAs waited for it).
-// Two buffers: step s + 1 is copied asynchronously into one while the
-// MMAs read step s from the other, one barrier a step.
+// A ring of a.buffers (B, 2 or 3) buffers: steps s + 1 .. s + B - 1 are
+// copied asynchronously, a commit group each, while the MMAs read step s,
+// one barrier a step.
 //
 // The sums stay in registers: an m16n8k16 accumulator gives lane l the
 // pixels (rows) l / 4 and l / 4 + 8 of classes (columns) 2 (l % 4) and
@@ -173,8 +175,9 @@ __device__ __forceinline__ void step_mmas(float (&acc)[kMaxRowTiles][2][4], sqz:
 __global__ void __launch_bounds__(kWarps * 32)
     classifier_wmma(const __grid_constant__ sqz_classifier_args a) {
   SQZ_DYNAMIC_SHARED(float, sums_all);                       // kWarps x kSumFloats, then A
-  __half *a_s = (__half *)(sums_all + kWarps * kSumFloats);  // 2 x kMaxRowTiles x 16 x kStride
-  __half *b_s = a_s + 2 * kBufHalves;                        // 2 x kChunk x kBStride
+  const int buffers = a.buffers;                             // the ring: B
+  __half *a_s = (__half *)(sums_all + kWarps * kSumFloats);  // B x kMaxRowTiles x 16 x kStride
+  __half *b_s = a_s + buffers * kBufHalves;                  // B x kChunk x kBStride
   const int n = blockIdx.x, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int g = lane / 4, t = lane % 4;  // the accumulator's row and column pair
   const int hw = a.height * a.width, row_tiles = (hw + 15) / 16;
@@ -195,17 +198,23 @@ __global__ void __launch_bounds__(kWarps * 32)
       bias[h][j] = active && c < a.classes ? a.bias[c] : 0.0f;
     }
   float acc[kMaxRowTiles][2][4];
-  stage_step(a_s, b_s, a, img, col0, b_vectors, row_tiles, chunks, 0);
-  for (int step = 0; step < steps; step++) {
+  for (int s = 0; s < buffers - 1; s++) {
+    if (s < steps)
+      stage_step(a_s + s * kBufHalves, b_s + s * kBBufHalves, a, img, col0, b_vectors, row_tiles,
+                 chunks, s);
+    sqz::cp_async_commit();  // empty past the last step: a group a step all the same
+  }
+  for (int step = 0, buf = 0; step < steps; step++, buf = buf + 1 < buffers ? buf + 1 : 0) {
     const int g0 = step / chunks * kMaxRowTiles, k0 = step % chunks * kChunk;
     const int tiles = min(kMaxRowTiles, row_tiles - g0), chunk = min(kChunk, a.cin - k0);
-    sqz::cp_async_wait<0>();
+    sqz::cp_async_wait_all_but(buffers - 2);  // this thread's copies of this step
     __syncthreads();  // this step has landed, from every thread; the last one is consumed
-    if (step + 1 < steps) {
-      const int next = (step + 1) & 1;
-      stage_step(a_s + next * kBufHalves, b_s + next * kBBufHalves, a, img, col0, b_vectors,
-                 row_tiles, chunks, step + 1);
+    if (step + buffers - 1 < steps) {  // into the last step's buffer
+      const int into = buf > 0 ? buf - 1 : buffers - 1;
+      stage_step(a_s + into * kBufHalves, b_s + into * kBBufHalves, a, img, col0, b_vectors,
+                 row_tiles, chunks, step + buffers - 1);
     }
+    sqz::cp_async_commit();
     if (!active) continue;
     if (k0 == 0) {
 #pragma unroll
@@ -215,8 +224,8 @@ __global__ void __launch_bounds__(kWarps * 32)
 #pragma unroll
           for (int e = 0; e < 4; e++) acc[r][h][e] = 0.0f;
     }
-    step_mmas(acc, sqz::smem_addr(a_s + (step & 1) * kBufHalves),
-              sqz::smem_addr(b_s + (step & 1) * kBBufHalves + warp * 16), tiles, chunk);
+    step_mmas(acc, sqz::smem_addr(a_s + buf * kBufHalves),
+              sqz::smem_addr(b_s + buf * kBBufHalves + warp * 16), tiles, chunk);
     if (k0 + chunk < a.cin) continue;  // the row group's sums are complete after its last chunk
 #pragma unroll
     for (int r = 0; r < kMaxRowTiles; r++) {
@@ -251,7 +260,8 @@ __global__ void __launch_bounds__(kWarps * 32)
 extern "C" cudaError_t sqz_launch_classifier(const sqz_classifier_args *a, sqz_dtype dtype,
                                              cudaStream_t stream) {
   if (a->math == SQZ_MATH_WMMA) {
-    if (dtype != SQZ_DTYPE_F16) return cudaErrorInvalidValue;
+    if (dtype != SQZ_DTYPE_F16 || a->buffers < 2 || a->buffers > SQZ_CLASSIFIER_MAX_BUFFERS)
+      return cudaErrorInvalidValue;
     /* Class tiles spread over grid.y, one per warp: even batch 1 fills
      * several SMs. */
     const dim3 grid((unsigned)a->batch, (unsigned)((a->classes + 16 * kWarps - 1) / (16 * kWarps)));

@@ -331,7 +331,7 @@ __device__ sqz::Half8 load_input8(const sqz_fire_args &a, const __half *img, int
 
 struct WmmaSmem {
   __half *sq, *in, *center;
-  __half *stage;      // this warp's 1 KB: two weight tiles in tile_mmas's steps, then results
+  __half *stage;      // this warp's result tile (stage_result, wmma_store_row)
   int lds, ldi, ldc;  // lds is also the stride of the chunks' squeeze weight rows
 };
 
@@ -344,7 +344,7 @@ __device__ WmmaSmem wmma_smem(const sqz_fire_args &a, unsigned char *raw) {
   const size_t body = sqz_wmma_fire_smem(g.tile_h, g.tile_w, a.cin, a.squeeze,
                                          a.bypass == SQZ_BYPASS_COMPLEX, a.in_buffers) -
                       sqz_wmma_stage_bytes();
-  s.stage = (__half *)(raw + body + (threadIdx.x / 32) * 1024);
+  s.stage = (__half *)(raw + body + (threadIdx.x / 32) * sqz_wmma_warp_stage_bytes());
   s.lds = sqz_mma_stride(a.squeeze);
   s.ldi = sqz_mma_stride(SQZ_FIRE_CHUNK);
   s.ldc = sqz_mma_stride(a.cin);
@@ -594,54 +594,45 @@ struct TileRows {
   int ld, row_pixels, k;
 };
 
-// The MMAs of one output channel tile (channels [col, col + 16) of the
-// weights w, HWIO with ne output channels: tap t, channel c is row t k + c)
-// for `Rows` tile rows (a constant, so the warp-uniform row test and its
-// WARPSYNC are not in the loop), into acc[0, Rows). Raw ldmatrix and
-// m16n8k16 MMAs: each lane's row addresses are made once and a step only
-// adds offsets; WMMA's loads made them again for every fragment.
+// The MMAs of one output channel tile for `Rows` tile rows (a constant, so
+// the warp-uniform row test and its WARPSYNC are not in the loop), into
+// acc[0, Rows): A from shared memory, B the tile's weights packed in the
+// MMA's register order (sqz_mma_b_source: 512 bytes a step of a tap and
+// 16 channels, this lane's 16 at 16 lane), so one 16-byte load a lane is
+// a step's B operand. Raw ldmatrix and m16n8k16 MMAs: each lane's row
+// addresses are made once and a step only adds offsets.
 template <int Rows, typename FirstPixel>
 __device__ __forceinline__ void tile_mmas(float (&acc)[SQZ_WMMA_MAX_TILE_H][2][4],
                                           const TileRows &A, FirstPixel first, int taps,
-                                          const __half *w, int ne, int col, __half *stage) {
-  // A step is a tap and 16 channels: its B operand is 16 rows of the
-  // weights. Each lane fetches 8 halves of the next step's tile (row
-  // lane / 2, one 16-byte load) into plain registers before this step's
-  // MMAs, and stores them after, into one of two 16 x 16 slots in the
-  // warp's stage (free until the epilogue), from where a transposing
-  // ldmatrix makes the B registers. (Straight from global, the row-major
-  // operand would be transposed in registers as it arrives, so every step
-  // would wait for its load.)
-  const int lane = threadIdx.x % 32;
-  const size_t b_step = (size_t)16 * ne;  // one step down the weights' rows
-  const __half *b_next = w + (size_t)(lane / 2) * ne + col + (lane % 2) * 8;
-  const sqz::SmemAddr b_dst = sqz::smem_addr(stage + (lane / 2) * 16 + (lane % 2) * 8);
+                                          const __half *packed) {
+  // The loads of kAhead steps are in flight behind the MMAs. Past the
+  // tile's last step they read on (the next tile's or the buffer's
+  // padding, not used): unconditional, so that the unrolled steps rename
+  // the ring rather than copy it, and no bound is kept.
+  constexpr int kAhead = SQZ_MMA_B_AHEAD;
+  const uint4 *b_next = (const uint4 *)packed + threadIdx.x % 32;  // 32 a step
+  uint4 ring[kAhead];  // ring[i]: step + i's B registers
+#pragma unroll
+  for (int i = 0; i < kAhead; i++, b_next += 32) ring[i] = *b_next;
   const sqz::SmemAddr a_lane = sqz::ldmatrix_lane_row(sqz::smem_addr(A.base), A.ld);
-  const sqz::SmemAddr b_lane = sqz::ldmatrix_lane_row(sqz::smem_addr(stage), 16);
   const int row_bytes = A.row_pixels * A.ld * 2;  // one tile row down
-  sqz::Half8 next = sqz::load8(b_next);
-  int slot = 0;  // in halves
   for (int tap = 0; tap < taps; tap++) {
     const sqz::SmemAddr a_tap = a_lane + first(tap) * A.ld * 2;
-    for (int ks = 0; ks < A.k; ks += 16) {
-      sqz::st_shared16(b_dst + slot * 2, next.u);
-      __syncwarp();
-      b_next += b_step;
-      if (tap + 1 < taps || ks + 16 < A.k) next = sqz::load8(b_next);
-      uint32_t b[4];  // columns 0-7: b[0], b[1]; 8-15: b[2], b[3]
-      sqz::ldmatrix_x4<true>(b, b_lane + slot * 2);
-      slot ^= 256;
+    for (int ks = 0; ks < A.k; ks += 16, b_next += 32) {
+      const uint4 b = ring[0];  // columns 0-7: x, y; 8-15: z, w
+#pragma unroll
+      for (int i = 0; i + 1 < kAhead; i++) ring[i] = ring[i + 1];
+      ring[kAhead - 1] = *b_next;
       const sqz::SmemAddr a_step = a_tap + ks * 2;
 #pragma unroll
       for (int r = 0; r < Rows; r++) {
         uint32_t fa[4];
         sqz::ldmatrix_x4(fa, a_step + r * row_bytes);
-        sqz::mma_16816(acc[r][0], fa, b[0], b[1]);
-        sqz::mma_16816(acc[r][1], fa, b[2], b[3]);
+        sqz::mma_16816(acc[r][0], fa, b.x, b.y);
+        sqz::mma_16816(acc[r][1], fa, b.z, b.w);
       }
     }
   }
-  __syncwarp();  // every lane's slot rows are read before the stage takes results
 }
 
 // tile_mmas for `rows` tile rows, from zero accumulators. Rows are 1, 2, 4
@@ -651,18 +642,24 @@ __device__ __forceinline__ void tile_mmas(float (&acc)[SQZ_WMMA_MAX_TILE_H][2][4
 template <typename FirstPixel>
 __device__ __forceinline__ void tile_rows_mmas(float (&acc)[SQZ_WMMA_MAX_TILE_H][2][4], int rows,
                                                const TileRows &A, FirstPixel first, int taps,
-                                               const __half *w, int ne, int col, __half *stage) {
+                                               const __half *packed) {
 #pragma unroll
   for (int r = 0; r < SQZ_WMMA_MAX_TILE_H; r++)
 #pragma unroll
     for (int i = 0; i < 8; i++) acc[r][i / 4][i % 4] = 0.0f;
   static_assert(SQZ_WMMA_MAX_TILE_H == 8, "the widest case is the tallest tile");
   switch (rows) {
-    case 1: tile_mmas<1>(acc, A, first, taps, w, ne, col, stage); break;
-    case 2: tile_mmas<2>(acc, A, first, taps, w, ne, col, stage); break;
-    case 4: tile_mmas<4>(acc, A, first, taps, w, ne, col, stage); break;
-    default: tile_mmas<8>(acc, A, first, taps, w, ne, col, stage); break;
+    case 1: tile_mmas<1>(acc, A, first, taps, packed); break;
+    case 2: tile_mmas<2>(acc, A, first, taps, packed); break;
+    case 4: tile_mmas<4>(acc, A, first, taps, packed); break;
+    default: tile_mmas<8>(acc, A, first, taps, packed); break;
   }
+}
+
+// The packed weights (sqz_mma_b_source) of output channel tile nt of a
+// [k_rows x n] matrix: its steps are contiguous, k_rows / 16 of 256 halves.
+__device__ __forceinline__ const __half *packed_tile(const void *packed, int k_rows, int nt) {
+  return (const __half *)packed + (size_t)nt * k_rows / 16 * SQZ_MMA_B_STEP_HALVES;
 }
 
 // Both expands: output channel tiles nt of the concatenation, 1x1 for
@@ -673,8 +670,8 @@ __device__ void wmma_expand_item(const sqz_fire_args &a, int n, int y0, int x0, 
   const sqz_fire_geometry &g = a.geo;
   const int t1 = a.e1 / 16;
   const bool is3 = nt >= t1;
-  const int ne = is3 ? a.e3 : a.e1, col = (is3 ? nt - t1 : nt) * 16, taps = is3 ? 9 : 1;
-  const __half *w = (const __half *)(is3 ? a.w_e3 : a.w_e1);
+  const int col = (is3 ? nt - t1 : nt) * 16, taps = is3 ? 9 : 1;
+  const __half *w = packed_tile(is3 ? a.mma_e3 : a.mma_e1, taps * a.squeeze, col / 16);
   // A: the squeeze output's halo pixels; tile row r0 at tap (dy, dx) is 16
   // consecutive ones from sqz_halo_tap, the next a halo row further.
   const TileRows A = {s.sq, s.lds, sqz_halo_w(&g), a.squeeze};
@@ -683,7 +680,7 @@ __device__ void wmma_expand_item(const sqz_fire_args &a, int n, int y0, int x0, 
                      : sqz_halo_tap(&g, r0, 0, 0, 0);
   };
   float acc[SQZ_WMMA_MAX_TILE_H][2][4];
-  tile_rows_mmas(acc, r1 - r0, A, first, taps, w, ne, col, s.stage);
+  tile_rows_mmas(acc, r1 - r0, A, first, taps, w);
   float b[2][2];
   sqz::lane_bias((is3 ? a.b_e3 : a.b_e1) + col, b);
   const RowsOut o = rows_out(a, n, y0 + r0, x0, nt * 16);
@@ -729,7 +726,7 @@ __device__ void wmma_shortcut(const sqz_fire_args &a, int n, int y0, int x0, con
   const auto first = [](int) { return 0; };
   for (int nt = threadIdx.x / 32; nt < E / 16; nt += SQZ_FIRE_WARPS) {
     float acc[SQZ_WMMA_MAX_TILE_H][2][4];
-    tile_rows_mmas(acc, g.tile_h, A, first, 1, (const __half *)a.w_shortcut, E, nt * 16, s.stage);
+    tile_rows_mmas(acc, g.tile_h, A, first, 1, packed_tile(a.mma_shortcut, a.cin, nt));
     float b[2][2];
     sqz::lane_bias(a.b_shortcut + nt * 16, b);
     const RowsOut o = rows_out(a, n, y0, x0, nt * 16);
@@ -769,6 +766,8 @@ extern "C" cudaError_t sqz_launch_fire(const sqz_fire_args *a, sqz_dtype dtype,
     const int th = a->geo.tile_h;
     if (dtype != SQZ_DTYPE_F16 || th < 1 || th > SQZ_WMMA_MAX_TILE_H || (th & (th - 1)))
       return cudaErrorInvalidValue;  // wmma_expand_item has a case for each power of two
+    if (!a->mma_e1 || !a->mma_e3 || (a->bypass == SQZ_BYPASS_COMPLEX && !a->mma_shortcut))
+      return cudaErrorInvalidValue;  // the tensor cores take the packed weights
     if (a->geo.pool.kernel ? a->in_buffers != 1
                            : a->in_buffers < 2 || a->in_buffers > SQZ_WMMA_MAX_IN_BUFFERS)
       return cudaErrorInvalidValue;  // staged by the threads through a pool, else a ring

@@ -31,6 +31,10 @@ typedef struct sqz_fire_args {
   int bypass; /* sqz_bypass */
   sqz_fire_geometry geo;
   const void *w_squeeze, *w_e1, *w_e3, *w_shortcut; /* HWIO */
+  /* Tensor cores: the expands' and the shortcut's weights packed in the
+   * MMA's register order (sqz_mma_b_source), as sqz_launch_pack_mma_b
+   * writes them. */
+  const void *mma_e1, *mma_e3, *mma_shortcut;
   const float *b_squeeze, *b_e1, *b_e3, *b_shortcut;
   sqz_fused_math math;
   int threads;
@@ -40,6 +44,12 @@ typedef struct sqz_fire_args {
 } sqz_fire_args;
 
 cudaError_t sqz_launch_fire(const sqz_fire_args *a, sqz_dtype dtype, cudaStream_t stream);
+
+/* Packs a [k_rows x n] fp16 HWIO matrix (k_rows, n multiples of 16) in
+ * the MMA's register order (sqz_mma_b_source) into `out`, k_rows x n
+ * halves. */
+cudaError_t sqz_launch_pack_mma_b(const void *hwio, int k_rows, int n, void *out,
+                                  cudaStream_t stream);
 
 /* The stem: conv (any kernel, stride, pad) + bias + ReLU, then the max
  * pool that follows it (1x1 stride 1 when none), in one kernel reading the
@@ -70,6 +80,7 @@ typedef struct sqz_classifier_args {
   const float *bias;
   sqz_fused_math math;
   size_t smem;
+  int buffers; /* tensor cores: the ring's buffers, 2 or 3 */
 } sqz_classifier_args;
 
 cudaError_t sqz_launch_classifier(const sqz_classifier_args *a, sqz_dtype dtype,
@@ -80,14 +91,18 @@ cudaError_t sqz_launch_classifier(const sqz_classifier_args *a, sqz_dtype dtype,
  * rows of the block's 128 classes, 136 halves apart: both strides are odd
  * multiples of 16 bytes (sqz_mma_stride), so the 8 rows of each 8 x 8
  * matrix load fall on distinct banks. Shared memory: 8 warps' 8 x 16 float
- * partial sums, then two buffers of each. */
+ * partial sums, then a ring of 2 or 3 (the args' buffers) of each:
+ * SQZ_CLASSIFIER_SUMS_BYTES + buffers x SQZ_CLASSIFIER_BUFFER_BYTES, at
+ * least SQZ_CLASSIFIER_WMMA_SMEM. */
 enum {
   SQZ_CLASSIFIER_CHUNK = 64,
   SQZ_CLASSIFIER_A_STRIDE = 72,
   SQZ_CLASSIFIER_B_STRIDE = 136,
-  SQZ_CLASSIFIER_WMMA_SMEM =
-      8 * 128 * 4 +
-      2 * (8 * 16 * SQZ_CLASSIFIER_A_STRIDE + SQZ_CLASSIFIER_CHUNK * SQZ_CLASSIFIER_B_STRIDE) * 2
+  SQZ_CLASSIFIER_MAX_BUFFERS = 3,
+  SQZ_CLASSIFIER_SUMS_BYTES = 8 * 128 * 4,
+  SQZ_CLASSIFIER_BUFFER_BYTES =
+      (8 * 16 * SQZ_CLASSIFIER_A_STRIDE + SQZ_CLASSIFIER_CHUNK * SQZ_CLASSIFIER_B_STRIDE) * 2,
+  SQZ_CLASSIFIER_WMMA_SMEM = SQZ_CLASSIFIER_SUMS_BYTES + 2 * SQZ_CLASSIFIER_BUFFER_BYTES
 };
 
 /* Raise each kernel's dynamic shared memory limit to `bytes` (once, at

@@ -16,6 +16,18 @@ static sqz_pool_fold fold_of(const sqz_layer *pool) {
   return p;
 }
 
+static int wmma_channels(const sqz_layer *l);
+
+size_t sqz_fused_mma_offsets(const sqz_layer *l, size_t *e3, size_t *shortcut) {
+  const sqz_fire *f = &l->fire;
+  const size_t s = (size_t)f->squeeze.out_channels, e1 = (size_t)f->expand1x1.out_channels,
+               e3c = (size_t)f->expand3x3.out_channels;
+  *e3 = s * e1;
+  *shortcut = *e3 + 9 * s * e3c;
+  return *shortcut + (f->bypass == SQZ_BYPASS_COMPLEX ? (size_t)l->in_c * (e1 + e3c) : 0) +
+         SQZ_MMA_B_AHEAD * SQZ_MMA_B_STEP_HALVES;
+}
+
 static int is_classifier(const sqz_layer *l) {
   return l->kind == SQZ_LAYER_CONV && l->conv.kernel == 1 && l->conv.stride == 1 && l->conv.relu;
 }
@@ -36,6 +48,7 @@ sqz_status sqz_fused_plan_buffers(const sqz_layer *layers, int n, int max_batch,
     sqz_fused_step *s = &out->steps[i];
     s->source = cur;
     s->out = -1;
+    s->mma_weights = -1;
     s->pool = no_pool(l->in_h, l->in_w);
     if (i == 0) {
       s->role = SQZ_FUSED_STEM;
@@ -56,6 +69,11 @@ sqz_status sqz_fused_plan_buffers(const sqz_layer *layers, int n, int max_batch,
       s->role = SQZ_FUSED_FIRE;
       if (layers[i - 1].kind == SQZ_LAYER_MAXPOOL && i - 1 != 1) s->pool = fold_of(&layers[i - 1]);
       s->out = sqz_plan_add(plan, per * l->out_c * l->out_h * l->out_w, step, step + 1);
+      if (dtype == SQZ_DTYPE_F16 && wmma_channels(l)) {
+        size_t e3, shortcut;
+        s->mma_weights = sqz_plan_add(plan, sqz_fused_mma_offsets(l, &e3, &shortcut) * 2, 0,
+                                      INT_MAX / 2); /* live for the engine's life */
+      }
     } else if (i == n - 2) {
       s->role = SQZ_FUSED_CLASSIFIER;
     } else if (i == n - 1) {
@@ -182,12 +200,15 @@ sqz_fused_variant sqz_fused_stem_variant(const sqz_layer *conv, const sqz_layer 
 }
 
 sqz_fused_variant sqz_fused_classifier_variant(const sqz_layer *conv, sqz_dtype dtype,
-                                               size_t smem_limit) {
+                                               size_t smem_limit, size_t smem_two_blocks) {
   sqz_fused_variant v = {SQZ_MATH_FMA, 0, 0, 0, "CUDA cores", 0};
   const int pixels = conv->in_h * conv->in_w;
   if (dtype == SQZ_DTYPE_F16 && conv->conv.in_channels % 16 == 0 && pixels >= 16) {
+    const size_t deepest = (size_t)SQZ_CLASSIFIER_SUMS_BYTES +
+                           (size_t)SQZ_CLASSIFIER_MAX_BUFFERS * SQZ_CLASSIFIER_BUFFER_BYTES;
     v.math = SQZ_MATH_WMMA;
-    v.smem = SQZ_CLASSIFIER_WMMA_SMEM;
+    v.in_buffers = deepest <= smem_two_blocks ? SQZ_CLASSIFIER_MAX_BUFFERS : 2;
+    v.smem = (size_t)SQZ_CLASSIFIER_SUMS_BYTES + (size_t)v.in_buffers * SQZ_CLASSIFIER_BUFFER_BYTES;
     v.why = "tensor cores";
   } else {
     v.smem = (size_t)16 * conv->conv.in_channels * 4; /* 16 pixels staged */

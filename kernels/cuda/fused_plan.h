@@ -28,7 +28,18 @@ typedef struct sqz_fused_step {
   int source;         /* buffer read (plan index) */
   int out;            /* buffer written (plan index), -1 for none */
   sqz_pool_fold pool; /* stem: its pool; fire: the pool folded into its read */
+  /* Fire on tensor cores (fp16, channels multiples of 16): its expand and
+   * shortcut weights packed in the MMA's register order (plan index, -1
+   * for none), sqz_fused_mma_offsets apart. */
+  int mma_weights;
 } sqz_fused_step;
+
+/* Where a Fire module's packed weights start in its mma_weights buffer, in
+ * halves: the 1x1 expand's (squeeze x e1) at 0, the 3x3's (9 squeeze x e3)
+ * at *e3, the complex bypass's shortcut (in_c x (e1 + e3)) at *shortcut;
+ * returns the total, with the padding the kernel's loads ahead need
+ * (SQZ_MMA_B_AHEAD steps). */
+size_t sqz_fused_mma_offsets(const sqz_layer *fire, size_t *e3, size_t *shortcut);
 
 typedef struct sqz_fused_plan {
   int input;              /* the converted input */
@@ -50,7 +61,7 @@ typedef struct sqz_fused_variant {
   int tile_h, tile_w;
   size_t smem;
   const char *why; /* a short reason, for the description */
-  int in_buffers;  /* tensor-core Fire kernel: the squeeze's input chunk buffers */
+  int in_buffers;  /* tensor cores: the input ring's buffers (Fire: the squeeze's) */
 } sqz_fused_variant;
 
 /* The Fire kernel for this module at this batch: tensor cores when the
@@ -73,13 +84,14 @@ size_t sqz_fused_two_block_smem(size_t smem_per_sm, size_t reserved);
  * 16 on CUDA cores) and variant: tensor cores when the precision is fp16,
  * the output channels a multiple of 16 and the GEMM's operands fit in
  * shared memory, else CUDA cores (tile_h 0 when that does not fit either).
- * Then the classifier's variant. */
+ * Then the classifier's variant: on tensor cores a third buffer in its
+ * ring where it stays within smem_two_blocks. */
 sqz_stem_geometry sqz_fused_stem_geometry(const sqz_layer *conv, const sqz_layer *pool_or_null);
 enum { SQZ_STEM_CHUNK = 16 };
 sqz_fused_variant sqz_fused_stem_variant(const sqz_layer *conv, const sqz_layer *pool_or_null,
                                          sqz_dtype dtype, size_t smem_limit);
 sqz_fused_variant sqz_fused_classifier_variant(const sqz_layer *conv, sqz_dtype dtype,
-                                               size_t smem_limit);
+                                               size_t smem_limit, size_t smem_two_blocks);
 
 #ifdef __cplusplus
 }

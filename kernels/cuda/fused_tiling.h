@@ -200,9 +200,8 @@ enum { SQZ_WMMA_MAX_IN_BUFFERS = 4 };
  *   input chunks    in_buffers x (halo pixels (rounded to 16) x stride(chunk),
  *                   then the chunk's 32 rows of squeeze weights x
  *                   stride(squeeze), copied with it)
- *   staging         8 warps x 1 KB (always last): two 16 x 16 half weight
- *                   slots in the MMA steps, then a 16 x 16 half result
- *                   tile (SQZ_WMMA_RESULT_LD halves a row)
+ *   staging         8 warps x 768 bytes (always last): a 16 x 16 half
+ *                   result tile (SQZ_WMMA_RESULT_LD halves a row)
  * and for the complex bypass, afterwards, the tile's input
  *   (tile_h * 16) x stride(cin) from the start. */
 SQZ_HD size_t sqz_wmma_sq_bytes(int tile_h, int tile_w, int squeeze) {
@@ -215,7 +214,8 @@ SQZ_HD size_t sqz_wmma_in_bytes(int tile_h, int tile_w, int squeeze) {
   return sqz_wmma_chunk_pixels_bytes(tile_h, tile_w) +
          (size_t)SQZ_FIRE_CHUNK * (size_t)sqz_mma_stride(squeeze) * 2;
 }
-SQZ_HD size_t sqz_wmma_stage_bytes(void) { return (size_t)SQZ_FIRE_WARPS * 1024; }
+SQZ_HD size_t sqz_wmma_warp_stage_bytes(void) { return (size_t)16 * SQZ_WMMA_RESULT_LD * 2; }
+SQZ_HD size_t sqz_wmma_stage_bytes(void) { return SQZ_FIRE_WARPS * sqz_wmma_warp_stage_bytes(); }
 SQZ_HD size_t sqz_wmma_center_bytes(int tile_h, int tile_w, int cin) {
   return (size_t)tile_h * tile_w * (size_t)sqz_mma_stride(cin) * 2;
 }
@@ -242,6 +242,27 @@ SQZ_HD int sqz_wmma_in_buffers_for(const sqz_pool_fold *pool, int tile_h, int ti
   if (b < 2) b = 2;
   while (b > 2 && sqz_wmma_fire_smem(tile_h, tile_w, cin, squeeze, complex_bypass, b) > budget) b--;
   return b;
+}
+
+/* The tensor-core Fire kernel's expand and shortcut weights, packed in
+ * the order of the MMA's B registers (mma_tile.cuh; m16n8k16 B: lane l
+ * holds column l / 4, rows 2 (l % 4), + 1, + 8, + 9): a [k_rows x n] HWIO
+ * matrix (k_rows and n multiples of 16) as, per 16-column tile, per step
+ * of 16 rows, per lane, its 8 halves: b0, b1 of columns 0-7, then b2, b3
+ * of columns 8-15, each register's lower row first. One 16-byte load a
+ * lane is then a step's whole B operand, and a warp's is 512 contiguous
+ * bytes. Element i of the packed array is element (*k, *n) of the matrix.
+ * The kernel loads SQZ_MMA_B_AHEAD steps ahead, also past a tile's last
+ * step (not used): a buffer of packed weights ends with that many steps
+ * of padding, so those loads stay inside it. */
+enum { SQZ_MMA_B_AHEAD = 2, SQZ_MMA_B_STEP_HALVES = 256 };
+SQZ_HD void sqz_mma_b_source(size_t i, int k_rows, int *k, int *n) {
+  const int e = (int)(i % 8), lane = (int)(i / 8 % 32), steps = k_rows / 16;
+  const size_t tile_step = i / 256; /* a step's tile: 32 lanes x 8 halves */
+  const int step = (int)(tile_step % (size_t)steps), nt = (int)(tile_step / (size_t)steps);
+  const int r = e / 2;
+  *k = step * 16 + 8 * (r & 1) + 2 * (lane % 4) + e % 2;
+  *n = nt * 16 + 8 * (r >> 1) + lane / 4;
 }
 
 /* The tensor-core expand's work, dealt to the 8 warps. A 3x3 output

@@ -124,16 +124,17 @@ TEST(FusedGeometry, SqueezeDealCoversEveryTileOnceWithOneColumnAWarp) {
   EXPECT_EQ(sqz_squeeze_deal_of(2, 7, 3).count, 4);
 }
 
-// A warp's 16 x 16 half result tile fits its 1 KB of the stage (two
-// 16 x 16 weight slots in the MMA steps), its rows 16-byte aligned for
+// A warp's 16 x 16 half result tile is its part of the stage, each part
+// 16-byte aligned, its rows 16-byte aligned for
 // wmma_store_row's loads, and neither access conflicts: the accumulators'
 // 4-byte stores (lane l: row l / 4 (+ 8), the pair l % 4 of column half h)
 // fall on 32 distinct banks, and each 8-lane phase of the 16-byte loads
 // (lane l: row l % 16, half l / 16) on 8 distinct 16-byte bank groups.
 TEST(FusedGeometry, ResultTileFitsTheStageWithoutBankConflicts) {
   const int ld = SQZ_WMMA_RESULT_LD;
-  EXPECT_LE((size_t)SQZ_FIRE_WARPS * 16 * ld * 2, sqz_wmma_stage_bytes());
-  EXPECT_EQ(sqz_wmma_stage_bytes(), (size_t)SQZ_FIRE_WARPS * 2 * 16 * 16 * 2);
+  EXPECT_EQ(sqz_wmma_warp_stage_bytes(), (size_t)16 * ld * 2);
+  EXPECT_EQ(sqz_wmma_warp_stage_bytes() % 16, 0u);
+  EXPECT_EQ(sqz_wmma_stage_bytes(), SQZ_FIRE_WARPS * sqz_wmma_warp_stage_bytes());
   EXPECT_EQ(ld * 2 % 16, 0);
   for (int h = 0; h < 2; h++)
     for (int second = 0; second < 2; second++) {
@@ -330,6 +331,83 @@ TEST(FusedPlan, BuiltinsMapToStemFiresAndClassifier) {
   }
 }
 
+// The packed B operand (sqz_mma_b_source) covers every weight exactly
+// once, and puts element (k, n) of each 16 x 16 step where the m16n8k16 B
+// fragment has it: lane (n % 8) * 4 + (k % 8) / 2, register (k % 16) / 8
+// for columns 0-7 and 2 + that for 8-15, the lower row in the lower half.
+TEST(FusedGeometry, PackedWeightsAreTheMmaRegistersInStepOrder) {
+  for (int k_rows : {16, 48, 144, 576})
+    for (int n : {16, 64, 208}) {
+      std::vector<int> seen((size_t)k_rows * n, 0);
+      for (size_t i = 0; i < seen.size(); i++) {
+        int k, c;
+        sqz_mma_b_source(i, k_rows, &k, &c);
+        ASSERT_GE(k, 0);
+        ASSERT_LT(k, k_rows);
+        ASSERT_GE(c, 0);
+        ASSERT_LT(c, n);
+        seen[(size_t)k * n + c]++;
+        const size_t step = i / SQZ_MMA_B_STEP_HALVES;  // of all tiles, in order
+        const int lane = (int)(i / 8 % 32), reg = (int)(i % 8 / 2), half = (int)(i % 2);
+        ASSERT_EQ(step, (size_t)(c / 16) * (k_rows / 16) + k / 16) << i;
+        ASSERT_EQ(lane, (c % 8) * 4 + (k % 8) / 2) << i;
+        ASSERT_EQ(reg, (k % 16) / 8 + 2 * ((c % 16) / 8)) << i;
+        ASSERT_EQ(half, k % 2) << i;
+      }
+      EXPECT_EQ(*std::min_element(seen.begin(), seen.end()), 1);
+      EXPECT_EQ(*std::max_element(seen.begin(), seen.end()), 1);
+    }
+}
+
+// fp16 plans give each tensor-core Fire module one buffer of packed
+// weights (both expands, the shortcut, the padding the loads ahead read),
+// alive for the engine's life; fp32 plans and CUDA-core modules none.
+TEST(FusedPlan, TensorCoreFiresGetTheirPackedWeights) {
+  sqz_metaparams odd = sqz_metaparams_default();
+  odd.pct_3x3 = 0.01;  // channels not multiples of 16: CUDA cores
+  for (int which = 0; which < 3; which++) {
+    sqz_model *m = nullptr;
+    if (which < 2)
+      ASSERT_EQ(sqz_model_builtin(which ? "squeezenet1_0_complex_bypass" : "squeezenet1_1", 0, &m),
+                SQZ_OK);
+    else
+      ASSERT_EQ(sqz_model_from_metaparams(&odd, 0, &m), SQZ_OK);
+    for (sqz_dtype dt : {SQZ_DTYPE_F16, SQZ_DTYPE_F32}) {
+      sqz_memory_plan p;
+      sqz_plan_init(&p);
+      sqz_fused_plan plan;
+      ASSERT_EQ(sqz_fused_plan_buffers(m->layers, m->num_layers, 8, dt, &p, &plan), SQZ_OK);
+      int packed = 0;
+      for (int i = 0; i < m->num_layers; i++) {
+        const sqz_layer *l = &m->layers[i];
+        const int b = plan.steps[i].mma_weights;
+        if (l->kind != SQZ_LAYER_FIRE || dt == SQZ_DTYPE_F32 || which == 2) {
+          EXPECT_EQ(b, -1) << l->name;
+          continue;
+        }
+        ASSERT_GE(b, 0) << l->name;
+        packed++;
+        const sqz_fire *f = &l->fire;
+        const size_t s = f->squeeze.out_channels, e1 = f->expand1x1.out_channels,
+                     e3 = f->expand3x3.out_channels;
+        size_t at_e3, at_shortcut;
+        const size_t total = sqz_fused_mma_offsets(l, &at_e3, &at_shortcut);
+        EXPECT_EQ(at_e3, s * e1);
+        EXPECT_EQ(at_shortcut, at_e3 + 9 * s * e3);
+        const size_t shortcut = f->bypass == SQZ_BYPASS_COMPLEX ? l->in_c * (e1 + e3) : 0;
+        EXPECT_EQ(total, at_shortcut + shortcut + SQZ_MMA_B_AHEAD * SQZ_MMA_B_STEP_HALVES);
+        EXPECT_EQ(p.buffers[b].bytes, total * 2);
+        EXPECT_EQ(p.buffers[b].first, 0);
+        EXPECT_GT(p.buffers[b].last, m->num_layers);
+        EXPECT_EQ(at_e3 * 2 % 16, 0u);  // every part 16-byte aligned
+        EXPECT_EQ(at_shortcut * 2 % 16, 0u);
+      }
+      EXPECT_EQ(packed, dt == SQZ_DTYPE_F16 && which < 2 ? 8 : 0) << m->name;
+    }
+    sqz_model_free(m);
+  }
+}
+
 TEST(FusedPlan, UnsupportedStructuresSayWhich) {
   sqz_model *m = nullptr;
   ASSERT_EQ(sqz_model_begin("odd", 3, 32, 32, &m), SQZ_OK);
@@ -452,31 +530,44 @@ TEST(FusedVariants, StemOnTensorCoresForFp16AndMultiplesOf16) {
   sqz_model_free(m);
 }
 
-// The tensor-core classifier's shared memory: the partial sums, two A
-// buffers and two B buffers (the chunk's weight rows of a block's 128
-// classes), at the conflict-free ldmatrix strides, every buffer 16-byte
-// aligned, and two blocks on an H100 SM (228 KB, 1 KB reserved per block).
+// The tensor-core classifier's shared memory: the partial sums, then a
+// ring of 2 or 3 A buffers and as many B buffers (the chunk's weight rows
+// of a block's 128 classes), at the conflict-free ldmatrix strides, every
+// buffer 16-byte aligned; three where two blocks still share an SM (an
+// H100's: 228 KB, 1 KB reserved per block), else two.
 TEST(FusedVariants, ClassifierOnTensorCoresStagesItsWeightsWithItsRows) {
   const int a_buf = 8 * 16 * SQZ_CLASSIFIER_A_STRIDE * 2;
   const int b_buf = SQZ_CLASSIFIER_CHUNK * SQZ_CLASSIFIER_B_STRIDE * 2;
+  EXPECT_EQ(SQZ_CLASSIFIER_BUFFER_BYTES, a_buf + b_buf);
+  EXPECT_EQ(SQZ_CLASSIFIER_SUMS_BYTES, 8 * 128 * 4);
   EXPECT_EQ(SQZ_CLASSIFIER_WMMA_SMEM, 8 * 128 * 4 + 2 * a_buf + 2 * b_buf);
   EXPECT_EQ(a_buf % 16, 0);
   EXPECT_EQ(b_buf % 16, 0);
   EXPECT_EQ(SQZ_CLASSIFIER_A_STRIDE, sqz_mma_stride(SQZ_CLASSIFIER_CHUNK));
   EXPECT_EQ(SQZ_CLASSIFIER_B_STRIDE, sqz_mma_stride(128));  // a block's 8 class tiles
-  EXPECT_LE(2 * (SQZ_CLASSIFIER_WMMA_SMEM + 1024), 228 << 10);
+  const size_t h100 = sqz_fused_two_block_smem(228 << 10, 1 << 10);
+  const size_t deepest = SQZ_CLASSIFIER_SUMS_BYTES + 3 * (size_t)SQZ_CLASSIFIER_BUFFER_BYTES;
+  EXPECT_LE(deepest, h100);
 
   sqz_model *m = nullptr;
   ASSERT_EQ(sqz_model_builtin("squeezenet1_1", 0, &m), SQZ_OK);
   const sqz_layer *conv10 = &m->layers[m->num_layers - 2];
-  const sqz_fused_variant half = sqz_fused_classifier_variant(conv10, SQZ_DTYPE_F16, 227 << 10);
+  const sqz_fused_variant half =
+      sqz_fused_classifier_variant(conv10, SQZ_DTYPE_F16, 227 << 10, h100);
   EXPECT_EQ(half.math, SQZ_MATH_WMMA);
-  EXPECT_EQ(half.smem, (size_t)SQZ_CLASSIFIER_WMMA_SMEM);
+  EXPECT_EQ(half.in_buffers, 3);
+  EXPECT_EQ(half.smem, deepest);
   EXPECT_EQ(half.tile_h, 1);
+  const sqz_fused_variant a100 =  // 164 KB an SM: two blocks of 81 KB
+      sqz_fused_classifier_variant(conv10, SQZ_DTYPE_F16, 163 << 10,
+                                   sqz_fused_two_block_smem(164 << 10, 1 << 10));
+  EXPECT_EQ(a100.in_buffers, 2);
+  EXPECT_EQ(a100.smem, (size_t)SQZ_CLASSIFIER_WMMA_SMEM);
   EXPECT_EQ(
-      sqz_fused_classifier_variant(conv10, SQZ_DTYPE_F16, SQZ_CLASSIFIER_WMMA_SMEM - 1).tile_h,
+      sqz_fused_classifier_variant(conv10, SQZ_DTYPE_F16, SQZ_CLASSIFIER_WMMA_SMEM - 1, 0).tile_h,
       0);  // does not fit
-  EXPECT_EQ(sqz_fused_classifier_variant(conv10, SQZ_DTYPE_F32, 227 << 10).math, SQZ_MATH_FMA);
+  EXPECT_EQ(sqz_fused_classifier_variant(conv10, SQZ_DTYPE_F32, 227 << 10, h100).math,
+            SQZ_MATH_FMA);
   sqz_model_free(m);
 }
 
