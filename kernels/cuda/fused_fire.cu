@@ -64,38 +64,69 @@ __device__ __forceinline__ void outer_product(float (&acc)[kTM][kTN], const floa
     for (int j = 0; j < kTN; j++) acc[i][j] += av[i] * bv[j];
 }
 
-// acc += the sum over k < K of a_rows(k) (this thread's kTM values of
-// column k of A) x this thread's kTN weights of row k0 + k of a [rows x n]
-// HWIO matrix (zero past n). The row-length test is made once, not each
-// step: with n a multiple of 4 a thread's 4 weights are one vector load
-// (row start and column then multiples of 4, so aligned), else scalar
-// loads. Unrolled by kUnroll (4: the loads of 4 steps in flight
-// together). A thread whose 4 columns all lie past n has nothing to add
-// (and stores nothing).
-template <typename T, int kUnroll, typename ARows>
+// This thread's kTN weights of row k of `row`'s matrix (n columns, zero
+// past n): one vector load when n is a multiple of 4 (row start and
+// column then multiples of 4, so aligned), else scalar loads.
+template <typename T, bool kVector>
+__device__ __forceinline__ void row_weights(const T *row, int n, int c0, int k, float (&bv)[kTN]) {
+  if (kVector) {
+    sqz::load4(row + (size_t)k * n, bv);
+    return;
+  }
+#pragma unroll
+  for (int j = 0; j < kTN; j++) bv[j] = c0 + j < n ? sqz::to_float(row[(size_t)k * n + j]) : 0.0f;
+}
+
+// The steps of fma_rows, the weight load's form fixed. With kQuads, steps
+// go 4 at a time first: a_quads(k, av) gives this thread's kTM values of
+// columns k .. k + 3 of A, a 16-byte shared load per row (av[q][i]: column
+// k + q, row i); the remaining K % 4 steps, and every step without
+// kQuads, take a_rows(k, av), one column. The single steps are unrolled
+// by kUnroll.
+template <typename T, bool kVector, bool kQuads, int kUnroll, typename ARows, typename AQuads>
+__device__ __forceinline__ void fma_steps(float (&acc)[kTM][kTN], const T *row, int n, int c0,
+                                          int K, ARows a_rows, AQuads a_quads) {
+  int k = 0;
+  if (kQuads)
+    for (; k + 4 <= K; k += 4) {
+      float av[4][kTM];
+      a_quads(k, av);
+#pragma unroll
+      for (int q = 0; q < 4; q++) {
+        float bv[kTN];
+        row_weights<T, kVector>(row, n, c0, k + q, bv);
+        outer_product(acc, av[q], bv);
+      }
+    }
+#pragma unroll kUnroll
+  for (; k < K; k++) {
+    float av[kTM], bv[kTN];
+    a_rows(k, av);
+    row_weights<T, kVector>(row, n, c0, k, bv);
+    outer_product(acc, av, bv);
+  }
+}
+
+// A without a quad form (the shortcut reads it through the folded pool).
+struct NoQuads {
+  __device__ void operator()(int, float (&)[4][kTM]) const {}
+};
+
+// acc += the sum over k < K of column k of A (a_rows, or a_quads 4 columns
+// at a time: fma_steps) x this thread's kTN weights of row k0 + k of a
+// [rows x n] HWIO matrix (zero past n). The row-length test is made once,
+// not each step. A thread whose 4 columns all lie past n has nothing to
+// add (and stores nothing).
+template <typename T, bool kQuads, int kUnroll, typename ARows, typename AQuads>
 __device__ __forceinline__ void fma_rows(float (&acc)[kTM][kTN], const void *w, size_t k0, int K,
-                                         int n, int nb, ARows a_rows) {
+                                         int n, int nb, ARows a_rows, AQuads a_quads) {
   const int c0 = own_column(nb, 0);
   if (c0 >= n) return;
   const T *row = (const T *)w + k0 * n + c0;
-  if (n % kTN == 0) {
-#pragma unroll kUnroll
-    for (int k = 0; k < K; k++) {
-      float av[kTM], bv[kTN];
-      a_rows(k, av);
-      sqz::load4(row + (size_t)k * n, bv);
-      outer_product(acc, av, bv);
-    }
-    return;
-  }
-#pragma unroll kUnroll
-  for (int k = 0; k < K; k++) {
-    float av[kTM], bv[kTN];
-    a_rows(k, av);
-#pragma unroll
-    for (int j = 0; j < kTN; j++) bv[j] = c0 + j < n ? sqz::to_float(row[(size_t)k * n + j]) : 0.0f;
-    outer_product(acc, av, bv);
-  }
+  if (n % kTN == 0)
+    fma_steps<T, true, kQuads, kUnroll>(acc, row, n, c0, K, a_rows, a_quads);
+  else
+    fma_steps<T, false, kQuads, kUnroll>(acc, row, n, c0, K, a_rows, a_quads);
 }
 
 // Channels [c, c + 4) of pixel (y, x) of the module's input, through the
@@ -117,10 +148,10 @@ __device__ void load_input4(const sqz_fire_args &a, const T *img, int y, int x, 
 }
 
 // Input channels [k0, k0 + kc) of every halo pixel into in_s (row stride
-// ldi, zero outside the image). With a channel count that is a multiple of
-// 4, a thread takes 4 channels of a pixel: the pixel's index, halo test and
-// pool window once, then vector loads; its 4 shared stores, spread over
-// rows of odd stride, hit 32 different banks across a warp.
+// ldi, sqz_fma_stride: zero outside the image). With a channel count that
+// is a multiple of 4, a thread takes 4 channels of a pixel: the pixel's
+// index, halo test and pool window once, then vector loads, and one
+// 16-byte shared store (a warp's 4 rows of 8 fill the banks once each).
 template <typename T>
 __device__ void fma_stage_chunk(const sqz_fire_args &a, const T *img, int y0, int x0, int k0,
                                 int kc, float *in_s, int ldi) {
@@ -133,8 +164,7 @@ __device__ void fma_stage_chunk(const sqz_fire_args &a, const T *img, int y0, in
       int y, x;
       float v[kTN] = {};
       if (sqz_halo_to_image(&g, y0, x0, hp, &y, &x)) load_input4(a, img, y, x, k0 + k, v);
-#pragma unroll
-      for (int j = 0; j < kTN; j++) in_s[hp * ldi + k + j] = v[j];
+      *(float4 *)(in_s + hp * ldi + k) = make_float4(v[0], v[1], v[2], v[3]);
     }
     return;
   }
@@ -159,7 +189,8 @@ __device__ __forceinline__ bool stored_pixel(const sqz_fire_geometry &g, int y0,
 template <typename T>
 __device__ void fma_squeeze(const sqz_fire_args &a, int n, int y0, int x0, float *sq, float *in_s) {
   const sqz_fire_geometry &g = a.geo;
-  const int hp_count = sqz_halo_pixels(&g), S = a.squeeze, lds = S + 1, ldi = SQZ_FIRE_CHUNK + 1;
+  const int hp_count = sqz_halo_pixels(&g), S = a.squeeze;
+  const int lds = sqz_fma_stride(S), ldi = sqz_fma_stride(SQZ_FIRE_CHUNK);
   const int ty = threadIdx.x / 16;
   const T *img = image_in<T>(a, n);
   for (int i = threadIdx.x; i < hp_count * S; i += blockDim.x) sq[(i / S) * lds + i % S] = 0.0f;
@@ -171,13 +202,23 @@ __device__ void fma_squeeze(const sqz_fire_args &a, int n, int y0, int x0, float
     for (int mb = 0; mb < hp_count; mb += 16 * kTM)
       for (int nb = 0; nb < S; nb += 16 * kTN) {
         float acc[kTM][kTN] = {};
-        fma_rows<T, 4>(acc, a.w_squeeze, (size_t)k0, kc, S, nb, [&](int k, float(&av)[kTM]) {
+        const auto a_rows = [&](int k, float(&av)[kTM]) {
 #pragma unroll
           for (int i = 0; i < kTM; i++) {
             const int m = mb + ty + 16 * i;
             av[i] = m < hp_count ? in_s[m * ldi + k] : 0.0f;
           }
-        });
+        };
+        const auto a_quads = [&](int k, float(&av)[4][kTM]) {
+#pragma unroll
+          for (int i = 0; i < kTM; i++) {
+            const int m = mb + ty + 16 * i;
+            const float4 v = m < hp_count ? *(const float4 *)(in_s + m * ldi + k)
+                                          : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+            av[0][i] = v.x, av[1][i] = v.y, av[2][i] = v.z, av[3][i] = v.w;
+          }
+        };
+        fma_rows<T, true, 4>(acc, a.w_squeeze, (size_t)k0, kc, S, nb, a_rows, a_quads);
 #pragma unroll
         for (int i = 0; i < kTM; i++)
 #pragma unroll
@@ -204,7 +245,7 @@ template <typename T>
 __device__ void fma_expand(const sqz_fire_args &a, int n, int y0, int x0, const float *sq,
                            const void *w, const float *bias, int ne, int c_off, int taps) {
   const sqz_fire_geometry &g = a.geo;
-  const int S = a.squeeze, lds = S + 1, M = g.tile_h * g.tile_w;
+  const int S = a.squeeze, lds = sqz_fma_stride(S), M = g.tile_h * g.tile_w;
   const int ty = threadIdx.x / 16;
   const T *img = image_in<T>(a, n);
   for (int mb = 0; mb < M; mb += 16 * kTM)
@@ -218,10 +259,18 @@ __device__ void fma_expand(const sqz_fire_args &a, int n, int y0, int x0, const 
           const int m = min(mb + ty + 16 * i, M - 1);  // rows past M are computed, not stored
           hp[i] = sqz_halo_tap(&g, m / g.tile_w, m % g.tile_w, dy, dx);
         }
-        fma_rows<T, 4>(acc, w, (size_t)tap * S, S, ne, nb, [&](int s, float(&av)[kTM]) {
+        const auto a_rows = [&](int s, float(&av)[kTM]) {
 #pragma unroll
           for (int i = 0; i < kTM; i++) av[i] = sq[hp[i] * lds + s];
-        });
+        };
+        const auto a_quads = [&](int s, float(&av)[4][kTM]) {
+#pragma unroll
+          for (int i = 0; i < kTM; i++) {
+            const float4 v = *(const float4 *)(sq + hp[i] * lds + s);
+            av[0][i] = v.x, av[1][i] = v.y, av[2][i] = v.z, av[3][i] = v.w;
+          }
+        };
+        fma_rows<T, true, 4>(acc, w, (size_t)tap * S, S, ne, nb, a_rows, a_quads);
       }
 #pragma unroll
       for (int i = 0; i < kTM; i++) {
@@ -258,10 +307,13 @@ __device__ void fma_shortcut(const sqz_fire_args &a, int n, int y0, int x0) {
         py[i] = min(y0 + m / g.tile_w, g.height - 1);  // clamped: such rows are not stored
         px[i] = min(x0 + m % g.tile_w, g.width - 1);
       }
-      fma_rows<T, 1>(acc, a.w_shortcut, 0, a.cin, E, nb, [&](int k, float(&av)[kTM]) {
+      fma_rows<T, false, 1>(
+          acc, a.w_shortcut, 0, a.cin, E, nb,
+          [&](int k, float(&av)[kTM]) {
 #pragma unroll
-        for (int i = 0; i < kTM; i++) av[i] = load_input(a, img, py[i], px[i], k);
-      });
+            for (int i = 0; i < kTM; i++) av[i] = load_input(a, img, py[i], px[i], k);
+          },
+          NoQuads());
 #pragma unroll
       for (int i = 0; i < kTM; i++) {
         int y, x;
@@ -286,7 +338,7 @@ __global__ void __launch_bounds__(SQZ_FIRE_THREADS)
   int y0, x0;
   sqz_tile_origin(&a.geo, blockIdx.x % tiles, &y0, &x0);
   float *sq = smem;
-  float *in_s = sq + (size_t)sqz_halo_pixels(&a.geo) * (a.squeeze + 1);
+  float *in_s = sq + (size_t)sqz_halo_pixels(&a.geo) * sqz_fma_stride(a.squeeze);
   fma_squeeze<T>(a, n, y0, x0, sq, in_s);
   fma_expand<T>(a, n, y0, x0, sq, a.w_e1, a.b_e1, a.e1, 0, 1);
   fma_expand<T>(a, n, y0, x0, sq, a.w_e3, a.b_e3, a.e3, a.e1, 9);
@@ -421,12 +473,35 @@ __device__ __forceinline__ void stage_result(__half *stage, const float (&acc)[2
   }
 }
 
+// The fixed deal's MMAs of one input chunk (kc = 16 or 32 channels) for
+// Count tiles, a constant (sqz_squeeze_deal_of), so the loop has no
+// per-tile test (nor the WARPSYNC each predicated ldmatrix needs): at k
+// step kk one B operand (from b0, the lane's transposing-load row of the
+// column tile) serves every tile, tile j's A rows are a_step bytes below
+// tile j - 1's (from a0).
+template <int Count>
+__device__ __forceinline__ void squeeze_fixed_mmas(float (&acc)[SQZ_WMMA_MAX_FRAGS][2][4],
+                                                   sqz::SmemAddr a0, int a_step, sqz::SmemAddr b0,
+                                                   int b_step, int kc) {
+  for (int kk = 0; kk < kc; kk += 16, a0 += 32, b0 += b_step) {
+    uint32_t b[4];  // columns 0-7 in b[0], b[1]; 8-15 in b[2], b[3]
+    sqz::ldmatrix_x4<true>(b, b0);
+    sqz::SmemAddr a = a0;
+#pragma unroll
+    for (int j = 0; j < Count; j++, a += a_step) {
+      uint32_t fa[4];
+      sqz::ldmatrix_x4(fa, a);
+      sqz::mma_16816(acc[j][0], fa, b[0], b[1]);
+      sqz::mma_16816(acc[j][1], fa, b[2], b[3]);
+    }
+  }
+}
+
 // The MMAs of one input chunk (kc = 16 or 32 channels, at shared address
 // `in`, its weight rows at `wk`) into this warp's accumulators, tile j in
 // acc[j] as two m16n8k16 MMAs (sqz::ldmatrix_x4, sqz::mma_16816). In the
 // fixed deal (sqz_squeeze_deal_of) all of a warp's tiles have one column
-// tile: one B operand per k step serves every tile, and tile j's A rows
-// are a fixed step below the first's.
+// tile: squeeze_fixed_mmas, one instance per tile count.
 __device__ __forceinline__ void squeeze_chunk_mmas(float (&acc)[SQZ_WMMA_MAX_FRAGS][2][4],
                                                    const SqueezeTiles &mine, sqz::SmemAddr in,
                                                    sqz::SmemAddr wk, int kc, const WmmaSmem &s) {
@@ -434,28 +509,30 @@ __device__ __forceinline__ void squeeze_chunk_mmas(float (&acc)[SQZ_WMMA_MAX_FRA
   const sqz::SmemAddr a_lane = sqz::ldmatrix_lane_row(in, s.ldi);
   const sqz::SmemAddr b_lane = sqz::ldmatrix_lane_row(wk, s.lds);
   const int a_tile = 16 * s.ldi * 2;  // one row tile down the chunk, in bytes
-  const bool one_b = mine.d.fixed;
-  const int mt0 = mine.row_tile(0), nt0 = mine.col_tile(0, mt0);
+  if (mine.d.fixed) {
+    const sqz::SmemAddr a0 = a_lane + mine.d.mt0 * a_tile, b0 = b_lane + mine.d.nt * 32;
+    const int a_step = mine.d.step * a_tile, b_step = 16 * s.lds * 2;
+    static_assert(SQZ_WMMA_MAX_FRAGS == 8, "a case for each count");
+    switch (mine.d.count) {
+      case 1: squeeze_fixed_mmas<1>(acc, a0, a_step, b0, b_step, kc); break;
+      case 2: squeeze_fixed_mmas<2>(acc, a0, a_step, b0, b_step, kc); break;
+      case 3: squeeze_fixed_mmas<3>(acc, a0, a_step, b0, b_step, kc); break;
+      case 4: squeeze_fixed_mmas<4>(acc, a0, a_step, b0, b_step, kc); break;
+      case 5: squeeze_fixed_mmas<5>(acc, a0, a_step, b0, b_step, kc); break;
+      case 6: squeeze_fixed_mmas<6>(acc, a0, a_step, b0, b_step, kc); break;
+      case 7: squeeze_fixed_mmas<7>(acc, a0, a_step, b0, b_step, kc); break;
+      case 8: squeeze_fixed_mmas<8>(acc, a0, a_step, b0, b_step, kc); break;
+      default: break;  // no tiles for this warp
+    }
+    return;
+  }
   for (int kk = 0; kk < kc; kk += 16) {
     const sqz::SmemAddr a_k = a_lane + kk * 2, b_k = b_lane + kk * s.lds * 2;
-    uint32_t b[4], fa[4];  // b: columns 0-7 in b[0], b[1]; 8-15 in b[2], b[3]
-    if (one_b) {
-      sqz::ldmatrix_x4<true>(b, b_k + nt0 * 32);
-      const sqz::SmemAddr a0 = a_k + mt0 * a_tile;
-      const int a_step = mine.d.step * a_tile;
-#pragma unroll
-      for (int j = 0; j < SQZ_WMMA_MAX_FRAGS; j++) {
-        if (j >= mine.d.count) continue;
-        sqz::ldmatrix_x4(fa, a0 + j * a_step);
-        sqz::mma_16816(acc[j][0], fa, b[0], b[1]);
-        sqz::mma_16816(acc[j][1], fa, b[2], b[3]);
-      }
-      continue;
-    }
 #pragma unroll
     for (int j = 0; j < SQZ_WMMA_MAX_FRAGS; j++) {
       if (j >= mine.d.count) continue;
       const int mt = mine.row_tile(j), nt = mine.col_tile(j, mt);
+      uint32_t b[4], fa[4];  // b: columns 0-7 in b[0], b[1]; 8-15 in b[2], b[3]
       sqz::ldmatrix_x4<true>(b, b_k + nt * 32);
       sqz::ldmatrix_x4(fa, a_k + mt * a_tile);
       sqz::mma_16816(acc[j][0], fa, b[0], b[1]);

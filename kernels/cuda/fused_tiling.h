@@ -331,12 +331,21 @@ SQZ_HD sqz_expand_deal sqz_expand_deal_make(int e1, int e3, int tile_h) {
   return d;
 }
 
+/* The row stride, in floats, of the CUDA-core Fire kernel's shared
+ * matrices (squeeze output, input chunk): a multiple of 4, so that the
+ * GEMMs read 4 consecutive k of a row with one 16-byte load (the 16 lanes
+ * of a warp's half read one row: a broadcast), and 4 more than the row,
+ * so that 8 lanes storing 16 bytes each down a row and the next rows fill
+ * the 32 banks (row r starts 4 r banks on). */
+SQZ_HD int sqz_fma_stride(int cols) { return (cols + 3) / 4 * 4 + 4; }
+
 /* Shared memory of the CUDA-core Fire kernel (fp32 values whatever the
- * storage): squeeze output halo x (squeeze + 1), input chunk halo x
- * (chunk + 1); the +1 staggers rows across banks. */
+ * storage): squeeze output halo x stride(squeeze), input chunk halo x
+ * stride(chunk). */
 SQZ_HD size_t sqz_fma_fire_smem(int tile_h, int tile_w, int squeeze) {
   size_t halo = (size_t)(tile_h + 2) * (tile_w + 2);
-  return halo * (size_t)(squeeze + 1) * 4 + halo * (SQZ_FIRE_CHUNK + 1) * 4;
+  return halo * (size_t)sqz_fma_stride(squeeze) * 4 +
+         halo * (size_t)sqz_fma_stride(SQZ_FIRE_CHUNK) * 4;
 }
 
 /* Shared memory of the stem: the input patch (cin channels), the conv
