@@ -6,12 +6,15 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <vector>
 
 #include "common/test_util.h"
 #include "gpu/gpu_util.h"
+#include "kernels/cuda/fused_kernels.h"
 #include "sqz.h"
 
 namespace {
@@ -144,6 +147,62 @@ INSTANTIATE_TEST_SUITE_P(Sizes, FusedOneFire,
                                            // 18 input channels and rows of 6 and 9 weights:
                                            // the CUDA-core kernel's scalar paths
                                            Net{9, false, SQZ_BYPASS_COMPLEX, 18, 6, 9}));
+
+// The weight packing kernel on the device: every half of a 48 x 32 matrix
+// where sqz_mma_b_source says, bit for bit; and the launchers refuse what
+// their kernels cannot run, before launching anything.
+TEST(FusedLaunchers, PackMmaWeightsAndRefuseWhatTheKernelsCannotRun) {
+  SQZ_REQUIRE_BACKEND(SQZ_BACKEND_FUSED);
+  const int k_rows = 48, n = 32;
+  std::vector<uint16_t> w((size_t)k_rows * n), packed(w.size());
+  for (size_t i = 0; i < w.size(); i++) w[i] = (uint16_t)(i * 7 + 1);  // distinct, finite halves
+  void *dw = nullptr, *dp = nullptr;
+  ASSERT_EQ(cudaMalloc(&dw, w.size() * 2), cudaSuccess);
+  ASSERT_EQ(cudaMalloc(&dp, w.size() * 2), cudaSuccess);
+  ASSERT_EQ(cudaMemcpy(dw, w.data(), w.size() * 2, cudaMemcpyHostToDevice), cudaSuccess);
+  EXPECT_EQ(sqz_launch_pack_mma_b(dw, k_rows, n, dp, 0), cudaSuccess);
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  ASSERT_EQ(cudaMemcpy(packed.data(), dp, w.size() * 2, cudaMemcpyDeviceToHost), cudaSuccess);
+  int wrong = 0;
+  for (size_t i = 0; i < packed.size(); i++) {
+    int k, c;
+    sqz_mma_b_source(i, k_rows, &k, &c);
+    wrong += packed[i] != w[(size_t)k * n + c];
+  }
+  EXPECT_EQ(wrong, 0);
+  EXPECT_EQ(sqz_launch_pack_mma_b(dw, 40, n, dp, 0), cudaErrorInvalidValue);  // not 16s
+  EXPECT_EQ(sqz_launch_pack_mma_b(dw, k_rows, 24, dp, 0), cudaErrorInvalidValue);
+  EXPECT_EQ(sqz_launch_pack_mma_b(nullptr, k_rows, n, dp, 0), cudaErrorInvalidValue);
+
+  // A tensor-core Fire launch: a ring of 2-4 input buffers (1 behind a
+  // pool), and the packed weights.
+  sqz_fire_args f;
+  memset(&f, 0, sizeof f);
+  f.math = SQZ_MATH_WMMA;
+  f.batch = 1;
+  f.cin = f.squeeze = f.e1 = f.e3 = 16;
+  f.geo = sqz_fire_geometry_make(16, 16, 8, 16, sqz_pool_fold{0, 1, 0, 16, 16});
+  f.mma_e1 = f.mma_e3 = dp;
+  f.in_buffers = 5;
+  EXPECT_EQ(sqz_launch_fire(&f, SQZ_DTYPE_F16, 0), cudaErrorInvalidValue);
+  f.in_buffers = 1;  // only behind a pool
+  EXPECT_EQ(sqz_launch_fire(&f, SQZ_DTYPE_F16, 0), cudaErrorInvalidValue);
+  f.in_buffers = 2;
+  f.mma_e3 = nullptr;
+  EXPECT_EQ(sqz_launch_fire(&f, SQZ_DTYPE_F16, 0), cudaErrorInvalidValue);
+  // A tensor-core classifier: a ring of 2 or 3.
+  sqz_classifier_args c;
+  memset(&c, 0, sizeof c);
+  c.math = SQZ_MATH_WMMA;
+  c.batch = 1;
+  c.classes = 16;
+  c.buffers = SQZ_CLASSIFIER_MAX_BUFFERS + 1;
+  EXPECT_EQ(sqz_launch_classifier(&c, SQZ_DTYPE_F16, 0), cudaErrorInvalidValue);
+  c.buffers = 1;
+  EXPECT_EQ(sqz_launch_classifier(&c, SQZ_DTYPE_F16, 0), cudaErrorInvalidValue);
+  cudaFree(dw);
+  cudaFree(dp);
+}
 
 TEST(FusedModels, MetaparameterModels) {
   SQZ_REQUIRE_BACKEND(SQZ_BACKEND_FUSED);
