@@ -9,8 +9,8 @@
 // __grid_constant__, __forceinline__, __half and nvcuda::wmma (16x16x16,
 // half in, float accumulate), sqz::cp_async16 and its group calls
 // (sqz::cp_async_wait_all_but for a run-time count), the
-// raw tensor-core instructions sqz::ldmatrix_x4 and sqz::mma_16816, the
-// 16-byte shared store sqz::st_shared16, and sqz::launch for every launch.
+// raw tensor-core instructions sqz::ldmatrix_x4 and sqz::mma_16816, and
+// sqz::launch for every launch.
 #ifndef SQZ_KERNELS_CUDA_PORTABLE_CUH
 #define SQZ_KERNELS_CUDA_PORTABLE_CUH
 
@@ -143,7 +143,6 @@ inline void ldmatrix_x4(uint32_t (&r)[4], SmemAddr row) {
 inline void mma_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
   ::sqz_emu::mma_16816(d, a, b0, b1, d);
 }
-inline void st_shared16(SmemAddr p, uint4 v) { *(uint4 *)p = v; }
 #else
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
 #error \
@@ -163,13 +162,6 @@ __device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], SmemAddr row) {
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                  : "r"(row));
-}
-// One 16-byte store to shared memory (16-byte aligned): a plain uint4
-// store may leave the compiler as four 4-byte ones.
-__device__ __forceinline__ void st_shared16(SmemAddr p, uint4 v) {
-  asm volatile("st.shared.v4.b32 [%0], {%1, %2, %3, %4};\n" ::"r"(p), "r"(v.x), "r"(v.y), "r"(v.z),
-               "r"(v.w)
-               : "memory");
 }
 // d += a b: the accumulator is both C and D.
 __device__ __forceinline__ void mma_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0,
