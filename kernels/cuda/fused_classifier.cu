@@ -6,8 +6,9 @@
 // zeros, so each contributes ReLU(bias).
 //
 // classifier_fma: CUDA cores, fp32 or fp16 storage; a block takes one image
-// and 128 classes, stages 16 pixels at a time and keeps 16 sums per thread:
-// per channel one weight load and four 16-byte shared loads feed 16 FMAs.
+// and 256 classes, stages 16 pixels at a time and keeps 16 sums for each
+// of a thread's 2 classes: per channel two weight loads and four 16-byte
+// shared loads feed 32 FMAs.
 // classifier_wmma: tensor cores (fp16, channels a multiple of 16, at least
 // 16 pixels; ldmatrix and mma.sync, the name kept from WMMA); A operands
 // (16 pixels x 16 channels) come from row tiles the block streams through
@@ -21,7 +22,7 @@
 
 namespace {
 
-constexpr int kClassesPerBlock = 128, kPixels = 16;
+constexpr int kClassesPerBlock = 256, kPixels = 16;
 
 __device__ float border_term(const sqz_classifier_args &a, float bias) {
   const int oh = a.height + 2 * a.pad, ow = a.width + 2 * a.pad;
@@ -33,18 +34,30 @@ __device__ float mean_scale(const sqz_classifier_args &a) {
   return 1.0f / (float)((a.height + 2 * a.pad) * (a.width + 2 * a.pad));
 }
 
+// kClassesPerThread classes a thread, kClassesPerBlock / kClassesPerThread
+// apart (so each of its weight loads is one coalesced run across the
+// block): per channel kClassesPerThread weight loads and four 16-byte
+// shared loads feed 16 kClassesPerThread FMAs, and the staging of the 16
+// pixels serves the block's kClassesPerBlock classes.
+constexpr int kClassesPerThread = 2, kFmaThreads = kClassesPerBlock / kClassesPerThread;
+
 template <typename T>
-__global__ void __launch_bounds__(kClassesPerBlock)
+__global__ void __launch_bounds__(kFmaThreads)
     classifier_fma(const __grid_constant__ sqz_classifier_args a) {
   // Channel-major, kPixels values per channel: the 16 pixels a weight
   // multiplies are four 16-byte loads (the same for every thread).
   SQZ_DYNAMIC_SHARED(float, x_s);  // cin x kPixels
-  const int n = blockIdx.x, cls = blockIdx.y * kClassesPerBlock + threadIdx.x;
+  const int n = blockIdx.x, cls0 = blockIdx.y * kClassesPerBlock + threadIdx.x;
   const int hw = a.height * a.width;
   const T *img = (const T *)a.in + (size_t)n * hw * a.cin;
   const T *w = (const T *)a.weights;
-  const float bias = cls < a.classes ? a.bias[cls] : 0.0f;
-  float total = 0.0f;
+  float bias[kClassesPerThread], total[kClassesPerThread] = {};
+  bool mine[kClassesPerThread];  // class cls0 + kFmaThreads c is one of the model's
+#pragma unroll
+  for (int c = 0; c < kClassesPerThread; c++) {
+    mine[c] = cls0 + kFmaThreads * c < a.classes;
+    bias[c] = mine[c] ? a.bias[cls0 + kFmaThreads * c] : 0.0f;
+  }
   for (int p0 = 0; p0 < hw; p0 += kPixels) {
     const int np = min(kPixels, hw - p0);
     __syncthreads();
@@ -68,28 +81,46 @@ __global__ void __launch_bounds__(kClassesPerBlock)
       }
     }
     __syncthreads();
-    if (cls >= a.classes) continue;
-    float acc[kPixels];
+    if (!mine[0]) continue;  // nor any later class of this thread
+    float acc[kClassesPerThread][kPixels];
 #pragma unroll
-    for (int p = 0; p < kPixels; p++) acc[p] = bias;
-    for (int k = 0; k < a.cin; k++) {
-      const float wk = sqz::to_float(w[(size_t)k * a.ldw + cls]);
-      const float4 *xk = (const float4 *)(x_s + k * kPixels);
+    for (int c = 0; c < kClassesPerThread; c++)
 #pragma unroll
-      for (int q = 0; q < kPixels / 4; q++) {
-        const float4 v = xk[q];
-        acc[4 * q] += v.x * wk;
-        acc[4 * q + 1] += v.y * wk;
-        acc[4 * q + 2] += v.z * wk;
-        acc[4 * q + 3] += v.w * wk;
+      for (int p = 0; p < kPixels; p++) acc[c][p] = bias[c];
+    // A class past the model's reads class cls0's weights (not used). The
+    // rows advance by a pointer step, not an index product each load.
+    const T *wc[kClassesPerThread];
+#pragma unroll
+    for (int c = 0; c < kClassesPerThread; c++)
+      wc[c] = w + (mine[c] ? cls0 + kFmaThreads * c : cls0);
+    const float4 *xk = (const float4 *)x_s;
+#pragma unroll 4
+    for (int k = 0; k < a.cin; k++, xk += kPixels / 4) {
+#pragma unroll
+      for (int c = 0; c < kClassesPerThread; c++) {
+        const float wk = sqz::to_float(*wc[c]);
+        wc[c] += a.ldw;
+#pragma unroll
+        for (int q = 0; q < kPixels / 4; q++) {
+          const float4 v = xk[q];
+          acc[c][4 * q] += v.x * wk;
+          acc[c][4 * q + 1] += v.y * wk;
+          acc[c][4 * q + 2] += v.z * wk;
+          acc[c][4 * q + 3] += v.w * wk;
+        }
       }
     }
 #pragma unroll
-    for (int p = 0; p < kPixels; p++)
-      if (p < np) total += fmaxf(acc[p], 0.0f);
+    for (int c = 0; c < kClassesPerThread; c++)
+#pragma unroll
+      for (int p = 0; p < kPixels; p++)
+        if (p < np) total[c] += fmaxf(acc[c][p], 0.0f);
   }
-  if (cls < a.classes)
-    a.out[(size_t)n * a.classes + cls] = (total + border_term(a, bias)) * mean_scale(a);
+#pragma unroll
+  for (int c = 0; c < kClassesPerThread; c++)
+    if (mine[c])
+      a.out[(size_t)n * a.classes + cls0 + kFmaThreads * c] =
+          (total[c] + border_term(a, bias[c])) * mean_scale(a);
 }
 
 constexpr int kWarps = 8, kMaxRowTiles = 8;
@@ -270,7 +301,7 @@ extern "C" cudaError_t sqz_launch_classifier(const sqz_classifier_args *a, sqz_d
   }
   const dim3 grid((unsigned)a->batch,
                   (unsigned)((a->classes + kClassesPerBlock - 1) / kClassesPerBlock));
-  const int t = kClassesPerBlock;
+  const int t = kFmaThreads;
   if (dtype == SQZ_DTYPE_F16)
     return SQZ_LAUNCH(classifier_fma<__half>, t, grid, dim3(t), a->smem, stream, *a);
   return SQZ_LAUNCH(classifier_fma<float>, t, grid, dim3(t), a->smem, stream, *a);
