@@ -16,6 +16,7 @@
 // so that no row lies past the image; its repeated rows are skipped when
 // summing. B operands come from the weights of the block's classes,
 // streamed with them.
+#include "async_ring.cuh"
 #include "dtype.cuh"
 #include "mma_tile.cuh"
 #include "kernels/cuda/fused_kernels.h"
@@ -194,9 +195,9 @@ __device__ __forceinline__ void step_mmas(float (&acc)[kMaxRowTiles][2][4], sqz:
 // block's 128 classes, where each warp takes its B operand by a
 // transposing ldmatrix (from global memory, a row-major operand is
 // transposed in registers as it arrives, and the MMAs waited for it).
-// A ring of a.buffers (B, 2 or 3) buffers: steps s + 1 .. s + B - 1 are
-// copied asynchronously, a commit group each, while the MMAs read step s,
-// one barrier a step.
+// A ring of a.buffers (B, 2 or 3) buffers (async_ring.cuh): steps s + 1 ..
+// s + B - 1 are copied asynchronously while the MMAs read step s, one
+// barrier a step.
 //
 // The sums stay in registers: an m16n8k16 accumulator gives lane l the
 // pixels (rows) l / 4 and l / 4 + 8 of classes (columns) 2 (l % 4) and
@@ -229,23 +230,15 @@ __global__ void __launch_bounds__(kWarps * 32)
       bias[h][j] = active && c < a.classes ? a.bias[c] : 0.0f;
     }
   float acc[kMaxRowTiles][2][4];
-  for (int s = 0; s < buffers - 1; s++) {
-    if (s < steps)
-      stage_step(a_s + s * kBufHalves, b_s + s * kBBufHalves, a, img, col0, b_vectors, row_tiles,
-                 chunks, s);
-    sqz::cp_async_commit();  // empty past the last step: a group a step all the same
-  }
-  for (int step = 0, buf = 0; step < steps; step++, buf = buf + 1 < buffers ? buf + 1 : 0) {
+  const auto stage = [&](int step, int buf) {
+    stage_step(a_s + buf * kBufHalves, b_s + buf * kBBufHalves, a, img, col0, b_vectors, row_tiles,
+               chunks, step);
+  };
+  sqz::ring_start(buffers, steps, stage);
+  for (int step = 0, buf = 0; step < steps; step++, buf = sqz::ring_next(buf, buffers)) {
     const int g0 = step / chunks * kMaxRowTiles, k0 = step % chunks * kChunk;
     const int tiles = min(kMaxRowTiles, row_tiles - g0), chunk = min(kChunk, a.cin - k0);
-    sqz::cp_async_wait_all_but(buffers - 2);  // this thread's copies of this step
-    __syncthreads();  // this step has landed, from every thread; the last one is consumed
-    if (step + buffers - 1 < steps) {  // into the last step's buffer
-      const int into = buf > 0 ? buf - 1 : buffers - 1;
-      stage_step(a_s + into * kBufHalves, b_s + into * kBBufHalves, a, img, col0, b_vectors,
-                 row_tiles, chunks, step + buffers - 1);
-    }
-    sqz::cp_async_commit();
+    sqz::ring_step(buffers, steps, step, buf, stage);
     if (!active) continue;
     if (k0 == 0) {
 #pragma unroll

@@ -13,6 +13,7 @@
 // Geometry and shared-memory layout come from fused_tiling.h, which the CPU
 // tests exercise.
 #include <float.h>
+#include "async_ring.cuh"
 #include "dtype.cuh"
 #include "mma_tile.cuh"
 #include "kernels/cuda/fused_kernels.h"
@@ -554,8 +555,8 @@ __device__ void wmma_squeeze(const sqz_fire_args &a, int n, int y0, int x0, cons
 #pragma unroll
     for (int i = 0; i < 8; i++) acc[j][i / 4][i % 4] = 0.0f;
   // An input read as it is streams through a ring of a.in_buffers (B)
-  // buffers: chunks c + 1 .. c + B - 1 are copied asynchronously, one
-  // commit group each, while the MMAs read chunk c, one barrier a chunk.
+  // buffers (async_ring.cuh): chunks c + 1 .. c + B - 1 are copied
+  // asynchronously while the MMAs read chunk c, one barrier a chunk.
   // Through a folded pool the threads stage each chunk themselves, between
   // two barriers. Either way the chunk's squeeze weights come with it,
   // copied asynchronously.
@@ -565,28 +566,21 @@ __device__ void wmma_squeeze(const sqz_fire_args &a, int n, int y0, int x0, cons
   // start to its weight rows.
   const int in_step = (int)(sqz_wmma_in_bytes(g.tile_h, g.tile_w, a.squeeze) / 2);
   const int weights = (int)(sqz_wmma_chunk_pixels_bytes(g.tile_h, g.tile_w) / 2);
-  const auto stage = [&](int c, __half *buf) {
+  const auto stage = [&](int c, int buf) {
     const int k0 = c * SQZ_FIRE_CHUNK;
-    wmma_stage_chunk(a, img, y0, x0, k0, buf, s.ldi);
-    wmma_stage_squeeze_weights(a, k0, min(SQZ_FIRE_CHUNK, a.cin - k0), buf + weights, s.lds);
+    __half *dst = s.in + buf * in_step;
+    wmma_stage_chunk(a, img, y0, x0, k0, dst, s.ldi);
+    wmma_stage_squeeze_weights(a, k0, min(SQZ_FIRE_CHUNK, a.cin - k0), dst + weights, s.lds);
   };
-  if (buffers > 1)
-    for (int c = 0; c < buffers - 1; c++) {
-      if (c < chunks) stage(c, s.in + c * in_step);
-      sqz::cp_async_commit();  // empty past the last chunk: a group a chunk all the same
-    }
-  for (int c = 0, buf = 0; c < chunks; c++, buf = buf + 1 < buffers ? buf + 1 : 0) {
+  if (buffers > 1) sqz::ring_start(buffers, chunks, stage);
+  for (int c = 0, buf = 0; c < chunks; c++, buf = sqz::ring_next(buf, buffers)) {
     const int kc = min(SQZ_FIRE_CHUNK, a.cin - c * SQZ_FIRE_CHUNK);  // 16 or 32
     const __half *in = s.in + buf * in_step, *wk = in + weights;
     if (buffers > 1) {
-      sqz::cp_async_wait_all_but(buffers - 2);  // this thread's copies of chunk c
-      __syncthreads();  // chunk c has landed, from every thread; chunk c - 1 is consumed
-      const int ahead = c + buffers - 1;  // into chunk c - 1's buffer
-      if (ahead < chunks) stage(ahead, s.in + (buf > 0 ? buf - 1 : buffers - 1) * in_step);
-      sqz::cp_async_commit();
+      sqz::ring_step(buffers, chunks, c, buf, stage);
     } else {
       __syncthreads();  // chunk c - 1 is consumed
-      stage(c, s.in);
+      stage(c, 0);
       sqz::cp_async_commit();
       sqz::cp_async_wait<0>();
       __syncthreads();

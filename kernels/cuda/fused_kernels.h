@@ -105,6 +105,11 @@ enum {
   SQZ_CLASSIFIER_WMMA_SMEM = SQZ_CLASSIFIER_SUMS_BYTES + 2 * SQZ_CLASSIFIER_BUFFER_BYTES
 };
 
+/* The tensor-core classifier's shared memory with `buffers` in its ring. */
+static inline size_t sqz_classifier_wmma_smem(int buffers) {
+  return (size_t)SQZ_CLASSIFIER_SUMS_BYTES + (size_t)buffers * SQZ_CLASSIFIER_BUFFER_BYTES;
+}
+
 /* Raise each kernel's dynamic shared memory limit to `bytes` (once, at
  * engine creation: some variants need more than 48 KiB). */
 cudaError_t sqz_fused_fire_allow_smem(size_t bytes);

@@ -16,7 +16,11 @@ static sqz_pool_fold fold_of(const sqz_layer *pool) {
   return p;
 }
 
-static int wmma_channels(const sqz_layer *l);
+static int wmma_channels(const sqz_layer *l) {
+  const sqz_fire *f = &l->fire;
+  return l->in_c % 16 == 0 && f->squeeze.out_channels % 16 == 0 &&
+         f->expand1x1.out_channels % 16 == 0 && f->expand3x3.out_channels % 16 == 0;
+}
 
 size_t sqz_fused_mma_offsets(const sqz_layer *l, size_t *e3, size_t *shortcut) {
   const sqz_fire *f = &l->fire;
@@ -102,12 +106,6 @@ sqz_status sqz_fused_plan_buffers(const sqz_layer *layers, int n, int max_batch,
   if (plan->count >= SQZ_PLAN_MAX_BUFFERS)
     return sqz_fail(SQZ_ERR_INTERNAL, "fused plan: too many buffers");
   return SQZ_OK;
-}
-
-static int wmma_channels(const sqz_layer *l) {
-  const sqz_fire *f = &l->fire;
-  return l->in_c % 16 == 0 && f->squeeze.out_channels % 16 == 0 &&
-         f->expand1x1.out_channels % 16 == 0 && f->expand3x3.out_channels % 16 == 0;
 }
 
 size_t sqz_fused_two_block_smem(size_t smem_per_sm, size_t reserved) {
@@ -204,11 +202,11 @@ sqz_fused_variant sqz_fused_classifier_variant(const sqz_layer *conv, sqz_dtype 
   sqz_fused_variant v = {SQZ_MATH_FMA, 0, 0, 0, "CUDA cores", 0};
   const int pixels = conv->in_h * conv->in_w;
   if (dtype == SQZ_DTYPE_F16 && conv->conv.in_channels % 16 == 0 && pixels >= 16) {
-    const size_t deepest = (size_t)SQZ_CLASSIFIER_SUMS_BYTES +
-                           (size_t)SQZ_CLASSIFIER_MAX_BUFFERS * SQZ_CLASSIFIER_BUFFER_BYTES;
     v.math = SQZ_MATH_WMMA;
-    v.in_buffers = deepest <= smem_two_blocks ? SQZ_CLASSIFIER_MAX_BUFFERS : 2;
-    v.smem = (size_t)SQZ_CLASSIFIER_SUMS_BYTES + (size_t)v.in_buffers * SQZ_CLASSIFIER_BUFFER_BYTES;
+    v.in_buffers = sqz_classifier_wmma_smem(SQZ_CLASSIFIER_MAX_BUFFERS) <= smem_two_blocks
+                       ? SQZ_CLASSIFIER_MAX_BUFFERS
+                       : 2;
+    v.smem = sqz_classifier_wmma_smem(v.in_buffers);
     v.why = "tensor cores";
   } else {
     v.smem = (size_t)16 * conv->conv.in_channels * 4; /* 16 pixels staged */
