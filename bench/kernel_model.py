@@ -63,18 +63,56 @@ def fire_tile_h(h: int, w: int, s: int, batch: int) -> int:
     return best
 
 
+SMEM_LIMIT, SMEM_TWO_BLOCKS = 227 << 10, 113 << 10  # an H100's or H200's, per block
+
+
+def r16(n: int) -> int:
+    return math.ceil(n / 16) * 16
+
+
+def stem_wmma_tile(k1: int, c1: int, h: int, budget: int) -> Tuple[int, int, int, int]:
+    """The tensor-core stem's pooled tile within budget bytes, as
+    kernels/cuda/fused_plan.c picks it: 4 x 8 when it fits, else the tile
+    with the fewest GEMM rows over the image (fewest blocks on a tie).
+    Returns (rows over the image, blocks, tile_h, tile_w); rows 0 if none."""
+    def of(th: int, tw: int) -> Tuple[int, int, int, int]:
+        rows, k = r16((2 * th + 1) * (2 * tw + 1)), r16(k1 * k1 * 3)
+        smem = rows * (k + 8) * 2 + k * (c1 + 8) * 2 + rows * (c1 + 8) * 2
+        blocks = math.ceil(h / th) * math.ceil(h / tw)
+        return (blocks * rows, blocks, th, tw) if smem <= budget else (0, 0, th, tw)
+    default = of(4, 8)
+    if default[0]:
+        return default
+    fits = [t for t in (of(th, tw) for th in range(1, 9) for tw in range(1, 17)) if t[0]]
+    return min(fits) if fits else (0, 0, 0, 0)
+
+
+def stem_tile(k1: int, c1: int, h: int) -> Tuple[int, int, int]:
+    """(tile_h, tile_w, GEMM rows a tile): two blocks an SM unless that
+    tile wastes a quarter more rows than the one-block choice."""
+    one = stem_wmma_tile(k1, c1, h, SMEM_LIMIT)
+    two = stem_wmma_tile(k1, c1, h, SMEM_TWO_BLOCKS)
+    pick = two if two[0] and two[0] * 4 <= one[0] * 5 else one
+    return pick[2], pick[3], r16((2 * pick[2] + 1) * (2 * pick[3] + 1))
+
+
 def kernels(model: str, batch: int, fp16: bool, size: int = 224) -> List[Dict[str, float]]:
     (c1, k1, s1), pools_after = MODELS[model]
     es = 2 if fp16 else 4
     rows = []
     conv_h = (size - k1) // s1 + 1
     h = pool_out(conv_h)
-    # stem: 4 x 8 pooled pixels a block, conv outputs under their windows
-    tiles = math.ceil(h / 4) * math.ceil(h / 8)
-    conv_px = tiles * ((4 - 1) * 2 + 3) * ((8 - 1) * 2 + 3)
-    macs = batch * conv_px * k1 * k1 * 3 * c1
-    rows.append({"kernel": "stem", "bytes": batch * (size * size * 3 + h * h * c1) * es,
-                 "macs": macs, "tensor": False})
+    # stem: a tile of pooled pixels a block, the conv outputs under their
+    # windows; fp16 on tensor cores (rows and K padded to 16), fp32 4 x 8
+    th, tw, gemm_rows = stem_tile(k1, c1, h) if fp16 else (4, 8, 0)
+    tiles = math.ceil(h / th) * math.ceil(h / tw)
+    if fp16:
+        macs = batch * tiles * gemm_rows * r16(k1 * k1 * 3) * c1
+    else:
+        macs = batch * tiles * (2 * th + 1) * (2 * tw + 1) * k1 * k1 * 3 * c1
+    rows.append({"kernel": f"stem ({th}x{tw} pooled a block)",
+                 "bytes": batch * (size * size * 3 + h * h * c1) * es,
+                 "macs": macs, "tensor": fp16})
     cin, src, pooled = c1, h, False
     for i, (s, e1, e3) in enumerate(FIRES):
         if pooled:

@@ -66,7 +66,7 @@ static sqz_fused_variant stem_variant(sqz_gpu_engine *g, int i) {
   const fused *f = state(g);
   const sqz_layer *l = &g->e->layers[i];
   const sqz_layer *pool = f->plan.steps[i].pool.kernel ? l + 1 : NULL;
-  return sqz_fused_stem_variant(l, pool, g->act_dtype, f->smem_limit);
+  return sqz_fused_stem_variant(l, pool, g->act_dtype, f->smem_limit, f->smem_two_blocks);
 }
 
 static sqz_status describe_variants(sqz_gpu_engine *g) {
@@ -99,8 +99,8 @@ static sqz_status describe_variants(sqz_gpu_engine *g) {
       detail_append(g, &n, " %s+gap %s", l->name, v.math == SQZ_MATH_WMMA ? "tc" : "fma");
     } else if (s->role == SQZ_FUSED_STEM) {
       v = stem_variant(g, i);
-      detail_append(g, &n, " %s%s %s", l->name, s->pool.kernel ? "+pool" : "",
-                    v.math == SQZ_MATH_WMMA ? "tc" : "fma");
+      detail_append(g, &n, " %s%s %s %dx%d", l->name, s->pool.kernel ? "+pool" : "",
+                    v.math == SQZ_MATH_WMMA ? "tc" : "fma", v.tile_h, v.tile_w);
       if (g->act_dtype == SQZ_DTYPE_F16 && v.math != SQZ_MATH_WMMA)
         detail_append(g, &n, " (%s)", v.why);
     }
@@ -189,10 +189,10 @@ static sqz_status run_stem(sqz_gpu_engine *g, int i, int batch) {
   a.batch = batch;
   a.cin = l->in_c;
   a.cout = l->conv.out_channels;
-  a.geo = sqz_fused_stem_geometry(l, s->pool.kernel ? l + 1 : NULL);
+  const sqz_fused_variant v = stem_variant(g, i);
+  a.geo = sqz_fused_stem_geometry(l, s->pool.kernel ? l + 1 : NULL, v.tile_h, v.tile_w);
   a.weights = sqz_gpu_weights(g, g->packed[i].conv.weight);
   a.bias = sqz_gpu_weights(g, g->packed[i].conv.bias);
-  const sqz_fused_variant v = stem_variant(g, i);
   a.math = (sqz_fused_math)v.math;
   a.chunk = SQZ_STEM_CHUNK;
   a.smem = v.smem;

@@ -154,7 +154,8 @@ sqz_fused_variant sqz_fused_fire_variant(const sqz_layer *l, const sqz_pool_fold
   return v;
 }
 
-sqz_stem_geometry sqz_fused_stem_geometry(const sqz_layer *conv, const sqz_layer *pool) {
+sqz_stem_geometry sqz_fused_stem_geometry(const sqz_layer *conv, const sqz_layer *pool, int tile_h,
+                                          int tile_w) {
   sqz_stem_geometry g;
   g.in_h = conv->in_h;
   g.in_w = conv->in_w;
@@ -168,30 +169,66 @@ sqz_stem_geometry sqz_fused_stem_geometry(const sqz_layer *conv, const sqz_layer
   g.pool_p = pool ? pool->pool.pad : 0;
   g.out_h = pool ? pool->out_h : conv->out_h;
   g.out_w = pool ? pool->out_w : conv->out_w;
-  g.tile_h = 4;
-  g.tile_w = 8;
+  g.tile_h = tile_h;
+  g.tile_w = tile_w;
   g.tiles_y = sqz_div_up(g.out_h, g.tile_h);
   g.tiles_x = sqz_div_up(g.out_w, g.tile_w);
   return g;
 }
 
+/* The tensor-core stem's tile within `budget` bytes of shared memory:
+ * SQZ_STEM_TILE_H x SQZ_STEM_TILE_W when it fits (small blocks, several
+ * an SM), else the one whose GEMMs have the fewest rows over the whole
+ * image (the edge tiles' waste included), the fewest blocks on a tie.
+ * Returns those rows, 0 when not even one pooled pixel fits. */
+static long stem_wmma_tile(const sqz_layer *conv, const sqz_layer *pool, size_t budget, int *tile_h,
+                           int *tile_w) {
+  const int cin = conv->in_c, cout = conv->conv.out_channels;
+  long best_rows = 0, best_blocks = 0;
+  for (int k = 0; k <= SQZ_STEM_TILE_H * 2 * SQZ_STEM_TILE_W * 2; k++) {
+    /* k = 0 is the default tile; then every tile up to twice its sides */
+    const int th = k ? (k - 1) / (SQZ_STEM_TILE_W * 2) + 1 : SQZ_STEM_TILE_H;
+    const int tw = k ? (k - 1) % (SQZ_STEM_TILE_W * 2) + 1 : SQZ_STEM_TILE_W;
+    const sqz_stem_geometry g = sqz_fused_stem_geometry(conv, pool, th, tw);
+    const sqz_stem_wmma_layout l = sqz_stem_wmma_layout_of(&g, cin, cout);
+    const long blocks = (long)g.tiles_y * g.tiles_x, rows = blocks * l.rows;
+    if (l.bytes > budget ||
+        (best_rows && (rows > best_rows || (rows == best_rows && blocks >= best_blocks))))
+      continue;
+    best_rows = rows;
+    best_blocks = blocks;
+    *tile_h = th;
+    *tile_w = tw;
+    if (k == 0) break;
+  }
+  return best_rows;
+}
+
 sqz_fused_variant sqz_fused_stem_variant(const sqz_layer *conv, const sqz_layer *pool,
-                                         sqz_dtype dtype, size_t smem_limit) {
-  const sqz_stem_geometry g = sqz_fused_stem_geometry(conv, pool);
+                                         sqz_dtype dtype, size_t smem_limit,
+                                         size_t smem_two_blocks) {
   const int cout = conv->conv.out_channels;
-  sqz_fused_variant v = {SQZ_MATH_FMA, g.tile_h, g.tile_w, 0, "CUDA cores", 0};
+  sqz_fused_variant v = {SQZ_MATH_FMA, SQZ_STEM_TILE_H, SQZ_STEM_TILE_W, 0, "CUDA cores", 0};
+  int th1 = 0, tw1 = 0, th2 = 0, tw2 = 0;
+  const long one = dtype == SQZ_DTYPE_F16 ? stem_wmma_tile(conv, pool, smem_limit, &th1, &tw1) : 0;
+  const long two = one ? stem_wmma_tile(conv, pool, smem_two_blocks, &th2, &tw2) : 0;
   if (dtype == SQZ_DTYPE_F16 && cout % 16 != 0) {
     v.why = "CUDA cores: output channels not a multiple of 16";
+  } else if (one) {
+    /* Two blocks an SM (each one's barriers hidden by the other's work),
+     * unless the small tile that allows it wastes a quarter more rows. */
+    const int pick_two = two && two * 4 <= one * 5;
+    v.math = SQZ_MATH_WMMA;
+    v.tile_h = pick_two ? th2 : th1;
+    v.tile_w = pick_two ? tw2 : tw1;
+    const sqz_stem_geometry g = sqz_fused_stem_geometry(conv, pool, v.tile_h, v.tile_w);
+    v.smem = sqz_stem_wmma_layout_of(&g, conv->in_c, cout).bytes;
+    v.why = "tensor cores";
+    return v;
   } else if (dtype == SQZ_DTYPE_F16) {
-    const size_t bytes = sqz_stem_wmma_layout_of(&g, conv->in_c, cout).bytes;
-    if (bytes <= smem_limit) {
-      v.math = SQZ_MATH_WMMA;
-      v.smem = bytes;
-      v.why = "tensor cores";
-      return v;
-    }
     v.why = "CUDA cores: the tensor-core operands do not fit in shared memory";
   }
+  const sqz_stem_geometry g = sqz_fused_stem_geometry(conv, pool, v.tile_h, v.tile_w);
   v.smem = sqz_stem_smem_bytes(&g, conv->in_c, SQZ_STEM_CHUNK);
   if (v.smem > smem_limit) v.tile_h = 0;
   return v;

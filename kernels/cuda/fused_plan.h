@@ -80,16 +80,22 @@ sqz_fused_variant sqz_fused_fire_variant(const sqz_layer *fire, const sqz_pool_f
  * itself (1 KB from sm_80 on). */
 size_t sqz_fused_two_block_smem(size_t smem_per_sm, size_t reserved);
 
-/* The stem's geometry and chunk (pooled tiles of 4 x 8, channel chunks of
- * 16 on CUDA cores) and variant: tensor cores when the precision is fp16,
- * the output channels a multiple of 16 and the GEMM's operands fit in
- * shared memory, else CUDA cores (tile_h 0 when that does not fit either).
- * Then the classifier's variant: on tensor cores a third buffer in its
- * ring where it stays within smem_two_blocks. */
-sqz_stem_geometry sqz_fused_stem_geometry(const sqz_layer *conv, const sqz_layer *pool_or_null);
-enum { SQZ_STEM_CHUNK = 16 };
+/* The stem's geometry for pooled tiles of tile_h x tile_w, and its
+ * variant: tensor cores when the precision is fp16, the output channels a
+ * multiple of 16 and the GEMM's operands fit in shared memory, on a tile
+ * of SQZ_STEM_TILE_H x SQZ_STEM_TILE_W pooled pixels unless another one
+ * lets two blocks share an SM (within smem_two_blocks) where that one
+ * would not (v1.0's 7x7 window: 5 x 6), or fits smem_limit where it
+ * would not; else CUDA cores on the default tile (channel chunks of
+ * SQZ_STEM_CHUNK), tile_h 0 when that does not fit either. Then the
+ * classifier's variant: on tensor cores a third buffer in its ring where
+ * it stays within smem_two_blocks. */
+enum { SQZ_STEM_TILE_H = 4, SQZ_STEM_TILE_W = 8, SQZ_STEM_CHUNK = 16 };
+sqz_stem_geometry sqz_fused_stem_geometry(const sqz_layer *conv, const sqz_layer *pool_or_null,
+                                          int tile_h, int tile_w);
 sqz_fused_variant sqz_fused_stem_variant(const sqz_layer *conv, const sqz_layer *pool_or_null,
-                                         sqz_dtype dtype, size_t smem_limit);
+                                         sqz_dtype dtype, size_t smem_limit,
+                                         size_t smem_two_blocks);
 sqz_fused_variant sqz_fused_classifier_variant(const sqz_layer *conv, sqz_dtype dtype,
                                                size_t smem_limit, size_t smem_two_blocks);
 

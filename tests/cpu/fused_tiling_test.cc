@@ -476,18 +476,29 @@ TEST(FusedVariants, TensorCoresOnlyForMultiplesOf16AndAlwaysAFit) {
 // 32-byte aligned, rows at the ldmatrix strides, the GEMM covering
 // every conv pixel of the tile and the whole window, within the H100 limit
 // for both built-in stems, and CUDA cores where tensor cores cannot be used.
+// v1.1's stem keeps the 4 x 8 tile (40 KB); v1.0's 7x7 window does not
+// let two 4 x 8 blocks share an SM (118 KB), so it takes the tile that
+// does with the fewest GEMM rows over the image: 5 x 6, 109 KB.
 TEST(FusedVariants, StemOnTensorCoresForFp16AndMultiplesOf16) {
-  const size_t limit = 227 << 10;
+  const size_t limit = 227 << 10, two_blocks = 113 << 10;
   struct Case {
     const char *model;
-    int rows, k;  // the GEMM: 9 x 17 conv pixels of a 4 x 8 pooled tile; kernel^2 x 3
-  } cases[] = {{"squeezenet1_0", 160, 160}, {"squeezenet1_1", 160, 32}};
+    int tile_h, tile_w;
+    int rows, k;  // the GEMM: the conv pixels under the tile's windows; kernel^2 x 3
+  } cases[] = {{"squeezenet1_0", 5, 6, 144, 160}, {"squeezenet1_1", 4, 8, 160, 32}};
   for (const Case &c : cases) {
     sqz_model *m = nullptr;
     ASSERT_EQ(sqz_model_builtin(c.model, 0, &m), SQZ_OK);
     const sqz_layer *conv = &m->layers[0], *pool = &m->layers[1];
-    const sqz_stem_geometry g = sqz_fused_stem_geometry(conv, pool);
     const int cout = conv->conv.out_channels;
+    const sqz_fused_variant half =
+        sqz_fused_stem_variant(conv, pool, SQZ_DTYPE_F16, limit, two_blocks);
+    EXPECT_EQ(half.math, SQZ_MATH_WMMA) << c.model;
+    EXPECT_EQ(half.tile_h, c.tile_h) << c.model;
+    EXPECT_EQ(half.tile_w, c.tile_w) << c.model;
+    const sqz_stem_geometry g = sqz_fused_stem_geometry(conv, pool, half.tile_h, half.tile_w);
+    EXPECT_EQ(g.tiles_y, sqz_div_up(pool->out_h, c.tile_h));
+    EXPECT_EQ(g.tiles_x, sqz_div_up(pool->out_w, c.tile_w));
     const sqz_stem_wmma_layout L = sqz_stem_wmma_layout_of(&g, conv->in_c, cout);
     EXPECT_EQ(L.rows, c.rows) << c.model;
     EXPECT_EQ(L.k, c.k) << c.model;
@@ -501,21 +512,74 @@ TEST(FusedVariants, StemOnTensorCoresForFp16AndMultiplesOf16) {
     EXPECT_EQ(L.b - L.a, (size_t)L.rows * L.lda * 2);
     EXPECT_EQ(L.c - L.b, (size_t)L.k * L.ldb * 2);
     EXPECT_EQ(L.bytes - L.c, (size_t)L.rows * L.ldc * 2);
-    const sqz_fused_variant half = sqz_fused_stem_variant(conv, pool, SQZ_DTYPE_F16, limit);
-    EXPECT_EQ(half.math, SQZ_MATH_WMMA) << c.model;
     EXPECT_EQ(half.smem, L.bytes);
-    EXPECT_LE(half.smem, limit);
-    const sqz_fused_variant single = sqz_fused_stem_variant(conv, pool, SQZ_DTYPE_F32, limit);
+    EXPECT_LE(half.smem, two_blocks) << c.model;
+    // No tile up to twice the default's sides that lets two blocks share
+    // an SM has fewer GEMM rows over the image.
+    const long chosen = (long)g.tiles_y * g.tiles_x * L.rows;
+    for (int th = 1; th <= 2 * SQZ_STEM_TILE_H; th++)
+      for (int tw = 1; tw <= 2 * SQZ_STEM_TILE_W; tw++) {
+        const sqz_stem_geometry o = sqz_fused_stem_geometry(conv, pool, th, tw);
+        const sqz_stem_wmma_layout ol = sqz_stem_wmma_layout_of(&o, conv->in_c, cout);
+        if (ol.bytes <= two_blocks && c.tile_h != SQZ_STEM_TILE_H)
+          EXPECT_GE((long)o.tiles_y * o.tiles_x * ol.rows, chosen) << th << "x" << tw;
+      }
+    const sqz_fused_variant single =
+        sqz_fused_stem_variant(conv, pool, SQZ_DTYPE_F32, limit, two_blocks);
     EXPECT_EQ(single.math, SQZ_MATH_FMA);
-    EXPECT_EQ(single.smem, sqz_stem_smem_bytes(&g, conv->in_c, SQZ_STEM_CHUNK));
-    // Too little shared memory for the GEMM: CUDA cores, saying why.
-    const sqz_fused_variant small = sqz_fused_stem_variant(conv, pool, SQZ_DTYPE_F16, L.bytes - 1);
+    EXPECT_EQ(single.tile_h, SQZ_STEM_TILE_H);
+    EXPECT_EQ(single.tile_w, SQZ_STEM_TILE_W);
+    const sqz_stem_geometry fg =
+        sqz_fused_stem_geometry(conv, pool, SQZ_STEM_TILE_H, SQZ_STEM_TILE_W);
+    EXPECT_EQ(single.smem, sqz_stem_smem_bytes(&fg, conv->in_c, SQZ_STEM_CHUNK));
+    // Too little shared memory for the GEMM of even one pooled pixel: CUDA
+    // cores, saying why.
+    const sqz_stem_geometry pixel = sqz_fused_stem_geometry(conv, pool, 1, 1);
+    const size_t least = sqz_stem_wmma_layout_of(&pixel, conv->in_c, cout).bytes;
+    const sqz_fused_variant small =
+        sqz_fused_stem_variant(conv, pool, SQZ_DTYPE_F16, least - 1, least - 1);
     EXPECT_EQ(small.math, SQZ_MATH_FMA);
-    EXPECT_GT(small.tile_h, 0);
     EXPECT_NE(std::string(small.why).find("shared memory"), std::string::npos);
-    EXPECT_EQ(sqz_fused_stem_variant(conv, pool, SQZ_DTYPE_F16, 1024).tile_h, 0);
+    EXPECT_EQ(sqz_fused_stem_variant(conv, pool, SQZ_DTYPE_F16, 1024, 512).tile_h, 0);
     sqz_model_free(m);
   }
+}
+
+// Where two blocks an SM would need a tile that wastes more than a quarter
+// more GEMM rows than the best tile for one block, the stem runs one
+// block an SM; where the limit itself is below the default tile, the best
+// smaller tile, still on tensor cores.
+TEST(FusedVariants, StemTileForTwoBlocksOnlyWhenItWastesLittle) {
+  sqz_model *m = nullptr;
+  ASSERT_EQ(sqz_model_builtin("squeezenet1_0", 0, &m), SQZ_OK);
+  const sqz_layer *conv = &m->layers[0], *pool = &m->layers[1];
+  const auto rows_of = [&](const sqz_fused_variant &v) {
+    const sqz_stem_geometry g = sqz_fused_stem_geometry(conv, pool, v.tile_h, v.tile_w);
+    return (long)g.tiles_y * g.tiles_x * sqz_stem_wmma_layout_of(&g, 3, 96).rows;
+  };
+  // An SM of 100 KB: two blocks would need 16-row GEMMs (1 x 2 pooled).
+  const sqz_fused_variant one =
+      sqz_fused_stem_variant(conv, pool, SQZ_DTYPE_F16, 99 << 10, 49 << 10);
+  EXPECT_EQ(one.math, SQZ_MATH_WMMA);
+  EXPECT_GT(one.smem, (size_t)49 << 10);
+  EXPECT_LE(one.smem, (size_t)99 << 10);
+  const sqz_fused_variant tiny = sqz_fused_stem_variant(conv, pool, SQZ_DTYPE_F16, 49 << 10, 0);
+  EXPECT_EQ(tiny.math, SQZ_MATH_WMMA);
+  EXPECT_GT(rows_of(tiny) * 4, rows_of(one) * 5);
+  // An A100's 164 KB: two blocks of 3 x 5 (75 KB) cost under a quarter more.
+  const sqz_fused_variant a100 =
+      sqz_fused_stem_variant(conv, pool, SQZ_DTYPE_F16, 163 << 10, 81 << 10);
+  const sqz_fused_variant a100_one =
+      sqz_fused_stem_variant(conv, pool, SQZ_DTYPE_F16, 163 << 10, 0);
+  EXPECT_LE(a100.smem, (size_t)81 << 10);
+  EXPECT_EQ(a100_one.tile_h, SQZ_STEM_TILE_H);  // one block: the default fits
+  EXPECT_EQ(a100_one.tile_w, SQZ_STEM_TILE_W);
+  EXPECT_LE(rows_of(a100) * 4, rows_of(a100_one) * 5);
+  sqz_model_free(m);
+}
+
+TEST(FusedVariants, StemOnCudaCoresWhenOutputChannelsAreNotMultiplesOf16) {
+  const size_t limit = 227 << 10;
   // Output channels that are not a multiple of 16 stay on CUDA cores.
   sqz_model *m = nullptr;
   ASSERT_EQ(sqz_model_begin("narrow", 3, 32, 32, &m), SQZ_OK);
@@ -524,7 +588,8 @@ TEST(FusedVariants, StemOnTensorCoresForFp16AndMultiplesOf16) {
   ASSERT_EQ(sqz_model_add_conv(m, "conv10", 4, 1, 1, 0, 1), SQZ_OK);
   ASSERT_EQ(sqz_model_add_global_avgpool(m, "gap"), SQZ_OK);
   ASSERT_EQ(sqz_model_finish(m), SQZ_OK);
-  const sqz_fused_variant v = sqz_fused_stem_variant(&m->layers[0], nullptr, SQZ_DTYPE_F16, limit);
+  const sqz_fused_variant v =
+      sqz_fused_stem_variant(&m->layers[0], nullptr, SQZ_DTYPE_F16, limit, limit / 2);
   EXPECT_EQ(v.math, SQZ_MATH_FMA);
   EXPECT_NE(std::string(v.why).find("multiple of 16"), std::string::npos);
   sqz_model_free(m);

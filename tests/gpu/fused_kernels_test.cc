@@ -15,6 +15,8 @@
 #include "common/test_util.h"
 #include "gpu/gpu_util.h"
 #include "kernels/cuda/fused_kernels.h"
+#include "kernels/cuda/fused_plan.h"
+#include "runtime/weight_pack.h"
 #include "sqz.h"
 
 namespace {
@@ -202,6 +204,118 @@ TEST(FusedLaunchers, PackMmaWeightsAndRefuseWhatTheKernelsCannotRun) {
   EXPECT_EQ(sqz_launch_classifier(&c, SQZ_DTYPE_F16, 0), cudaErrorInvalidValue);
   cudaFree(dw);
   cudaFree(dp);
+}
+
+// The tensor-core stem on tiles of other shapes (the planner's choices for
+// v1.0 on an H100 or H200, an A100, smaller shared memory; a tall one and
+// single pixels): every conv output is the same sequence of MMAs over the
+// same k steps whatever the tile, and the pool is exact, so each tile's
+// output is the 4 x 8 tile's bit for bit; and the 4 x 8 tile's is a plain
+// conv + bias + ReLU + max pool in float, to fp16 rounding.
+TEST(FusedLaunchers, StemTilesOfEveryShapeGiveTheSameOutput) {
+  SQZ_REQUIRE_BACKEND(SQZ_BACKEND_FUSED);
+  int optin = 0, device = 0;
+  ASSERT_EQ(cudaGetDevice(&device), cudaSuccess);
+  ASSERT_EQ(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device),
+            cudaSuccess);
+  ASSERT_EQ(sqz_fused_stem_allow_smem((size_t)optin), cudaSuccess);
+  const int tiles[][2] = {
+      {SQZ_STEM_TILE_H, SQZ_STEM_TILE_W}, {5, 6}, {3, 5}, {2, 9}, {1, 2}, {1, 1}, {8, 3}};
+  for (const char *name : {"squeezenet1_0", "squeezenet1_1"}) {
+    sqz_model *m = nullptr;
+    ASSERT_EQ(sqz_model_builtin(name, 0, &m), SQZ_OK);
+    const int size = sqz_test::QuickRun() ? 61 : 224;  // 61: partial tiles at the edges
+    ASSERT_EQ(sqz_model_set_input_size(m, size, size), SQZ_OK);
+    const sqz_layer *conv = &m->layers[0], *pool = &m->layers[1];
+    const int batch = 2, cin = conv->in_c, cout = conv->conv.out_channels, k = conv->conv.kernel;
+    const size_t in_n = (size_t)batch * size * size * cin, w_n = (size_t)k * k * cin * cout;
+    const size_t out_n = (size_t)batch * pool->out_h * pool->out_w * cout;
+    const auto in_f = sqz_test::RandomVector(in_n, 7, -2, 2);
+    const auto w_f = sqz_test::RandomVector(w_n, 8, -0.2f, 0.2f);
+    const auto bias = sqz_test::RandomVector(cout, 9, -0.5f, 0.5f);
+    std::vector<uint16_t> in_h(in_n), w_h(w_n);
+    std::vector<float> in_r(in_n), w_r(w_n);  // the fp16 values, in float
+    for (size_t i = 0; i < in_n; i++)
+      in_r[i] = sqz_half_to_float(in_h[i] = sqz_float_to_half(in_f[i]));
+    for (size_t i = 0; i < w_n; i++) w_r[i] = sqz_half_to_float(w_h[i] = sqz_float_to_half(w_f[i]));
+    void *d_in = nullptr, *d_w = nullptr, *d_out = nullptr, *d_bias = nullptr;
+    ASSERT_EQ(cudaMalloc(&d_in, in_n * 2), cudaSuccess);
+    ASSERT_EQ(cudaMalloc(&d_w, w_n * 2), cudaSuccess);
+    ASSERT_EQ(cudaMalloc(&d_bias, cout * 4), cudaSuccess);
+    ASSERT_EQ(cudaMalloc(&d_out, out_n * 2), cudaSuccess);
+    ASSERT_EQ(cudaMemcpy(d_in, in_h.data(), in_n * 2, cudaMemcpyHostToDevice), cudaSuccess);
+    ASSERT_EQ(cudaMemcpy(d_w, w_h.data(), w_n * 2, cudaMemcpyHostToDevice), cudaSuccess);
+    ASSERT_EQ(cudaMemcpy(d_bias, bias.data(), cout * 4, cudaMemcpyHostToDevice), cudaSuccess);
+    std::vector<uint16_t> first;
+    for (const auto &t : tiles) {
+      sqz_stem_args a;
+      memset(&a, 0, sizeof a);
+      a.in = d_in;
+      a.out = d_out;
+      a.batch = batch;
+      a.cin = cin;
+      a.cout = cout;
+      a.geo = sqz_fused_stem_geometry(conv, pool, t[0], t[1]);
+      a.weights = d_w;
+      a.bias = (const float *)d_bias;
+      a.math = SQZ_MATH_WMMA;
+      a.smem = sqz_stem_wmma_layout_of(&a.geo, cin, cout).bytes;
+      if (a.smem > (size_t)optin) continue;  // (the 4 x 8 tile always fits an H100's)
+      ASSERT_EQ(cudaMemset(d_out, 0xff, out_n * 2), cudaSuccess);  // NaNs where nothing is written
+      ASSERT_EQ(sqz_launch_stem(&a, SQZ_DTYPE_F16, 0), cudaSuccess);
+      ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+      std::vector<uint16_t> out(out_n);
+      ASSERT_EQ(cudaMemcpy(out.data(), d_out, out_n * 2, cudaMemcpyDeviceToHost), cudaSuccess);
+      if (first.empty()) {
+        first = out;
+        continue;
+      }
+      size_t differ = 0;
+      for (size_t i = 0; i < out_n; i++) differ += out[i] != first[i];
+      EXPECT_EQ(differ, 0u) << name << " tile " << t[0] << "x" << t[1];
+    }
+    ASSERT_EQ(first.size(), out_n);
+    // The 4 x 8 tile against conv + bias + ReLU + pool in float.
+    const int ch = conv->out_h, cw = conv->out_w, s = conv->conv.stride, pad = conv->conv.pad;
+    std::vector<float> c((size_t)batch * ch * cw * cout);
+    for (int n = 0; n < batch; n++)
+      for (int y = 0; y < ch; y++)
+        for (int x = 0; x < cw; x++)
+          for (int o = 0; o < cout; o++) {
+            float acc = bias[o];
+            for (int ky = 0; ky < k; ky++)
+              for (int kx = 0; kx < k; kx++) {
+                const int iy = y * s - pad + ky, ix = x * s - pad + kx;
+                if (iy < 0 || iy >= size || ix < 0 || ix >= size) continue;
+                for (int i = 0; i < cin; i++)
+                  acc += in_r[(((size_t)n * size + iy) * size + ix) * cin + i] *
+                         w_r[(((size_t)ky * k + kx) * cin + i) * cout + o];
+              }
+            c[(((size_t)n * ch + y) * cw + x) * cout + o] = std::max(acc, 0.0f);
+          }
+    const int pk = pool->pool.kernel, ps = pool->pool.stride;
+    ASSERT_EQ(pool->pool.pad, 0);
+    float worst = 0, scale = 1e-6f;
+    for (int n = 0; n < batch; n++)
+      for (int py = 0; py < pool->out_h; py++)
+        for (int px = 0; px < pool->out_w; px++)
+          for (int o = 0; o < cout; o++) {
+            float want = -INFINITY;
+            for (int y = py * ps; y < std::min(py * ps + pk, ch); y++)
+              for (int x = px * ps; x < std::min(px * ps + pk, cw); x++)
+                want = std::max(want, c[(((size_t)n * ch + y) * cw + x) * cout + o]);
+            const float got = sqz_half_to_float(
+                first[(((size_t)n * pool->out_h + py) * pool->out_w + px) * cout + o]);
+            worst = std::max(worst, std::fabs(got - want));
+            scale = std::max(scale, std::fabs(want));
+          }
+    EXPECT_LE(worst / scale, 2e-3f) << name;
+    cudaFree(d_in);
+    cudaFree(d_w);
+    cudaFree(d_bias);
+    cudaFree(d_out);
+    sqz_model_free(m);
+  }
 }
 
 TEST(FusedModels, MetaparameterModels) {

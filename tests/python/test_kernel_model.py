@@ -27,3 +27,13 @@ def test_tile_heights_follow_the_planner():
     assert km.fire_tile_h(55, 55, 16, 256) == 8
     assert km.fire_tile_h(13, 13, 64, 1) == 1  # too few blocks at batch 1: the shortest tile
     assert km.fire_tile_h(1, 1, 16, 256) == 1  # no taller than the image needs
+
+
+def test_stem_tile_follows_the_planner():
+    km = load()
+    # v1.1's 3x3 stem: 4 x 8 (40 KB, several blocks an SM)
+    assert km.stem_tile(3, 64, 55) == (4, 8, 160)
+    # v1.0's 7x7: 4 x 8 needs 118 KB, one block an SM; 5 x 6 lets two share one
+    assert km.stem_tile(7, 96, 54) == (5, 6, 144)
+    rows = km.kernels("v1.0", 256, fp16=True)
+    assert rows[0]["kernel"].startswith("stem (5x6") and rows[0]["tensor"]
