@@ -194,7 +194,7 @@ static sqz_status run_stem(sqz_gpu_engine *g, int i, int batch) {
   a.weights = sqz_gpu_weights(g, g->packed[i].conv.weight);
   a.bias = sqz_gpu_weights(g, g->packed[i].conv.bias);
   a.math = (sqz_fused_math)v.math;
-  a.chunk = SQZ_STEM_CHUNK;
+  a.chunk = v.chunk;
   a.smem = v.smem;
   SQZ_GPU_CHECK(sqz_launch_stem(&a, g->act_dtype, g->stream));
   return SQZ_OK;

@@ -63,7 +63,7 @@ typedef struct sqz_stem_args {
   const void *weights; /* HWIO */
   const float *bias;
   sqz_fused_math math; /* WMMA: fp16, cout a multiple of 16 */
-  int chunk;           /* FMA: output channels per pass */
+  int chunk;           /* FMA: output channels a pass, a multiple of SQZ_STEM_GROUP */
   size_t smem;
 } sqz_stem_args;
 

@@ -118,7 +118,7 @@ sqz_fused_variant sqz_fused_fire_variant(const sqz_layer *l, const sqz_pool_fold
   static const int heights[] = {8, 4, 2, 1};
   const sqz_fire *f = &l->fire;
   const int s = f->squeeze.out_channels, complex = f->bypass == SQZ_BYPASS_COMPLEX;
-  sqz_fused_variant v = {SQZ_MATH_FMA, 0, 16, 0, "CUDA cores", 0};
+  sqz_fused_variant v = {SQZ_MATH_FMA, 0, 16, 0, "CUDA cores", 0, 0};
   int wmma = dtype == SQZ_DTYPE_F16 && wmma_channels(l);
   if (dtype == SQZ_DTYPE_F16 && !wmma) v.why = "CUDA cores: channels not multiples of 16";
   for (int pass = wmma ? 0 : 1; pass < 2 && v.tile_h == 0; pass++) {
@@ -204,11 +204,21 @@ static long stem_wmma_tile(const sqz_layer *conv, const sqz_layer *pool, size_t 
   return best_rows;
 }
 
+/* The CUDA-core stem's chunk within `budget` bytes (fused_plan.h), 0 when
+ * not even one group of channels fits. */
+static int stem_fma_chunk(const sqz_stem_geometry *g, int cin, int cout, size_t budget) {
+  for (int passes = 1;; passes++) {
+    const int chunk = sqz_div_up(sqz_div_up(cout, passes), SQZ_STEM_GROUP) * SQZ_STEM_GROUP;
+    if (sqz_stem_smem_bytes(g, cin, chunk) <= budget) return chunk;
+    if (chunk == SQZ_STEM_GROUP) return 0;
+  }
+}
+
 sqz_fused_variant sqz_fused_stem_variant(const sqz_layer *conv, const sqz_layer *pool,
                                          sqz_dtype dtype, size_t smem_limit,
                                          size_t smem_two_blocks) {
   const int cout = conv->conv.out_channels;
-  sqz_fused_variant v = {SQZ_MATH_FMA, SQZ_STEM_TILE_H, SQZ_STEM_TILE_W, 0, "CUDA cores", 0};
+  sqz_fused_variant v = {SQZ_MATH_FMA, SQZ_STEM_TILE_H, SQZ_STEM_TILE_W, 0, "CUDA cores", 0, 0};
   int th1 = 0, tw1 = 0, th2 = 0, tw2 = 0;
   const long one = dtype == SQZ_DTYPE_F16 ? stem_wmma_tile(conv, pool, smem_limit, &th1, &tw1) : 0;
   const long two = one ? stem_wmma_tile(conv, pool, smem_two_blocks, &th2, &tw2) : 0;
@@ -229,14 +239,16 @@ sqz_fused_variant sqz_fused_stem_variant(const sqz_layer *conv, const sqz_layer 
     v.why = "CUDA cores: the tensor-core operands do not fit in shared memory";
   }
   const sqz_stem_geometry g = sqz_fused_stem_geometry(conv, pool, v.tile_h, v.tile_w);
-  v.smem = sqz_stem_smem_bytes(&g, conv->in_c, SQZ_STEM_CHUNK);
-  if (v.smem > smem_limit) v.tile_h = 0;
+  v.chunk = stem_fma_chunk(&g, conv->in_c, cout, smem_two_blocks);
+  if (!v.chunk) v.chunk = stem_fma_chunk(&g, conv->in_c, cout, smem_limit);
+  if (!v.chunk) v.tile_h = 0;
+  v.smem = v.chunk ? sqz_stem_smem_bytes(&g, conv->in_c, v.chunk) : 0;
   return v;
 }
 
 sqz_fused_variant sqz_fused_classifier_variant(const sqz_layer *conv, sqz_dtype dtype,
                                                size_t smem_limit, size_t smem_two_blocks) {
-  sqz_fused_variant v = {SQZ_MATH_FMA, 0, 0, 0, "CUDA cores", 0};
+  sqz_fused_variant v = {SQZ_MATH_FMA, 0, 0, 0, "CUDA cores", 0, 0};
   const int pixels = conv->in_h * conv->in_w;
   if (dtype == SQZ_DTYPE_F16 && conv->conv.in_channels % 16 == 0 && pixels >= 16) {
     v.math = SQZ_MATH_WMMA;

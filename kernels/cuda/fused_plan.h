@@ -62,6 +62,7 @@ typedef struct sqz_fused_variant {
   size_t smem;
   const char *why; /* a short reason, for the description */
   int in_buffers;  /* tensor cores: the input ring's buffers (Fire: the squeeze's) */
+  int chunk;       /* the stem on CUDA cores: output channels a pass */
 } sqz_fused_variant;
 
 /* The Fire kernel for this module at this batch: tensor cores when the
@@ -86,11 +87,13 @@ size_t sqz_fused_two_block_smem(size_t smem_per_sm, size_t reserved);
  * of SQZ_STEM_TILE_H x SQZ_STEM_TILE_W pooled pixels unless another one
  * lets two blocks share an SM (within smem_two_blocks) where that one
  * would not (v1.0's 7x7 window: 5 x 6), or fits smem_limit where it
- * would not; else CUDA cores on the default tile (channel chunks of
- * SQZ_STEM_CHUNK), tile_h 0 when that does not fit either. Then the
+ * would not. Else CUDA cores on the default tile, the output channels in
+ * as few passes (chunks, multiples of SQZ_STEM_GROUP, split evenly) as
+ * keep two blocks an SM, else as fit smem_limit (v1.1: one pass of 64;
+ * v1.0: two of 48); tile_h 0 when not even one group fits. Then the
  * classifier's variant: on tensor cores a third buffer in its ring where
  * it stays within smem_two_blocks. */
-enum { SQZ_STEM_TILE_H = 4, SQZ_STEM_TILE_W = 8, SQZ_STEM_CHUNK = 16 };
+enum { SQZ_STEM_TILE_H = 4, SQZ_STEM_TILE_W = 8 };
 sqz_stem_geometry sqz_fused_stem_geometry(const sqz_layer *conv, const sqz_layer *pool_or_null,
                                           int tile_h, int tile_w);
 sqz_fused_variant sqz_fused_stem_variant(const sqz_layer *conv, const sqz_layer *pool_or_null,

@@ -20,7 +20,8 @@
 namespace {
 
 constexpr int kStemThreads = 256;
-constexpr int kGroup = 4;  // pixels and channels of a thread's micro-tile; divides the chunk
+constexpr int kPixels = 4;  // conv pixels of a thread's micro-tile
+// Its output channels: SQZ_STEM_GROUP (8), two 16-byte weight loads a step.
 
 template <typename T>
 __global__ void __launch_bounds__(kStemThreads) stem(const __grid_constant__ sqz_stem_args a) {
@@ -35,10 +36,15 @@ __global__ void __launch_bounds__(kStemThreads) stem(const __grid_constant__ sqz
   const int in_rows = (conv_rows - 1) * g.stride + g.kernel;
   const int in_cols = (conv_cols - 1) * g.stride + g.kernel;
   const int iy0 = cy0 * g.stride - g.pad, ix0 = cx0 * g.stride - g.pad;
-  const int kk = g.kernel * g.kernel * a.cin;
-  float *patch = smem;                                  // in_rows x in_cols x cin
-  float *conv = patch + in_rows * in_cols * a.cin;      // conv_rows x conv_cols x chunk
-  float *w_s = conv + conv_rows * conv_cols * a.chunk;  // kk x chunk
+  const int kk = g.kernel * g.kernel * a.cin, run = g.kernel * a.cin;
+  const int conv_px = conv_rows * conv_cols;
+  // sqz_stem_smem_bytes: the patch (in_rows x in_cols x cin, rounded up to
+  // 4 floats), the conv outputs (conv_px x chunk), the chunk's weights
+  // (per group of 8 channels, kk rows of 8: a thread's weights for
+  // consecutive k are consecutive, 32 bytes a step).
+  float *patch = smem;
+  float *conv = patch + sqz_round4(in_rows * in_cols * a.cin);
+  float4 *w_s = (float4 *)(conv + conv_px * a.chunk);
 
   const T *img = (const T *)a.in + (size_t)n * g.in_h * g.in_w * a.cin;
   for (int i = threadIdx.x; i < in_rows * in_cols * a.cin; i += blockDim.x) {
@@ -47,61 +53,65 @@ __global__ void __launch_bounds__(kStemThreads) stem(const __grid_constant__ sqz
     patch[i] = inside ? sqz::to_float(img[((size_t)y * g.in_w + x) * a.cin + c]) : 0.0f;
   }
   const T *w = (const T *)a.weights;
-  const int conv_px = conv_rows * conv_cols;
+  const int pgroups = (conv_px + kPixels - 1) / kPixels;
   for (int c0 = 0; c0 < a.cout; c0 += a.chunk) {
-    const int cc = min(a.chunk, a.cout - c0);
+    const int cc = min(a.chunk, a.cout - c0), cgroups = (cc + SQZ_STEM_GROUP - 1) / SQZ_STEM_GROUP;
     __syncthreads();  // patch ready; previous chunk pooled
     // The chunk's weights, zero past the last channel (the micro-tiles
-    // below read whole groups of kGroup channels).
-    for (int i = threadIdx.x; i < kk * a.chunk; i += blockDim.x) {
-      const int k = i / a.chunk, c = i % a.chunk;
-      w_s[i] = c < cc ? sqz::to_float(w[(size_t)k * a.cout + c0 + c]) : 0.0f;
+    // below read whole groups of 8 channels).
+    float *ws = (float *)w_s;
+    for (int i = threadIdx.x; i < kk * cgroups * SQZ_STEM_GROUP; i += blockDim.x) {
+      const int c = i % SQZ_STEM_GROUP, k = i / SQZ_STEM_GROUP % kk, cg = i / SQZ_STEM_GROUP / kk;
+      const int ch = cg * SQZ_STEM_GROUP + c;
+      ws[i] = ch < cc ? sqz::to_float(w[(size_t)k * a.cout + c0 + ch]) : 0.0f;
     }
     __syncthreads();
-    // Conv outputs under the pool windows, kGroup pixels x kGroup channels
-    // per thread: each step loads kGroup patch values and kGroup weights
-    // for kGroup^2 FMAs (one load per FMA would be two).
-    const int pgroups = (conv_px + kGroup - 1) / kGroup, cgroups = (cc + kGroup - 1) / kGroup;
+    // Conv outputs under the pool windows, 4 pixels x 8 channels a
+    // thread: a step (one k) is 4 scalar patch loads and two 16-byte
+    // weight loads for 32 FMAs, every address a constant offset from a
+    // pointer advanced once a window row.
     for (int i = threadIdx.x; i < pgroups * cgroups; i += blockDim.x) {
       const int pg = i / cgroups, cg = i % cgroups;
-      int base[kGroup];  // patch offset of each pixel's window (the last pixel's when past the end)
+      const float *px[kPixels];  // each pixel's window (the last pixel's past the end)
 #pragma unroll
-      for (int k = 0; k < kGroup; k++) {
-        const int p = min(pg * kGroup + k, conv_px - 1), r = p / conv_cols, q = p % conv_cols;
-        base[k] = (r * g.stride * in_cols + q * g.stride) * a.cin;
+      for (int m = 0; m < kPixels; m++) {
+        const int p = min(pg * kPixels + m, conv_px - 1), r = p / conv_cols, q = p % conv_cols;
+        px[m] = patch + (r * g.stride * in_cols + q * g.stride) * a.cin;
       }
-      float acc[kGroup][kGroup];
+      float acc[kPixels][SQZ_STEM_GROUP];
 #pragma unroll
-      for (int k = 0; k < kGroup; k++) {
-        const int c = cg * kGroup + k;
-        const float b = c < cc ? a.bias[c0 + c] : 0.0f;
+      for (int c = 0; c < SQZ_STEM_GROUP; c++) {
+        const int ch = cg * SQZ_STEM_GROUP + c;
+        const float b = ch < cc ? a.bias[c0 + ch] : 0.0f;
 #pragma unroll
-        for (int m = 0; m < kGroup; m++) acc[m][k] = b;
+        for (int m = 0; m < kPixels; m++) acc[m][c] = b;
       }
+      const float4 *wk = w_s + (size_t)cg * kk * 2;
       for (int ky = 0; ky < g.kernel; ky++) {
-        const float *rows = patch + ky * in_cols * a.cin;
-        const float *wr = w_s + (ky * g.kernel * a.cin) * a.chunk + cg * kGroup;
-        for (int j = 0; j < g.kernel * a.cin; j++) {
-          float av[kGroup], bv[kGroup];
+#pragma unroll 4
+        for (int j = 0; j < run; j++) {
+          const float4 b0 = wk[2 * j], b1 = wk[2 * j + 1];
+          const float bv[SQZ_STEM_GROUP] = {b0.x, b0.y, b0.z, b0.w, b1.x, b1.y, b1.z, b1.w};
 #pragma unroll
-          for (int k = 0; k < kGroup; k++) {
-            av[k] = rows[base[k] + j];
-            bv[k] = wr[j * a.chunk + k];
+          for (int m = 0; m < kPixels; m++) {
+            const float av = px[m][j];
+#pragma unroll
+            for (int c = 0; c < SQZ_STEM_GROUP; c++) acc[m][c] += av * bv[c];
           }
-#pragma unroll
-          for (int m = 0; m < kGroup; m++)
-#pragma unroll
-            for (int k = 0; k < kGroup; k++) acc[m][k] += av[m] * bv[k];
         }
+        wk += 2 * run;
+#pragma unroll
+        for (int m = 0; m < kPixels; m++) px[m] += in_cols * a.cin;
       }
 #pragma unroll
-      for (int m = 0; m < kGroup; m++) {
-        const int p = pg * kGroup + m;
-#pragma unroll
-        for (int k = 0; k < kGroup; k++) {
-          const int c = cg * kGroup + k;
-          if (p < conv_px && c < cc) conv[p * a.chunk + c] = fmaxf(acc[m][k], 0.0f);
-        }
+      for (int m = 0; m < kPixels; m++) {
+        const int p = pg * kPixels + m;
+        if (p >= conv_px) continue;
+        float4 *dst = (float4 *)(conv + p * a.chunk + cg * SQZ_STEM_GROUP);
+        dst[0] = make_float4(fmaxf(acc[m][0], 0.0f), fmaxf(acc[m][1], 0.0f), fmaxf(acc[m][2], 0.0f),
+                             fmaxf(acc[m][3], 0.0f));
+        dst[1] = make_float4(fmaxf(acc[m][4], 0.0f), fmaxf(acc[m][5], 0.0f), fmaxf(acc[m][6], 0.0f),
+                             fmaxf(acc[m][7], 0.0f));
       }
     }
     __syncthreads();
@@ -238,7 +248,8 @@ extern "C" cudaError_t sqz_launch_stem(const sqz_stem_args *a, sqz_dtype dtype,
     if (dtype != SQZ_DTYPE_F16 || a->cout % 16 != 0) return cudaErrorInvalidValue;
     return SQZ_LAUNCH(stem_wmma, kStemThreads, grid, block, a->smem, stream, *a);
   }
-  if (a->chunk % kGroup != 0) return cudaErrorInvalidValue;  // whole channel groups per chunk
+  if (a->chunk <= 0 || a->chunk % SQZ_STEM_GROUP != 0)
+    return cudaErrorInvalidValue;  // whole channel groups per chunk
   if (dtype == SQZ_DTYPE_F16)
     return SQZ_LAUNCH(stem<__half>, kStemThreads, grid, block, a->smem, stream, *a);
   return SQZ_LAUNCH(stem<float>, kStemThreads, grid, block, a->smem, stream, *a);

@@ -140,6 +140,7 @@ SQZ_HD void sqz_stem_tile_origin(const sqz_stem_geometry *g, int t, int *py0, in
 }
 
 SQZ_HD int sqz_round16(int v) { return (v + 15) / 16 * 16; }
+SQZ_HD int sqz_round4(int v) { return (v + 3) / 4 * 4; }
 
 /* t / n for 0 <= t < 64 and 1 <= n <= 64 without a division: t times
  * ceil(2^16 / n), shifted down 16 bits. Exact there, because t times the
@@ -348,15 +349,18 @@ SQZ_HD size_t sqz_fma_fire_smem(int tile_h, int tile_w, int squeeze) {
          halo * (size_t)sqz_fma_stride(SQZ_FIRE_CHUNK) * 4;
 }
 
-/* Shared memory of the stem: the input patch (cin channels), the conv
- * outputs of one chunk of channels for the tile's pool windows, and that
- * chunk's weights; all fp32. */
+/* Shared memory of the stem on CUDA cores, in bytes: the input patch (cin
+ * channels, rounded up to 4 floats so what follows is 16-byte aligned),
+ * the conv outputs of one chunk of output channels for the tile's pool
+ * windows, and that chunk's weights; all fp32. A chunk is a multiple of
+ * SQZ_STEM_GROUP channels, a thread's micro-tile's. */
+enum { SQZ_STEM_GROUP = 8 };
 SQZ_HD size_t sqz_stem_smem_bytes(const sqz_stem_geometry *g, int cin, int chunk) {
   int conv_rows = sqz_stem_conv_span(g->tile_h, g->pool_k, g->pool_s);
   int conv_cols = sqz_stem_conv_span(g->tile_w, g->pool_k, g->pool_s);
   int in_rows = (conv_rows - 1) * g->stride + g->kernel;
   int in_cols = (conv_cols - 1) * g->stride + g->kernel;
-  return ((size_t)in_rows * in_cols * cin + (size_t)conv_rows * conv_cols * chunk +
+  return ((size_t)sqz_round4(in_rows * in_cols * cin) + (size_t)conv_rows * conv_cols * chunk +
           (size_t)g->kernel * g->kernel * cin * chunk) *
          4;
 }

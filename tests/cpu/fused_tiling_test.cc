@@ -531,7 +531,21 @@ TEST(FusedVariants, StemOnTensorCoresForFp16AndMultiplesOf16) {
     EXPECT_EQ(single.tile_w, SQZ_STEM_TILE_W);
     const sqz_stem_geometry fg =
         sqz_fused_stem_geometry(conv, pool, SQZ_STEM_TILE_H, SQZ_STEM_TILE_W);
-    EXPECT_EQ(single.smem, sqz_stem_smem_bytes(&fg, conv->in_c, SQZ_STEM_CHUNK));
+    // All 64 channels of v1.1 in one pass; v1.0's 96 (126 KB in one) in two
+    // of 48, two blocks an SM.
+    EXPECT_EQ(single.chunk, c.tile_h == SQZ_STEM_TILE_H ? 64 : 48) << c.model;
+    EXPECT_EQ(single.smem, sqz_stem_smem_bytes(&fg, conv->in_c, single.chunk));
+    EXPECT_LE(single.smem, two_blocks);
+    EXPECT_GT(sqz_stem_smem_bytes(&fg, conv->in_c, cout),
+              c.tile_h == SQZ_STEM_TILE_H ? 0 : two_blocks);
+    // One pass where two blocks cannot share an SM but one fits.
+    EXPECT_EQ(sqz_fused_stem_variant(conv, pool, SQZ_DTYPE_F32, limit, 0).chunk, cout);
+    // One group of 8 channels a pass when nothing larger fits; none when
+    // not even that does.
+    const size_t one_group = sqz_stem_smem_bytes(&fg, conv->in_c, SQZ_STEM_GROUP);
+    EXPECT_EQ(sqz_fused_stem_variant(conv, pool, SQZ_DTYPE_F32, one_group, 0).chunk,
+              SQZ_STEM_GROUP);
+    EXPECT_EQ(sqz_fused_stem_variant(conv, pool, SQZ_DTYPE_F32, one_group - 1, 0).tile_h, 0);
     // Too little shared memory for the GEMM of even one pooled pixel: CUDA
     // cores, saying why.
     const sqz_stem_geometry pixel = sqz_fused_stem_geometry(conv, pool, 1, 1);

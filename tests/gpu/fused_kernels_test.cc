@@ -206,6 +206,155 @@ TEST(FusedLaunchers, PackMmaWeightsAndRefuseWhatTheKernelsCannotRun) {
   cudaFree(dp);
 }
 
+// One stem (a built-in model's conv1 and pool, at a given input size)
+// with random fp16-representable input and weights, on the device in fp16
+// and fp32, launched directly, and its output in float on the host.
+class StemCase {
+ public:
+  StemCase(const char *model, int size) {
+    EXPECT_EQ(sqz_model_builtin(model, 0, &m_), SQZ_OK);
+    EXPECT_EQ(sqz_model_set_input_size(m_, size, size), SQZ_OK);
+    conv_ = &m_->layers[0];
+    pool_ = &m_->layers[1];
+    size_ = size;
+    cin_ = conv_->in_c;
+    cout_ = conv_->conv.out_channels;
+    const int k = conv_->conv.kernel;
+    in_ = Halves(sqz_test::RandomVector((size_t)kBatch * size * size * cin_, 7, -2, 2));
+    w_ = Halves(sqz_test::RandomVector((size_t)k * k * cin_ * cout_, 8, -0.2f, 0.2f));
+    bias_ = sqz_test::RandomVector(cout_, 9, -0.5f, 0.5f);
+    out_n_ = (size_t)kBatch * pool_->out_h * pool_->out_w * cout_;
+    for (auto *v : {&in_, &w_}) {
+      void *h = Upload(*v, 2, true), *f = Upload(*v, 4, false);
+      (v == &in_ ? in_h_ : w_h_) = h;
+      (v == &in_ ? in_f_ : w_f_) = f;
+    }
+    bias_d_ = Upload(bias_, 4, false);
+    EXPECT_EQ(cudaMalloc(&out_, out_n_ * 4), cudaSuccess);
+  }
+  ~StemCase() {
+    for (void *p : {in_h_, in_f_, w_h_, w_f_, bias_d_, out_}) cudaFree(p);
+    sqz_model_free(m_);
+  }
+
+  // The stem's output (NHWC) in float, by the given kernel; empty when its
+  // shared memory exceeds `smem_limit` or the launch fails (a failure).
+  std::vector<float> Run(sqz_fused_math math, sqz_dtype dtype, int tile_h, int tile_w, int chunk,
+                         size_t smem_limit) {
+    sqz_stem_args a;
+    memset(&a, 0, sizeof a);
+    const bool half = dtype == SQZ_DTYPE_F16;
+    a.in = half ? in_h_ : in_f_;
+    a.out = out_;
+    a.batch = kBatch;
+    a.cin = cin_;
+    a.cout = cout_;
+    a.geo = sqz_fused_stem_geometry(conv_, pool_, tile_h, tile_w);
+    a.weights = half ? w_h_ : w_f_;
+    a.bias = (const float *)bias_d_;
+    a.math = math;
+    a.chunk = chunk;
+    a.smem = math == SQZ_MATH_WMMA ? sqz_stem_wmma_layout_of(&a.geo, cin_, cout_).bytes
+                                   : sqz_stem_smem_bytes(&a.geo, cin_, chunk);
+    if (a.smem > smem_limit) return {};
+    EXPECT_EQ(cudaMemset(out_, 0xff, out_n_ * 4), cudaSuccess);  // NaNs where nothing is written
+    EXPECT_EQ(sqz_launch_stem(&a, dtype, 0), cudaSuccess);
+    EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    std::vector<float> out(out_n_);
+    if (half) {
+      std::vector<uint16_t> h(out_n_);
+      EXPECT_EQ(cudaMemcpy(h.data(), out_, out_n_ * 2, cudaMemcpyDeviceToHost), cudaSuccess);
+      for (size_t i = 0; i < out_n_; i++) out[i] = sqz_half_to_float(h[i]);
+    } else {
+      EXPECT_EQ(cudaMemcpy(out.data(), out_, out_n_ * 4, cudaMemcpyDeviceToHost), cudaSuccess);
+    }
+    return out;
+  }
+
+  // max |got - want| / max |want| against conv + bias + ReLU + max pool in
+  // float on the host (computed once).
+  float Error(const std::vector<float> &got) {
+    if (want_.empty()) want_ = Reference();
+    if (got.size() != want_.size()) return INFINITY;
+    float worst = 0, scale = 1e-6f;
+    for (size_t i = 0; i < got.size(); i++) {
+      worst = std::max(worst, std::isnan(got[i]) ? INFINITY : std::fabs(got[i] - want_[i]));
+      scale = std::max(scale, std::fabs(want_[i]));
+    }
+    return worst / scale;
+  }
+
+  int cout() const { return cout_; }
+
+ private:
+  static constexpr int kBatch = 2;
+  std::vector<float> Reference() const {
+    const int k = conv_->conv.kernel, s = conv_->conv.stride, pad = conv_->conv.pad;
+    const int ch = conv_->out_h, cw = conv_->out_w, pk = pool_->pool.kernel,
+              ps = pool_->pool.stride;
+    EXPECT_EQ(pool_->pool.pad, 0);
+    std::vector<float> c((size_t)kBatch * ch * cw * cout_), want(out_n_);
+    for (int n = 0; n < kBatch; n++)
+      for (int y = 0; y < ch; y++)
+        for (int x = 0; x < cw; x++)
+          for (int o = 0; o < cout_; o++) {
+            float acc = bias_[o];
+            for (int ky = 0; ky < k; ky++)
+              for (int kx = 0; kx < k; kx++) {
+                const int iy = y * s - pad + ky, ix = x * s - pad + kx;
+                if (iy < 0 || iy >= size_ || ix < 0 || ix >= size_) continue;
+                for (int i = 0; i < cin_; i++)
+                  acc += in_[(((size_t)n * size_ + iy) * size_ + ix) * cin_ + i] *
+                         w_[(((size_t)ky * k + kx) * cin_ + i) * cout_ + o];
+              }
+            c[(((size_t)n * ch + y) * cw + x) * cout_ + o] = std::max(acc, 0.0f);
+          }
+    for (int n = 0; n < kBatch; n++)
+      for (int py = 0; py < pool_->out_h; py++)
+        for (int px = 0; px < pool_->out_w; px++)
+          for (int o = 0; o < cout_; o++) {
+            float m = -INFINITY;
+            for (int y = py * ps; y < std::min(py * ps + pk, ch); y++)
+              for (int x = px * ps; x < std::min(px * ps + pk, cw); x++)
+                m = std::max(m, c[(((size_t)n * ch + y) * cw + x) * cout_ + o]);
+            want[(((size_t)n * pool_->out_h + py) * pool_->out_w + px) * cout_ + o] = m;
+          }
+    return want;
+  }
+  static std::vector<float> Halves(std::vector<float> v) {
+    for (float &x : v) x = sqz_half_to_float(sqz_float_to_half(x));
+    return v;
+  }
+  static void *Upload(const std::vector<float> &v, size_t bytes, bool half) {
+    void *d = nullptr;
+    EXPECT_EQ(cudaMalloc(&d, v.size() * bytes), cudaSuccess);
+    std::vector<uint16_t> h(half ? v.size() : 0);
+    for (size_t i = 0; i < h.size(); i++) h[i] = sqz_float_to_half(v[i]);
+    const void *src = half ? (const void *)h.data() : (const void *)v.data();
+    EXPECT_EQ(cudaMemcpy(d, src, v.size() * bytes, cudaMemcpyHostToDevice), cudaSuccess);
+    return d;
+  }
+  sqz_model *m_ = nullptr;
+  const sqz_layer *conv_ = nullptr, *pool_ = nullptr;
+  int size_ = 0, cin_ = 0, cout_ = 0;
+  std::vector<float> in_, w_, bias_, want_;
+  size_t out_n_ = 0;
+  void *in_h_ = nullptr, *in_f_ = nullptr, *w_h_ = nullptr, *w_f_ = nullptr;
+  void *bias_d_ = nullptr, *out_ = nullptr;
+};
+
+size_t SmemOptin() {
+  int optin = 0, device = 0;
+  EXPECT_EQ(cudaGetDevice(&device), cudaSuccess);
+  EXPECT_EQ(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device),
+            cudaSuccess);
+  EXPECT_EQ(sqz_fused_stem_allow_smem((size_t)optin), cudaSuccess);
+  return (size_t)optin;
+}
+
+// Quick runs at 61 x 61 (partial tiles at the edges), else 224.
+int StemSize() { return sqz_test::QuickRun() ? 61 : 224; }
+
 // The tensor-core stem on tiles of other shapes (the planner's choices for
 // v1.0 on an H100 or H200, an A100, smaller shared memory; a tall one and
 // single pixels): every conv output is the same sequence of MMAs over the
@@ -214,107 +363,44 @@ TEST(FusedLaunchers, PackMmaWeightsAndRefuseWhatTheKernelsCannotRun) {
 // conv + bias + ReLU + max pool in float, to fp16 rounding.
 TEST(FusedLaunchers, StemTilesOfEveryShapeGiveTheSameOutput) {
   SQZ_REQUIRE_BACKEND(SQZ_BACKEND_FUSED);
-  int optin = 0, device = 0;
-  ASSERT_EQ(cudaGetDevice(&device), cudaSuccess);
-  ASSERT_EQ(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device),
-            cudaSuccess);
-  ASSERT_EQ(sqz_fused_stem_allow_smem((size_t)optin), cudaSuccess);
-  const int tiles[][2] = {
-      {SQZ_STEM_TILE_H, SQZ_STEM_TILE_W}, {5, 6}, {3, 5}, {2, 9}, {1, 2}, {1, 1}, {8, 3}};
+  const size_t optin = SmemOptin();
+  const int tiles[][2] = {{5, 6}, {3, 5}, {2, 9}, {1, 2}, {1, 1}, {8, 3}};
   for (const char *name : {"squeezenet1_0", "squeezenet1_1"}) {
-    sqz_model *m = nullptr;
-    ASSERT_EQ(sqz_model_builtin(name, 0, &m), SQZ_OK);
-    const int size = sqz_test::QuickRun() ? 61 : 224;  // 61: partial tiles at the edges
-    ASSERT_EQ(sqz_model_set_input_size(m, size, size), SQZ_OK);
-    const sqz_layer *conv = &m->layers[0], *pool = &m->layers[1];
-    const int batch = 2, cin = conv->in_c, cout = conv->conv.out_channels, k = conv->conv.kernel;
-    const size_t in_n = (size_t)batch * size * size * cin, w_n = (size_t)k * k * cin * cout;
-    const size_t out_n = (size_t)batch * pool->out_h * pool->out_w * cout;
-    const auto in_f = sqz_test::RandomVector(in_n, 7, -2, 2);
-    const auto w_f = sqz_test::RandomVector(w_n, 8, -0.2f, 0.2f);
-    const auto bias = sqz_test::RandomVector(cout, 9, -0.5f, 0.5f);
-    std::vector<uint16_t> in_h(in_n), w_h(w_n);
-    std::vector<float> in_r(in_n), w_r(w_n);  // the fp16 values, in float
-    for (size_t i = 0; i < in_n; i++)
-      in_r[i] = sqz_half_to_float(in_h[i] = sqz_float_to_half(in_f[i]));
-    for (size_t i = 0; i < w_n; i++) w_r[i] = sqz_half_to_float(w_h[i] = sqz_float_to_half(w_f[i]));
-    void *d_in = nullptr, *d_w = nullptr, *d_out = nullptr, *d_bias = nullptr;
-    ASSERT_EQ(cudaMalloc(&d_in, in_n * 2), cudaSuccess);
-    ASSERT_EQ(cudaMalloc(&d_w, w_n * 2), cudaSuccess);
-    ASSERT_EQ(cudaMalloc(&d_bias, cout * 4), cudaSuccess);
-    ASSERT_EQ(cudaMalloc(&d_out, out_n * 2), cudaSuccess);
-    ASSERT_EQ(cudaMemcpy(d_in, in_h.data(), in_n * 2, cudaMemcpyHostToDevice), cudaSuccess);
-    ASSERT_EQ(cudaMemcpy(d_w, w_h.data(), w_n * 2, cudaMemcpyHostToDevice), cudaSuccess);
-    ASSERT_EQ(cudaMemcpy(d_bias, bias.data(), cout * 4, cudaMemcpyHostToDevice), cudaSuccess);
-    std::vector<uint16_t> first;
+    StemCase c(name, StemSize());
+    const auto first =
+        c.Run(SQZ_MATH_WMMA, SQZ_DTYPE_F16, SQZ_STEM_TILE_H, SQZ_STEM_TILE_W, 0, optin);
+    ASSERT_FALSE(first.empty()) << name;  // (the 4 x 8 tile fits an H100's)
+    EXPECT_LE(c.Error(first), 2e-3f) << name;
     for (const auto &t : tiles) {
-      sqz_stem_args a;
-      memset(&a, 0, sizeof a);
-      a.in = d_in;
-      a.out = d_out;
-      a.batch = batch;
-      a.cin = cin;
-      a.cout = cout;
-      a.geo = sqz_fused_stem_geometry(conv, pool, t[0], t[1]);
-      a.weights = d_w;
-      a.bias = (const float *)d_bias;
-      a.math = SQZ_MATH_WMMA;
-      a.smem = sqz_stem_wmma_layout_of(&a.geo, cin, cout).bytes;
-      if (a.smem > (size_t)optin) continue;  // (the 4 x 8 tile always fits an H100's)
-      ASSERT_EQ(cudaMemset(d_out, 0xff, out_n * 2), cudaSuccess);  // NaNs where nothing is written
-      ASSERT_EQ(sqz_launch_stem(&a, SQZ_DTYPE_F16, 0), cudaSuccess);
-      ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-      std::vector<uint16_t> out(out_n);
-      ASSERT_EQ(cudaMemcpy(out.data(), d_out, out_n * 2, cudaMemcpyDeviceToHost), cudaSuccess);
-      if (first.empty()) {
-        first = out;
-        continue;
-      }
+      const auto out = c.Run(SQZ_MATH_WMMA, SQZ_DTYPE_F16, t[0], t[1], 0, optin);
+      if (out.empty()) continue;
       size_t differ = 0;
-      for (size_t i = 0; i < out_n; i++) differ += out[i] != first[i];
+      for (size_t i = 0; i < out.size(); i++) differ += out[i] != first[i];
       EXPECT_EQ(differ, 0u) << name << " tile " << t[0] << "x" << t[1];
     }
-    ASSERT_EQ(first.size(), out_n);
-    // The 4 x 8 tile against conv + bias + ReLU + pool in float.
-    const int ch = conv->out_h, cw = conv->out_w, s = conv->conv.stride, pad = conv->conv.pad;
-    std::vector<float> c((size_t)batch * ch * cw * cout);
-    for (int n = 0; n < batch; n++)
-      for (int y = 0; y < ch; y++)
-        for (int x = 0; x < cw; x++)
-          for (int o = 0; o < cout; o++) {
-            float acc = bias[o];
-            for (int ky = 0; ky < k; ky++)
-              for (int kx = 0; kx < k; kx++) {
-                const int iy = y * s - pad + ky, ix = x * s - pad + kx;
-                if (iy < 0 || iy >= size || ix < 0 || ix >= size) continue;
-                for (int i = 0; i < cin; i++)
-                  acc += in_r[(((size_t)n * size + iy) * size + ix) * cin + i] *
-                         w_r[(((size_t)ky * k + kx) * cin + i) * cout + o];
-              }
-            c[(((size_t)n * ch + y) * cw + x) * cout + o] = std::max(acc, 0.0f);
-          }
-    const int pk = pool->pool.kernel, ps = pool->pool.stride;
-    ASSERT_EQ(pool->pool.pad, 0);
-    float worst = 0, scale = 1e-6f;
-    for (int n = 0; n < batch; n++)
-      for (int py = 0; py < pool->out_h; py++)
-        for (int px = 0; px < pool->out_w; px++)
-          for (int o = 0; o < cout; o++) {
-            float want = -INFINITY;
-            for (int y = py * ps; y < std::min(py * ps + pk, ch); y++)
-              for (int x = px * ps; x < std::min(px * ps + pk, cw); x++)
-                want = std::max(want, c[(((size_t)n * ch + y) * cw + x) * cout + o]);
-            const float got = sqz_half_to_float(
-                first[(((size_t)n * pool->out_h + py) * pool->out_w + px) * cout + o]);
-            worst = std::max(worst, std::fabs(got - want));
-            scale = std::max(scale, std::fabs(want));
-          }
-    EXPECT_LE(worst / scale, 2e-3f) << name;
-    cudaFree(d_in);
-    cudaFree(d_w);
-    cudaFree(d_bias);
-    cudaFree(d_out);
-    sqz_model_free(m);
+  }
+}
+
+// The CUDA-core stem, fp32 and fp16 storage, in passes of one group of 8
+// channels, of 40 (the last pass partial: 16 of v1.0's 96, 24 of v1.1's
+// 64), of the planner's split (48 or 64) and of all channels at once, on
+// the default tile and a 3 x 5 one: a plain conv + bias + ReLU + max pool
+// in float.
+TEST(FusedLaunchers, StemOnCudaCoresInEveryChunking) {
+  SQZ_REQUIRE_BACKEND(SQZ_BACKEND_FUSED);
+  const size_t optin = SmemOptin();
+  for (const char *name : {"squeezenet1_0", "squeezenet1_1"}) {
+    StemCase c(name, StemSize());
+    const int split = c.cout() == 96 ? 48 : 64;
+    for (int chunk : {(int)SQZ_STEM_GROUP, 40, split, c.cout()})
+      for (const auto &t :
+           {std::make_pair((int)SQZ_STEM_TILE_H, (int)SQZ_STEM_TILE_W), std::make_pair(3, 5)}) {
+        const auto f32 = c.Run(SQZ_MATH_FMA, SQZ_DTYPE_F32, t.first, t.second, chunk, optin);
+        const auto f16 = c.Run(SQZ_MATH_FMA, SQZ_DTYPE_F16, t.first, t.second, chunk, optin);
+        if (f32.empty()) continue;
+        EXPECT_LE(c.Error(f32), 1e-5f) << name << " chunk " << chunk << " tile " << t.first;
+        EXPECT_LE(c.Error(f16), 2e-3f) << name << " chunk " << chunk << " tile " << t.first;
+      }
   }
 }
 
