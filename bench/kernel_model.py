@@ -19,7 +19,7 @@ TFLOP/s, of which warp-level mma.sync (what WMMA compiles to) is taken to
 reach two thirds; fp32 on CUDA cores 67 TFLOP/s; 132 SMs (the planner's
 tile heights depend on it). The tile heights follow
 kernels/cuda/fused_plan.c (tallest of 8, 4, 2, 1 rows that still gives two
-blocks per SM, within the tensor-core kernel's 64 squeeze fragments).
+blocks per SM, on tensor cores within the kernel's 64 squeeze fragments).
 
 Usage: python3 bench/kernel_model.py [--batch N] [--model v1.0|v1.1]...
 Prints Markdown tables. Standard library only.
@@ -50,12 +50,12 @@ def pool_out(n: int) -> int:
     return math.ceil((n - 3) / 2) + 1
 
 
-def fire_tile_h(h: int, w: int, s: int, batch: int) -> int:
+def fire_tile_h(h: int, w: int, s: int, batch: int, tensor: bool = True) -> int:
     best = 0
     for th in (8, 4, 2, 1):
         if th > 1 and th // 2 >= h:
             continue
-        if math.ceil((th + 2) * 18 / 16) * (s // 16) > 64:
+        if tensor and math.ceil((th + 2) * 18 / 16) * (s // 16) > 64:
             continue
         best = th
         if batch * math.ceil(h / th) * math.ceil(w / 16) >= 2 * SMS:
@@ -117,7 +117,7 @@ def kernels(model: str, batch: int, fp16: bool, size: int = 224) -> List[Dict[st
     for i, (s, e1, e3) in enumerate(FIRES):
         if pooled:
             h = pool_out(src)
-        th = fire_tile_h(h, h, s, batch) if fp16 else 4
+        th = fire_tile_h(h, h, s, batch, tensor=fp16)
         tiles = math.ceil(h / th) * math.ceil(h / 16)
         halo = (th + 2) * 18
         m_sq = (math.ceil(halo / 16) * 16) if fp16 else halo

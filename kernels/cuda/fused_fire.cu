@@ -45,17 +45,33 @@ __device__ T *pixel_out(const sqz_fire_args &a, int n, int y, int x) {
 }
 
 // ---------------------------------------------------------------------------
-// CUDA cores. Each GEMM runs in passes of 64 x 64 outputs; thread (tx, ty)
-// of a 16 x 16 grid owns rows mb + ty + 16 i and the 4 consecutive columns
-// nb + 4 tx + j (i, j < 4), so its weights of a row are one 16-byte load
-// (8 bytes in fp16) when the row length allows, and a warp's are one run.
+// CUDA cores. Each GEMM runs in passes over its outputs; in a pass each
+// thread owns kTM rows and the 4 consecutive columns (FmaGrid), so its
+// weights of a row are one 16-byte load (8 bytes in fp16) when the row
+// length allows, and a warp's are one run.
 
 constexpr int kTM = 4, kTN = 4;
 
-// Column j of this thread's 4 in the pass starting at column nb.
-__device__ __forceinline__ int own_column(int nb, int j) {
-  return nb + kTN * (threadIdx.x % 16) + j;
-}
+// The threads of a pass as ct column threads x rt row threads: thread
+// (tx, ty) owns rows mb + ty + rt i and columns nb + 4 tx + j (i, j < 4).
+// ct is 16 (passes of 64 x 64) unless the GEMM has 32 or 16 columns or
+// fewer (the squeezes of v1.1's fire2-5): then 8 or 4, so every lane has
+// real columns and a pass covers 2 or 4 times the rows (a squeeze's halo
+// rows, 108 or more, in one pass instead of two, whose lanes past the
+// columns did nothing).
+struct FmaGrid {
+  int tx, ty, rt, ct;
+  __device__ explicit FmaGrid(int n) {
+    ct = n <= 4 * kTN ? 4 : n <= 8 * kTN ? 8 : 16;
+    rt = SQZ_FIRE_THREADS / ct;
+    tx = threadIdx.x % ct;
+    ty = threadIdx.x / ct;
+  }
+  __device__ int rows() const { return rt * kTM; }  // of a pass
+  __device__ int cols() const { return ct * kTN; }
+  __device__ int row(int mb, int i) const { return mb + ty + rt * i; }
+  __device__ int col(int nb, int j) const { return nb + kTN * tx + j; }
+};
 
 __device__ __forceinline__ void outer_product(float (&acc)[kTM][kTN], const float (&av)[kTM],
                                               const float (&bv)[kTN]) {
@@ -115,13 +131,12 @@ struct NoQuads {
 
 // acc += the sum over k < K of column k of A (a_rows, or a_quads 4 columns
 // at a time: fma_steps) x this thread's kTN weights of row k0 + k of a
-// [rows x n] HWIO matrix (zero past n). The row-length test is made once,
-// not each step. A thread whose 4 columns all lie past n has nothing to
-// add (and stores nothing).
+// [rows x n] HWIO matrix (zero past n), the thread's first column c0. The
+// row-length test is made once, not each step. A thread whose 4 columns
+// all lie past n has nothing to add (and stores nothing).
 template <typename T, bool kQuads, int kUnroll, typename ARows, typename AQuads>
 __device__ __forceinline__ void fma_rows(float (&acc)[kTM][kTN], const void *w, size_t k0, int K,
-                                         int n, int nb, ARows a_rows, AQuads a_quads) {
-  const int c0 = own_column(nb, 0);
+                                         int n, int c0, ARows a_rows, AQuads a_quads) {
   if (c0 >= n) return;
   const T *row = (const T *)w + k0 * n + c0;
   if (n % kTN == 0)
@@ -192,7 +207,7 @@ __device__ void fma_squeeze(const sqz_fire_args &a, int n, int y0, int x0, float
   const sqz_fire_geometry &g = a.geo;
   const int hp_count = sqz_halo_pixels(&g), S = a.squeeze;
   const int lds = sqz_fma_stride(S), ldi = sqz_fma_stride(SQZ_FIRE_CHUNK);
-  const int ty = threadIdx.x / 16;
+  const FmaGrid t(S);
   const T *img = image_in<T>(a, n);
   for (int i = threadIdx.x; i < hp_count * S; i += blockDim.x) sq[(i / S) * lds + i % S] = 0.0f;
   for (int k0 = 0; k0 < a.cin; k0 += SQZ_FIRE_CHUNK) {
@@ -200,31 +215,29 @@ __device__ void fma_squeeze(const sqz_fire_args &a, int n, int y0, int x0, float
     __syncthreads();  // the previous chunk is consumed
     fma_stage_chunk<T>(a, img, y0, x0, k0, kc, in_s, ldi);
     __syncthreads();
-    for (int mb = 0; mb < hp_count; mb += 16 * kTM)
-      for (int nb = 0; nb < S; nb += 16 * kTN) {
+    for (int mb = 0; mb < hp_count; mb += t.rows())
+      for (int nb = 0; nb < S; nb += t.cols()) {
         float acc[kTM][kTN] = {};
+        const float *ar[kTM];  // rows past the halo are computed (from its last), not stored
+#pragma unroll
+        for (int i = 0; i < kTM; i++) ar[i] = in_s + min(t.row(mb, i), hp_count - 1) * ldi;
         const auto a_rows = [&](int k, float(&av)[kTM]) {
 #pragma unroll
-          for (int i = 0; i < kTM; i++) {
-            const int m = mb + ty + 16 * i;
-            av[i] = m < hp_count ? in_s[m * ldi + k] : 0.0f;
-          }
+          for (int i = 0; i < kTM; i++) av[i] = ar[i][k];
         };
         const auto a_quads = [&](int k, float(&av)[4][kTM]) {
 #pragma unroll
           for (int i = 0; i < kTM; i++) {
-            const int m = mb + ty + 16 * i;
-            const float4 v = m < hp_count ? *(const float4 *)(in_s + m * ldi + k)
-                                          : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+            const float4 v = *(const float4 *)(ar[i] + k);
             av[0][i] = v.x, av[1][i] = v.y, av[2][i] = v.z, av[3][i] = v.w;
           }
         };
-        fma_rows<T, true, 4>(acc, a.w_squeeze, (size_t)k0, kc, S, nb, a_rows, a_quads);
+        fma_rows<T, true, 4>(acc, a.w_squeeze, (size_t)k0, kc, S, t.col(nb, 0), a_rows, a_quads);
 #pragma unroll
         for (int i = 0; i < kTM; i++)
 #pragma unroll
           for (int j = 0; j < kTN; j++) {
-            const int m = mb + ty + 16 * i, c = own_column(nb, j);
+            const int m = t.row(mb, i), c = t.col(nb, j);
             if (m < hp_count && c < S) sq[m * lds + c] += acc[i][j];
           }
       }
@@ -247,17 +260,17 @@ __device__ void fma_expand(const sqz_fire_args &a, int n, int y0, int x0, const 
                            const void *w, const float *bias, int ne, int c_off, int taps) {
   const sqz_fire_geometry &g = a.geo;
   const int S = a.squeeze, lds = sqz_fma_stride(S), M = g.tile_h * g.tile_w;
-  const int ty = threadIdx.x / 16;
+  const FmaGrid t(ne);
   const T *img = image_in<T>(a, n);
-  for (int mb = 0; mb < M; mb += 16 * kTM)
-    for (int nb = 0; nb < ne; nb += 16 * kTN) {
+  for (int mb = 0; mb < M; mb += t.rows())
+    for (int nb = 0; nb < ne; nb += t.cols()) {
       float acc[kTM][kTN] = {};
       for (int tap = 0; tap < taps; tap++) {
         const int dy = taps == 9 ? tap / 3 - 1 : 0, dx = taps == 9 ? tap % 3 - 1 : 0;
         int hp[kTM];
 #pragma unroll
         for (int i = 0; i < kTM; i++) {
-          const int m = min(mb + ty + 16 * i, M - 1);  // rows past M are computed, not stored
+          const int m = min(t.row(mb, i), M - 1);  // rows past M are computed, not stored
           hp[i] = sqz_halo_tap(&g, m / g.tile_w, m % g.tile_w, dy, dx);
         }
         const auto a_rows = [&](int s, float(&av)[kTM]) {
@@ -271,16 +284,16 @@ __device__ void fma_expand(const sqz_fire_args &a, int n, int y0, int x0, const 
             av[0][i] = v.x, av[1][i] = v.y, av[2][i] = v.z, av[3][i] = v.w;
           }
         };
-        fma_rows<T, true, 4>(acc, w, (size_t)tap * S, S, ne, nb, a_rows, a_quads);
+        fma_rows<T, true, 4>(acc, w, (size_t)tap * S, S, ne, t.col(nb, 0), a_rows, a_quads);
       }
 #pragma unroll
       for (int i = 0; i < kTM; i++) {
         int y, x;
-        if (!stored_pixel(g, y0, x0, mb + ty + 16 * i, M, &y, &x)) continue;
+        if (!stored_pixel(g, y0, x0, t.row(mb, i), M, &y, &x)) continue;
         T *dst = pixel_out<T>(a, n, y, x);
 #pragma unroll
         for (int j = 0; j < kTN; j++) {
-          const int c = own_column(nb, j);
+          const int c = t.col(nb, j);
           if (c >= ne) continue;
           float v = fmaxf(acc[i][j] + bias[c], 0.0f);
           if (a.bypass == SQZ_BYPASS_SIMPLE) v += load_input(a, img, y, x, c_off + c);
@@ -296,20 +309,20 @@ template <typename T>
 __device__ void fma_shortcut(const sqz_fire_args &a, int n, int y0, int x0) {
   const sqz_fire_geometry &g = a.geo;
   const int M = g.tile_h * g.tile_w, E = a.e1 + a.e3;
-  const int ty = threadIdx.x / 16;
+  const FmaGrid t(E);
   const T *img = image_in<T>(a, n);
-  for (int mb = 0; mb < M; mb += 16 * kTM)
-    for (int nb = 0; nb < E; nb += 16 * kTN) {
+  for (int mb = 0; mb < M; mb += t.rows())
+    for (int nb = 0; nb < E; nb += t.cols()) {
       float acc[kTM][kTN] = {};
       int py[kTM], px[kTM];
 #pragma unroll
       for (int i = 0; i < kTM; i++) {
-        const int m = min(mb + ty + 16 * i, M - 1);
+        const int m = min(t.row(mb, i), M - 1);
         py[i] = min(y0 + m / g.tile_w, g.height - 1);  // clamped: such rows are not stored
         px[i] = min(x0 + m % g.tile_w, g.width - 1);
       }
       fma_rows<T, false, 1>(
-          acc, a.w_shortcut, 0, a.cin, E, nb,
+          acc, a.w_shortcut, 0, a.cin, E, t.col(nb, 0),
           [&](int k, float(&av)[kTM]) {
 #pragma unroll
             for (int i = 0; i < kTM; i++) av[i] = load_input(a, img, py[i], px[i], k);
@@ -318,11 +331,11 @@ __device__ void fma_shortcut(const sqz_fire_args &a, int n, int y0, int x0) {
 #pragma unroll
       for (int i = 0; i < kTM; i++) {
         int y, x;
-        if (!stored_pixel(g, y0, x0, mb + ty + 16 * i, M, &y, &x)) continue;
+        if (!stored_pixel(g, y0, x0, t.row(mb, i), M, &y, &x)) continue;
         T *dst = pixel_out<T>(a, n, y, x);
 #pragma unroll
         for (int j = 0; j < kTN; j++) {
-          const int c = own_column(nb, j);
+          const int c = t.col(nb, j);
           if (c < E)
             dst[c] = sqz::from_float<T>(sqz::to_float(dst[c]) + acc[i][j] + a.b_shortcut[c]);
         }

@@ -27,6 +27,9 @@ def test_tile_heights_follow_the_planner():
     assert km.fire_tile_h(55, 55, 16, 256) == 8
     assert km.fire_tile_h(13, 13, 64, 1) == 1  # too few blocks at batch 1: the shortest tile
     assert km.fire_tile_h(1, 1, 16, 256) == 1  # no taller than the image needs
+    # fp32 (CUDA cores) by the same rule: 8 rows at batch 256
+    assert km.fire_tile_h(13, 13, 64, 256, tensor=False) == 8
+    assert "8 rows" in km.kernels("v1.1", 256, fp16=False)[1]["kernel"]
 
 
 def test_stem_tile_follows_the_planner():
