@@ -148,7 +148,10 @@ INSTANTIATE_TEST_SUITE_P(Sizes, FusedOneFire,
                                            Net{15, false, SQZ_BYPASS_NONE, 176, 32, 48},
                                            // 18 input channels and rows of 6 and 9 weights:
                                            // the CUDA-core kernel's scalar paths
-                                           Net{9, false, SQZ_BYPASS_COMPLEX, 18, 6, 9}));
+                                           Net{9, false, SQZ_BYPASS_COMPLEX, 18, 6, 9},
+                                           // a squeeze of 48: the CUDA-core passes of 64
+                                           // columns, its halo in more than one
+                                           Net{11, false, SQZ_BYPASS_SIMPLE, 96, 48, 48}));
 
 // The weight packing kernel on the device: every half of a 48 x 32 matrix
 // where sqz_mma_b_source says, bit for bit; and the launchers refuse what
