@@ -514,14 +514,19 @@ TEST(FusedVariants, StemOnTensorCoresForFp16AndMultiplesOf16) {
     EXPECT_EQ(L.bytes - L.c, (size_t)L.rows * L.ldc * 2);
     EXPECT_EQ(half.smem, L.bytes);
     EXPECT_LE(half.smem, two_blocks) << c.model;
-    // No tile up to twice the default's sides that lets two blocks share
-    // an SM has fewer GEMM rows over the image.
+    // The default tile where two of its blocks share an SM (v1.1); else
+    // (v1.0) no tile up to twice the default's sides that lets them has
+    // fewer GEMM rows over the image.
+    const sqz_stem_geometry dg =
+        sqz_fused_stem_geometry(conv, pool, SQZ_STEM_TILE_H, SQZ_STEM_TILE_W);
+    const bool default_fits = sqz_stem_wmma_layout_of(&dg, conv->in_c, cout).bytes <= two_blocks;
+    EXPECT_EQ(default_fits, c.tile_h == SQZ_STEM_TILE_H && c.tile_w == SQZ_STEM_TILE_W) << c.model;
     const long chosen = (long)g.tiles_y * g.tiles_x * L.rows;
-    for (int th = 1; th <= 2 * SQZ_STEM_TILE_H; th++)
+    for (int th = 1; th <= 2 * SQZ_STEM_TILE_H && !default_fits; th++)
       for (int tw = 1; tw <= 2 * SQZ_STEM_TILE_W; tw++) {
         const sqz_stem_geometry o = sqz_fused_stem_geometry(conv, pool, th, tw);
         const sqz_stem_wmma_layout ol = sqz_stem_wmma_layout_of(&o, conv->in_c, cout);
-        if (ol.bytes <= two_blocks && c.tile_h != SQZ_STEM_TILE_H)
+        if (ol.bytes <= two_blocks)
           EXPECT_GE((long)o.tiles_y * o.tiles_x * ol.rows, chosen) << th << "x" << tw;
       }
     const sqz_fused_variant single =
@@ -533,11 +538,10 @@ TEST(FusedVariants, StemOnTensorCoresForFp16AndMultiplesOf16) {
         sqz_fused_stem_geometry(conv, pool, SQZ_STEM_TILE_H, SQZ_STEM_TILE_W);
     // All 64 channels of v1.1 in one pass; v1.0's 96 (126 KB in one) in two
     // of 48, two blocks an SM.
-    EXPECT_EQ(single.chunk, c.tile_h == SQZ_STEM_TILE_H ? 64 : 48) << c.model;
+    EXPECT_EQ(single.chunk, cout == 64 ? 64 : 48) << c.model;
     EXPECT_EQ(single.smem, sqz_stem_smem_bytes(&fg, conv->in_c, single.chunk));
     EXPECT_LE(single.smem, two_blocks);
-    EXPECT_GT(sqz_stem_smem_bytes(&fg, conv->in_c, cout),
-              c.tile_h == SQZ_STEM_TILE_H ? 0 : two_blocks);
+    if (cout == 96) EXPECT_GT(sqz_stem_smem_bytes(&fg, conv->in_c, cout), two_blocks);
     // One pass where two blocks cannot share an SM but one fits.
     EXPECT_EQ(sqz_fused_stem_variant(conv, pool, SQZ_DTYPE_F32, limit, 0).chunk, cout);
     // One group of 8 channels a pass when nothing larger fits; none when
