@@ -22,6 +22,8 @@ typedef struct fused {
   sqz_fused_plan plan;
   size_t smem_limit;      /* per block, opted in */
   size_t smem_two_blocks; /* per block, with two blocks an SM */
+  sqz_fused_variant stem; /* layer 0's: the same at every batch, chosen once */
+  sqz_stem_geometry stem_geo;
 } fused;
 
 static fused *state(const sqz_gpu_engine *g) { return g->impl; }
@@ -61,14 +63,6 @@ static void detail_append(sqz_gpu_engine *g, size_t *n, const char *fmt, ...) {
 }
 
 /* Lists each layer's kernel and tile at max_batch in the description. */
-/* The stem's kernel variant (layer i, with the pool after it when folded). */
-static sqz_fused_variant stem_variant(sqz_gpu_engine *g, int i) {
-  const fused *f = state(g);
-  const sqz_layer *l = &g->e->layers[i];
-  const sqz_layer *pool = f->plan.steps[i].pool.kernel ? l + 1 : NULL;
-  return sqz_fused_stem_variant(l, pool, g->act_dtype, f->smem_limit, f->smem_two_blocks);
-}
-
 static sqz_status describe_variants(sqz_gpu_engine *g) {
   fused *f = state(g);
   const sqz_engine *e = g->e;
@@ -98,7 +92,7 @@ static sqz_status describe_variants(sqz_gpu_engine *g) {
                         l->conv.in_channels);
       detail_append(g, &n, " %s+gap %s", l->name, v.math == SQZ_MATH_WMMA ? "tc" : "fma");
     } else if (s->role == SQZ_FUSED_STEM) {
-      v = stem_variant(g, i);
+      v = f->stem;
       detail_append(g, &n, " %s%s %s %dx%d", l->name, s->pool.kernel ? "+pool" : "",
                     v.math == SQZ_MATH_WMMA ? "tc" : "fma", v.tile_h, v.tile_w);
       if (g->act_dtype == SQZ_DTYPE_F16 && v.math != SQZ_MATH_WMMA)
@@ -169,7 +163,11 @@ static sqz_status fused_init(sqz_gpu_engine *g) {
   SQZ_GPU_CHECK(sqz_fused_stem_allow_smem(f->smem_limit));
   SQZ_GPU_CHECK(sqz_fused_classifier_allow_smem(f->smem_limit));
   const sqz_layer *stem = &g->e->layers[0];
-  if (!stem_variant(g, 0).tile_h)
+  const sqz_layer *stem_pool = f->plan.steps[0].pool.kernel ? stem + 1 : NULL;
+  f->stem =
+      sqz_fused_stem_variant(stem, stem_pool, g->act_dtype, f->smem_limit, f->smem_two_blocks);
+  f->stem_geo = sqz_fused_stem_geometry(stem, stem_pool, f->stem.tile_h, f->stem.tile_w);
+  if (!f->stem.tile_h)
     return sqz_fail(SQZ_ERR_UNSUPPORTED,
                     "fused: the stem's %dx%d stride-%d convolution does not "
                     "fit in shared memory",
@@ -189,13 +187,12 @@ static sqz_status run_stem(sqz_gpu_engine *g, int i, int batch) {
   a.batch = batch;
   a.cin = l->in_c;
   a.cout = l->conv.out_channels;
-  const sqz_fused_variant v = stem_variant(g, i);
-  a.geo = sqz_fused_stem_geometry(l, s->pool.kernel ? l + 1 : NULL, v.tile_h, v.tile_w);
+  a.geo = f->stem_geo;
   a.weights = sqz_gpu_weights(g, g->packed[i].conv.weight);
   a.bias = sqz_gpu_weights(g, g->packed[i].conv.bias);
-  a.math = (sqz_fused_math)v.math;
-  a.chunk = v.chunk;
-  a.smem = v.smem;
+  a.math = (sqz_fused_math)f->stem.math;
+  a.chunk = f->stem.chunk;
+  a.smem = f->stem.smem;
   SQZ_GPU_CHECK(sqz_launch_stem(&a, g->act_dtype, g->stream));
   return SQZ_OK;
 }

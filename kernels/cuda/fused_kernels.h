@@ -92,8 +92,7 @@ cudaError_t sqz_launch_classifier(const sqz_classifier_args *a, sqz_dtype dtype,
  * multiples of 16 bytes (sqz_mma_stride), so the 8 rows of each 8 x 8
  * matrix load fall on distinct banks. Shared memory: 8 warps' 8 x 16 float
  * partial sums, then a ring of 2 or 3 (the args' buffers) of each:
- * SQZ_CLASSIFIER_SUMS_BYTES + buffers x SQZ_CLASSIFIER_BUFFER_BYTES, at
- * least SQZ_CLASSIFIER_WMMA_SMEM. */
+ * sqz_classifier_wmma_smem(buffers). */
 enum {
   SQZ_CLASSIFIER_CHUNK = 64,
   SQZ_CLASSIFIER_A_STRIDE = 72,
@@ -101,8 +100,7 @@ enum {
   SQZ_CLASSIFIER_MAX_BUFFERS = 3,
   SQZ_CLASSIFIER_SUMS_BYTES = 8 * 128 * 4,
   SQZ_CLASSIFIER_BUFFER_BYTES =
-      (8 * 16 * SQZ_CLASSIFIER_A_STRIDE + SQZ_CLASSIFIER_CHUNK * SQZ_CLASSIFIER_B_STRIDE) * 2,
-  SQZ_CLASSIFIER_WMMA_SMEM = SQZ_CLASSIFIER_SUMS_BYTES + 2 * SQZ_CLASSIFIER_BUFFER_BYTES
+      (8 * 16 * SQZ_CLASSIFIER_A_STRIDE + SQZ_CLASSIFIER_CHUNK * SQZ_CLASSIFIER_B_STRIDE) * 2
 };
 
 /* The tensor-core classifier's shared memory with `buffers` in its ring. */

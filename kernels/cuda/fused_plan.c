@@ -219,10 +219,11 @@ sqz_fused_variant sqz_fused_stem_variant(const sqz_layer *conv, const sqz_layer 
                                          size_t smem_two_blocks) {
   const int cout = conv->conv.out_channels;
   sqz_fused_variant v = {SQZ_MATH_FMA, SQZ_STEM_TILE_H, SQZ_STEM_TILE_W, 0, "CUDA cores", 0, 0};
+  const int tensor = dtype == SQZ_DTYPE_F16 && cout % 16 == 0;
   int th1 = 0, tw1 = 0, th2 = 0, tw2 = 0;
-  const long one = dtype == SQZ_DTYPE_F16 ? stem_wmma_tile(conv, pool, smem_limit, &th1, &tw1) : 0;
+  const long one = tensor ? stem_wmma_tile(conv, pool, smem_limit, &th1, &tw1) : 0;
   const long two = one ? stem_wmma_tile(conv, pool, smem_two_blocks, &th2, &tw2) : 0;
-  if (dtype == SQZ_DTYPE_F16 && cout % 16 != 0) {
+  if (dtype == SQZ_DTYPE_F16 && !tensor) {
     v.why = "CUDA cores: output channels not a multiple of 16";
   } else if (one) {
     /* Two blocks an SM (each one's barriers hidden by the other's work),

@@ -623,7 +623,7 @@ TEST(FusedVariants, ClassifierOnTensorCoresStagesItsWeightsWithItsRows) {
   const int b_buf = SQZ_CLASSIFIER_CHUNK * SQZ_CLASSIFIER_B_STRIDE * 2;
   EXPECT_EQ(SQZ_CLASSIFIER_BUFFER_BYTES, a_buf + b_buf);
   EXPECT_EQ(SQZ_CLASSIFIER_SUMS_BYTES, 8 * 128 * 4);
-  EXPECT_EQ(SQZ_CLASSIFIER_WMMA_SMEM, 8 * 128 * 4 + 2 * a_buf + 2 * b_buf);
+  EXPECT_EQ(sqz_classifier_wmma_smem(2), (size_t)(8 * 128 * 4 + 2 * a_buf + 2 * b_buf));
   EXPECT_EQ(a_buf % 16, 0);
   EXPECT_EQ(b_buf % 16, 0);
   EXPECT_EQ(SQZ_CLASSIFIER_A_STRIDE, sqz_mma_stride(SQZ_CLASSIFIER_CHUNK));
@@ -645,10 +645,10 @@ TEST(FusedVariants, ClassifierOnTensorCoresStagesItsWeightsWithItsRows) {
       sqz_fused_classifier_variant(conv10, SQZ_DTYPE_F16, 163 << 10,
                                    sqz_fused_two_block_smem(164 << 10, 1 << 10));
   EXPECT_EQ(a100.in_buffers, 2);
-  EXPECT_EQ(a100.smem, (size_t)SQZ_CLASSIFIER_WMMA_SMEM);
-  EXPECT_EQ(
-      sqz_fused_classifier_variant(conv10, SQZ_DTYPE_F16, SQZ_CLASSIFIER_WMMA_SMEM - 1, 0).tile_h,
-      0);  // does not fit
+  EXPECT_EQ(a100.smem, sqz_classifier_wmma_smem(2));
+  EXPECT_EQ(sqz_fused_classifier_variant(conv10, SQZ_DTYPE_F16, sqz_classifier_wmma_smem(2) - 1, 0)
+                .tile_h,
+            0);  // does not fit
   EXPECT_EQ(sqz_fused_classifier_variant(conv10, SQZ_DTYPE_F32, 227 << 10, h100).math,
             SQZ_MATH_FMA);
   sqz_model_free(m);

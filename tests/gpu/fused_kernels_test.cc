@@ -16,6 +16,7 @@
 #include "gpu/gpu_util.h"
 #include "kernels/cuda/fused_kernels.h"
 #include "kernels/cuda/fused_plan.h"
+#include "kernels/ref/ref_ops.h"
 #include "runtime/weight_pack.h"
 #include "sqz.h"
 
@@ -276,8 +277,7 @@ class StemCase {
     return out;
   }
 
-  // max |got - want| / max |want| against conv + bias + ReLU + max pool in
-  // float on the host (computed once).
+  // max |got - want| / max |want| against Reference() (computed once).
   float Error(const std::vector<float> &got) {
     if (want_.empty()) want_ = Reference();
     if (got.size() != want_.size()) return INFINITY;
@@ -293,37 +293,30 @@ class StemCase {
 
  private:
   static constexpr int kBatch = 2;
+  // The reference operators (kernels/ref, NCHW and OIHW) on each image,
+  // back to NHWC.
   std::vector<float> Reference() const {
-    const int k = conv_->conv.kernel, s = conv_->conv.stride, pad = conv_->conv.pad;
-    const int ch = conv_->out_h, cw = conv_->out_w, pk = pool_->pool.kernel,
-              ps = pool_->pool.stride;
-    EXPECT_EQ(pool_->pool.pad, 0);
-    std::vector<float> c((size_t)kBatch * ch * cw * cout_), want(out_n_);
-    for (int n = 0; n < kBatch; n++)
-      for (int y = 0; y < ch; y++)
-        for (int x = 0; x < cw; x++)
-          for (int o = 0; o < cout_; o++) {
-            float acc = bias_[o];
-            for (int ky = 0; ky < k; ky++)
-              for (int kx = 0; kx < k; kx++) {
-                const int iy = y * s - pad + ky, ix = x * s - pad + kx;
-                if (iy < 0 || iy >= size_ || ix < 0 || ix >= size_) continue;
-                for (int i = 0; i < cin_; i++)
-                  acc += in_[(((size_t)n * size_ + iy) * size_ + ix) * cin_ + i] *
-                         w_[(((size_t)ky * k + kx) * cin_ + i) * cout_ + o];
-              }
-            c[(((size_t)n * ch + y) * cw + x) * cout_ + o] = std::max(acc, 0.0f);
-          }
-    for (int n = 0; n < kBatch; n++)
-      for (int py = 0; py < pool_->out_h; py++)
-        for (int px = 0; px < pool_->out_w; px++)
-          for (int o = 0; o < cout_; o++) {
-            float m = -INFINITY;
-            for (int y = py * ps; y < std::min(py * ps + pk, ch); y++)
-              for (int x = px * ps; x < std::min(px * ps + pk, cw); x++)
-                m = std::max(m, c[(((size_t)n * ch + y) * cw + x) * cout_ + o]);
-            want[(((size_t)n * pool_->out_h + py) * pool_->out_w + px) * cout_ + o] = m;
-          }
+    const int k = conv_->conv.kernel, hw = size_ * size_;
+    const int ch = conv_->out_h, cw = conv_->out_w, oh = pool_->out_h, ow = pool_->out_w;
+    const sqz_ref_conv_shape shape = {
+        cin_, size_, size_, cout_, ch, cw, k, conv_->conv.stride, conv_->conv.pad};
+    std::vector<float> w((size_t)cout_ * cin_ * k * k), in((size_t)cin_ * hw);
+    std::vector<float> c((size_t)cout_ * ch * cw), p((size_t)cout_ * oh * ow), want(out_n_);
+    std::vector<float> scratch(sqz_ref_conv2d_scratch(&shape));
+    for (int o = 0; o < cout_; o++)  // HWIO to OIHW
+      for (int i = 0; i < cin_; i++)
+        for (int t = 0; t < k * k; t++)
+          w[((size_t)o * cin_ + i) * k * k + t] = w_[((size_t)t * cin_ + i) * cout_ + o];
+    for (int n = 0; n < kBatch; n++) {
+      for (int i = 0; i < cin_; i++)
+        for (int q = 0; q < hw; q++) in[(size_t)i * hw + q] = in_[((size_t)n * hw + q) * cin_ + i];
+      sqz_ref_conv2d(&shape, in.data(), w.data(), bias_.data(), 1, 0, c.data(), scratch.data());
+      sqz_ref_maxpool(c.data(), cout_, ch, cw, pool_->pool.kernel, pool_->pool.stride,
+                      pool_->pool.pad, p.data(), oh, ow);
+      for (int o = 0; o < cout_; o++)
+        for (int q = 0; q < oh * ow; q++)
+          want[((size_t)n * oh * ow + q) * cout_ + o] = p[(size_t)o * oh * ow + q];
+    }
     return want;
   }
   static std::vector<float> Halves(std::vector<float> v) {
@@ -364,8 +357,8 @@ int StemSize() { return sqz_test::QuickRun() ? 61 : 224; }
 // v1.0 on an H100 or H200, an A100, smaller shared memory; a tall one and
 // single pixels): every conv output is the same sequence of MMAs over the
 // same k steps whatever the tile, and the pool is exact, so each tile's
-// output is the 4 x 8 tile's bit for bit; and the 4 x 8 tile's is a plain
-// conv + bias + ReLU + max pool in float, to fp16 rounding.
+// output is the 4 x 8 tile's bit for bit; and the 4 x 8 tile's is the
+// reference operators' conv + bias + ReLU + max pool, to fp16 rounding.
 TEST(FusedLaunchers, StemTilesOfEveryShapeGiveTheSameOutput) {
   SQZ_REQUIRE_BACKEND(SQZ_BACKEND_FUSED);
   const size_t optin = SmemOptin();
@@ -392,8 +385,8 @@ TEST(FusedLaunchers, StemTilesOfEveryShapeGiveTheSameOutput) {
 // The CUDA-core stem, fp32 and fp16 storage, in passes of one group of 8
 // channels, of 40 (the last pass partial: 16 of v1.0's 96, 24 of v1.1's
 // 64), of the planner's split (48 or 64) and of all channels at once, on
-// the default tile and a 3 x 5 one: a plain conv + bias + ReLU + max pool
-// in float.
+// the default tile and a 3 x 5 one: the reference operators' conv + bias +
+// ReLU + max pool.
 TEST(FusedLaunchers, StemOnCudaCoresInEveryChunking) {
   SQZ_REQUIRE_BACKEND(SQZ_BACKEND_FUSED);
   const size_t optin = SmemOptin();
