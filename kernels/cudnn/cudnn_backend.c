@@ -11,7 +11,22 @@
  * (beta = 1 for the in-place shortcut), then the bias added, then ReLU.
  * Every choice is tried at max_batch and at batch 1, with the implicit GEMM
  * as each convolution's tried fallback for a batch in between that cuDNN
- * refuses (in its argument checks, before enqueueing anything).
+ * refuses (in its argument checks, before enqueueing anything). At creation
+ * the outputs are scratch, so a refusal at any step of a trial (the bias
+ * add or ReLU of the split form after its convolution was enqueued, too)
+ * only moves on to the next candidate; at run time enqueued work is never
+ * retried.
+ *
+ * Where a Fire module's expand is refused on its concatenation view by
+ * every algorithm, both of its expands write packed tensors of their own
+ * into one scratch allocation (made only then, sized for the largest such
+ * module at max_batch, counted as workspace), and sqz's concat kernel
+ * writes the concatenated output; then the shortcut or bypass adds in, as
+ * on the direct path. A test hook (sqz_cudnn_force_packed_expands) forces
+ * this path on every Fire module.
+ *
+ * Only deterministic algorithms are taken (Find's results of another
+ * determinism are skipped), so that runs compare bit for bit.
  *
  * Layout: NCHW for fp32, NHWC for fp16 (tensor cores want channels last);
  * this is the conventional choice, not yet confirmed by measurement here.
@@ -54,6 +69,13 @@ typedef struct cudnn_state {
   size_t workspace_bytes;
   int own_maxpool; /* cuDNN refused ceil-mode output sizes: sqz's kernel */
   int split_convs; /* convolutions cuDNN runs only split (no fused call) */
+  /* Per Fire layer: its expands write packed tensors in expand_scratch
+   * (cuDNN refused a concatenation view), then sqz's concat kernel. */
+  int packed_expands[SQZ_MAX_LAYERS];
+  int packed_layers;
+  int packed_forced;    /* by the test hook, for every Fire layer */
+  void *expand_scratch; /* NULL unless some layer needs it */
+  size_t expand_scratch_bytes;
   cudnnDataType_t dtype;
   int nhwc;
 } cudnn_state;
@@ -107,8 +129,9 @@ static sqz_status describe_conv(sqz_gpu_engine *g, const conv_call *call, int n,
 }
 
 /* One convolution with `algo`, fused or split, on the described tensors.
- * *enqueued: whether any work reached the stream (then a failure must not
- * be retried: the in-place shortcut would add its convolution twice). */
+ * *enqueued: whether any work reached the stream (then a failure at run
+ * time must not be retried: the in-place shortcut would add its
+ * convolution twice). */
 static cudnnStatus_t conv_forward(sqz_gpu_engine *g, const conv_call *call, void *y,
                                   cudnnConvolutionFwdAlgo_t algo, int split, int *enqueued) {
   cudnn_state *s = state(g);
@@ -175,7 +198,24 @@ static sqz_status run_conv(sqz_gpu_engine *g, const conv_call *call, int n) {
   return SQZ_OK;
 }
 
-/* The convolution calls of layer i, for batch n (buffers from the plan). */
+/* Fire layer l's packed expand outputs in expand_scratch: the 1x1
+ * branch's tensor for max_batch images, then (at this byte offset, kept
+ * 256-byte aligned as cudaMalloc's own pointers are) the 3x3 branch's. */
+static size_t packed_3x3_offset(const sqz_gpu_engine *g, const sqz_layer *l) {
+  const size_t bytes = (size_t)g->e->options.max_batch *
+                       sqz_gpu_elems(l->fire.expand1x1.out_channels, l->out_h, l->out_w) *
+                       elem_size(g);
+  return (bytes + 255) / 256 * 256;
+}
+
+static size_t packed_bytes(const sqz_gpu_engine *g, const sqz_layer *l) {
+  return packed_3x3_offset(g, l) +
+         (size_t)g->e->options.max_batch *
+             sqz_gpu_elems(l->fire.expand3x3.out_channels, l->out_h, l->out_w) * elem_size(g);
+}
+
+/* The convolution calls of layer i, for batch n (buffers from the plan).
+ * A Fire layer with packed expands writes them to expand_scratch. */
 static int layer_calls(sqz_gpu_engine *g, int i, const void *in, conv_call calls[CONVS_PER_LAYER]) {
   cudnn_state *s = state(g);
   const sqz_layer *l = &g->e->layers[i];
@@ -190,16 +230,24 @@ static int layer_calls(sqz_gpu_engine *g, int i, const void *in, conv_call calls
   }
   const sqz_fire *f = &l->fire;
   void *sq = sqz_gpu_buffer(g, s->plan.layers[i].squeeze);
-  const int e1 = f->expand1x1.out_channels;
+  const int e1 = f->expand1x1.out_channels, e3 = f->expand3x3.out_channels;
+  void *y1 = out, *y3 = out;
+  int y1_total = l->out_c, y3_total = l->out_c, y3_offset = e1;
+  if (s->packed_expands[i]) {
+    y1 = s->expand_scratch;
+    y3 = (char *)s->expand_scratch + packed_3x3_offset(g, l);
+    y1_total = e1;
+    y3_total = e3;
+    y3_offset = 0;
+  }
   /* conv, weights, x, h, w, y, y channels, y offset, accumulate, relu */
   calls[0] = (conv_call){
       &f->squeeze, &p->squeeze, in, l->in_h,         l->in_w, sq, f->squeeze.out_channels,
       0,           0,           1,  &s->choice[i][0]};
   calls[1] = (conv_call){
-      &f->expand1x1, &p->expand1x1, sq, l->in_h, l->in_w, out, l->out_c, 0, 0, 1, &s->choice[i][1]};
-  calls[2] =
-      (conv_call){&f->expand3x3,   &p->expand3x3, sq, l->in_h, l->in_w, out, l->out_c, e1, 0, 1,
-                  &s->choice[i][2]};
+      &f->expand1x1, &p->expand1x1, sq, l->in_h, l->in_w, y1, y1_total, 0, 0, 1, &s->choice[i][1]};
+  calls[2] = (conv_call){&f->expand3x3, &p->expand3x3, sq, l->in_h, l->in_w,         y3,
+                         y3_total,      y3_offset,     0,  1,       &s->choice[i][2]};
   if (f->bypass != SQZ_BYPASS_COMPLEX) return 3;
   calls[3] = (conv_call){
       &f->shortcut, &p->shortcut, in, l->in_h, l->in_w, out, l->out_c, 0, 1, 0, &s->choice[i][3]};
@@ -217,22 +265,24 @@ static cudnnMathType_t wanted_math(const sqz_gpu_engine *g) {
 
 /* Runs `call` once at batch n with `algo` in one form, then waits for it
  * (creation only): does cuDNN take it, and with how much workspace? A
- * refusal returns SQZ_ERR_UNSUPPORTED, for the next candidate; a failure
- * of the device (*fatal) ends the search. */
+ * refusal returns SQZ_ERR_UNSUPPORTED, for the next candidate, even after
+ * part of the split form was enqueued (the outputs are scratch now; a
+ * partial convolution added into the shortcut's output is overwritten
+ * before any run); any other failure (*fatal) ends the search. */
 static sqz_status trial(sqz_gpu_engine *g, const conv_call *call, int n,
                         cudnnConvolutionFwdAlgo_t algo, int split, size_t *workspace, int *fatal) {
   cudnn_state *s = state(g);
   void *y;
   SQZ_TRY(describe_conv(g, call, n, &y));
   size_t need = 0;
-  int enqueued = 0;
+  int enqueued = 0; /* a refusal counts as one either way, at creation */
   cudnnStatus_t st =
       cudnnGetConvolutionForwardWorkspaceSize(s->handle, s->x, s->w, s->conv, s->y, algo, &need);
   if (st == CUDNN_STATUS_SUCCESS && need > s->workspace_bytes)
     return sqz_fail(SQZ_ERR_UNSUPPORTED, "cudnn: %zu workspace bytes wanted", need);
   if (st == CUDNN_STATUS_SUCCESS) st = conv_forward(g, call, y, algo, split, &enqueued);
   if (st != CUDNN_STATUS_SUCCESS) {
-    *fatal = enqueued || !refused(st);
+    *fatal = !refused(st);
     (void)cudaGetLastError();
     return *fatal ? SQZ_GPU_STATUS(st, "cuDNN convolution trial")
                   : sqz_fail(SQZ_ERR_UNSUPPORTED, "cudnn refused: %s", cudnnGetErrorString(st));
@@ -257,11 +307,11 @@ static sqz_status trial_both_ends(sqz_gpu_engine *g, const conv_call *call,
 }
 
 /* Measures the algorithms for one call at max_batch and keeps the fastest
- * that fits the workspace and runs at max_batch and at batch 1: fused
- * (bias and activation in the convolution call) if cuDNN takes any, else
- * split. Then the implicit GEMM is tried at both ends too, fused or split,
- * as the fallback for batches in between that cuDNN refuses the choice
- * for. The workspace covers all of it. */
+ * deterministic one that fits the workspace and runs at max_batch and at
+ * batch 1: fused (bias and activation in the convolution call) if cuDNN
+ * takes any, else split. Then the implicit GEMM is tried at both ends too,
+ * fused or split, as the fallback for batches in between that cuDNN
+ * refuses the choice for. The workspace covers all of it. */
 static sqz_status choose(sqz_gpu_engine *g, const conv_call *call, void *scratch, size_t limit) {
   cudnn_state *s = state(g);
   const int n = g->e->options.max_batch;
@@ -291,6 +341,7 @@ static sqz_status choose(sqz_gpu_engine *g, const conv_call *call, void *scratch
     perf[found].algo = fallbacks[f];
     perf[found].status = CUDNN_STATUS_SUCCESS;
     perf[found].mathType = c->math;
+    perf[found].determinism = CUDNN_DETERMINISTIC;
     perf[found].memory = 0; /* measured by the trials */
     found++;
   }
@@ -303,7 +354,10 @@ static sqz_status choose(sqz_gpu_engine *g, const conv_call *call, void *scratch
   size_t workspace = 0;
   for (int split = 0; split <= 1 && st != SQZ_OK && !fatal; split++) {
     for (int a = 0; a < found && st != SQZ_OK && !fatal; a++) {
-      if (perf[a].status != CUDNN_STATUS_SUCCESS || perf[a].memory > limit) continue;
+      /* Runs are compared bit for bit: no nondeterministic algorithm. */
+      if (perf[a].status != CUDNN_STATUS_SUCCESS || perf[a].determinism != CUDNN_DETERMINISTIC ||
+          perf[a].memory > limit)
+        continue;
       /* fp32 without TF32 runs every candidate with FMA math (DEFAULT would
        * permit TF32 on A100 and later); one that needs tensor ops then
        * fails its trial. */
@@ -338,29 +392,82 @@ static sqz_status choose(sqz_gpu_engine *g, const conv_call *call, void *scratch
   return SQZ_OK;
 }
 
+/* Makes expand_scratch hold Fire layer l's two packed expand outputs at
+ * max_batch: one allocation, replaced by a larger one (with the stream
+ * idle: trials of earlier layers wrote the old one) when a later layer
+ * needs more. */
+static sqz_status reserve_expand_scratch(sqz_gpu_engine *g, const sqz_layer *l) {
+  cudnn_state *s = state(g);
+  const size_t bytes = packed_bytes(g, l);
+  if (bytes <= s->expand_scratch_bytes) return SQZ_OK;
+  if (s->expand_scratch) {
+    void *old = s->expand_scratch;
+    s->expand_scratch = NULL;
+    s->expand_scratch_bytes = 0;
+    SQZ_GPU_CHECK(cudaStreamSynchronize(g->stream));
+    SQZ_GPU_CHECK(cudaFree(old));
+  }
+  SQZ_TRY(sqz_device_malloc(&s->expand_scratch, bytes, "cuDNN packed expand outputs"));
+  s->expand_scratch_bytes = bytes;
+  return SQZ_OK;
+}
+
+/* Chooses the algorithms of layer i's convolutions; *need grows to the
+ * workspace they take. A Fire module whose expands cuDNN refuses on their
+ * concatenation views (or every one, with the test hook) gets both
+ * expands chosen again on packed tensors in expand_scratch. */
+static sqz_status choose_layer(sqz_gpu_engine *g, int i, void *scratch, size_t limit,
+                               int force_packed, size_t *need) {
+  cudnn_state *s = state(g);
+  const sqz_layer *l = &g->e->layers[i];
+  conv_call calls[CONVS_PER_LAYER];
+  int count = layer_calls(g, i, layer_input(g, i), calls);
+  if (count == 0) return SQZ_OK;
+  SQZ_TRY(choose(g, &calls[0], scratch, limit));
+  if (l->kind == SQZ_LAYER_FIRE) {
+    sqz_status st = force_packed ? SQZ_ERR_UNSUPPORTED : choose(g, &calls[1], scratch, limit);
+    if (st == SQZ_OK) st = choose(g, &calls[2], scratch, limit);
+    if (st == SQZ_ERR_UNSUPPORTED) {
+      /* The trials run for real: the scratch must exist before them. */
+      SQZ_TRY(reserve_expand_scratch(g, l));
+      s->packed_expands[i] = 1;
+      s->packed_layers++;
+      count = layer_calls(g, i, layer_input(g, i), calls);
+      st = choose(g, &calls[1], scratch, limit);
+      if (st == SQZ_OK) st = choose(g, &calls[2], scratch, limit);
+      if (st != SQZ_OK)
+        return sqz_fail_context(st, "cudnn: %s, expands on packed tensors", l->name);
+    }
+    SQZ_TRY(st);
+  }
+  for (int c = 3; c < count; c++) SQZ_TRY(choose(g, &calls[c], scratch, limit));
+  for (int c = 0; c < count; c++) {
+    if (calls[c].choice->workspace > *need) *need = calls[c].choice->workspace;
+    s->split_convs += calls[c].choice->split;
+  }
+  return SQZ_OK;
+}
+
 static sqz_status choose_all(sqz_gpu_engine *g) {
   cudnn_state *s = state(g);
   size_t limit = g->e->options.workspace_limit ? g->e->options.workspace_limit
                                                : (size_t)DEFAULT_WORKSPACE_LIMIT;
   void *scratch = NULL;
   SQZ_TRY(sqz_device_malloc(&scratch, limit, "cuDNN algorithm search workspace"));
+  const int force_packed = s->packed_forced = sqz_cudnn_packed_expands_forced();
   sqz_status st = SQZ_OK;
   size_t need = 0;
-  for (int i = 0; i < g->e->num_layers && st == SQZ_OK; i++) {
-    conv_call calls[CONVS_PER_LAYER];
-    const int count = layer_calls(g, i, layer_input(g, i), calls);
-    for (int c = 0; c < count && st == SQZ_OK; c++) {
-      st = choose(g, &calls[c], scratch, limit);
-      if (st == SQZ_OK && calls[c].choice->workspace > need) need = calls[c].choice->workspace;
-      if (st == SQZ_OK) s->split_convs += calls[c].choice->split;
-    }
-  }
+  for (int i = 0; i < g->e->num_layers && st == SQZ_OK; i++)
+    st = choose_layer(g, i, scratch, limit, force_packed, &need);
   sqz_status synced = SQZ_GPU_STATUS(cudaStreamSynchronize(g->stream), "cudaStreamSynchronize");
-  cudaFree(scratch);
+  sqz_status freed = SQZ_GPU_STATUS(cudaFree(scratch), "cudaFree");
   if (st == SQZ_OK) st = synced;
+  if (st == SQZ_OK) st = freed;
   if (st != SQZ_OK) return st;
   s->workspace_bytes = need;
-  g->external_workspace_bytes = need;
+  /* The packed expand outputs live outside the arena, as cuDNN's
+   * workspace does: both count as workspace in the memory report. */
+  g->external_workspace_bytes = need + s->expand_scratch_bytes;
   return sqz_device_malloc(&s->workspace, need, "cuDNN workspace");
 }
 
@@ -514,13 +621,19 @@ static sqz_status cudnn_init(sqz_gpu_engine *g) {
   SQZ_TRY(choose_all(g));
   snprintf(g->detail, sizeof g->detail,
            "cuDNN %zu, %s, workspace %zu bytes, max pool: %s, %d convolution(s) split "
-           "(conv, bias, ReLU as separate calls)",
+           "(conv, bias, ReLU as separate calls), %d Fire module(s) with packed expands%s",
            cudnnGetVersion(),
            g->act_dtype == SQZ_DTYPE_F16 ? "tensor-op math"
            : g->e->options.allow_tf32    ? "TF32 allowed"
                                          : "FMA math",
            s->workspace_bytes,
-           s->own_maxpool ? "sqz kernel (cuDNN refused ceil-mode sizes)" : "cuDNN", s->split_convs);
+           s->own_maxpool ? "sqz kernel (cuDNN refused ceil-mode sizes)" : "cuDNN", s->split_convs,
+           s->packed_layers,
+           s->packed_layers == 0 ? ""
+           : s->packed_forced
+               ? " (forced by the test hook: into packed scratch, then sqz's concat kernel)"
+               : " (cuDNN refused the concatenation views: into packed scratch, then sqz's "
+                 "concat kernel)");
   return SQZ_OK;
 }
 
@@ -532,6 +645,18 @@ static const void *layer_input(sqz_gpu_engine *g, int i) {
   return sqz_gpu_buffer(g, s->plan.input);
 }
 
+/* out = [expand1x1, expand3x3] along channels, from their packed tensors:
+ * per pixel in NHWC, per image (e1 then e3 whole planes) in NCHW. */
+static sqz_status concat_expands(sqz_gpu_engine *g, const sqz_layer *l, int n,
+                                 const conv_call *e1x1, const conv_call *e3x3, void *out) {
+  const int hw = l->out_h * l->out_w, per = state(g)->nhwc ? 1 : hw;
+  const size_t rows = state(g)->nhwc ? (size_t)n * hw : (size_t)n;
+  SQZ_GPU_CHECK(sqz_launch_concat(e1x1->y, e1x1->conv->out_channels * per, e3x3->y,
+                                  e3x3->conv->out_channels * per, rows, out, g->act_dtype,
+                                  g->stream));
+  return SQZ_OK;
+}
+
 static sqz_status cudnn_layer(sqz_gpu_engine *g, int i, int n, sqz_output_kind kind) {
   cudnn_state *s = state(g);
   const sqz_layer *l = &g->e->layers[i];
@@ -539,7 +664,12 @@ static sqz_status cudnn_layer(sqz_gpu_engine *g, int i, int n, sqz_output_kind k
   void *out = s->plan.layers[i].out >= 0 ? sqz_gpu_buffer(g, s->plan.layers[i].out) : NULL;
   conv_call calls[CONVS_PER_LAYER];
   const int count = layer_calls(g, i, in, calls);
-  for (int c = 0; c < count; c++) SQZ_TRY(run_conv(g, &calls[c], n));
+  for (int c = 0; c < count; c++) {
+    SQZ_TRY(run_conv(g, &calls[c], n));
+    /* Packed expands: concatenated once both ran, before the shortcut
+     * (calls[3]) adds into the output. */
+    if (c == 2 && s->packed_expands[i]) SQZ_TRY(concat_expands(g, l, n, &calls[1], &calls[2], out));
+  }
   if (l->kind == SQZ_LAYER_FIRE && l->fire.bypass == SQZ_BYPASS_SIMPLE) {
     /* Both tensors are packed alike: add them as one flat NCHW tensor
      * (cuDNN's NHWC add is much slower). */
@@ -564,6 +694,7 @@ static sqz_status cudnn_bind_stream(sqz_gpu_engine *g) {
 static void cudnn_destroy(sqz_gpu_engine *g) {
   cudnn_state *s = state(g);
   if (s->workspace) cudaFree(s->workspace);
+  if (s->expand_scratch) cudaFree(s->expand_scratch);
   if (s->pool) cudnnDestroyPoolingDescriptor(s->pool);
   if (s->identity) cudnnDestroyActivationDescriptor(s->identity);
   if (s->relu) cudnnDestroyActivationDescriptor(s->relu);

@@ -1,5 +1,6 @@
 #include "cudnn_plan.h"
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "runtime/error.h"
@@ -62,3 +63,9 @@ sqz_status sqz_cudnn_plan_buffers(const sqz_layer *layers, int num_layers, int m
   if (!ok) return sqz_fail(SQZ_ERR_INTERNAL, "cudnn plan: too many buffers");
   return SQZ_OK;
 }
+
+static atomic_int force_packed_expands;
+
+void sqz_cudnn_force_packed_expands(int on) { atomic_store(&force_packed_expands, on != 0); }
+
+int sqz_cudnn_packed_expands_forced(void) { return atomic_load(&force_packed_expands); }

@@ -39,6 +39,16 @@ typedef struct sqz_cudnn_plan {
 sqz_status sqz_cudnn_plan_buffers(const sqz_layer *layers, int num_layers, int max_batch,
                                   size_t elem_size, sqz_memory_plan *plan, sqz_cudnn_plan *out);
 
+/* Test hook: non-zero makes cudnn engines created afterwards take the
+ * packed fallback in every Fire module (both expands into packed scratch,
+ * then the concat kernel), as if cuDNN refused the concatenation views;
+ * 0 restores the normal choice. Read once at engine creation; not for
+ * production use. Here rather than in the backend so that tests link it
+ * whether or not cuDNN is built. */
+void sqz_cudnn_force_packed_expands(int on);
+/* Whether the hook is on. */
+int sqz_cudnn_packed_expands_forced(void);
+
 #ifdef __cplusplus
 }
 #endif
