@@ -147,6 +147,7 @@ struct Fiber {
 struct Barrier {
   int arrived = 0, live = 0;
   unsigned generation = 0;
+  unsigned syncwarp = ~0u;  // a warp's: the generation some lane waits in at __syncwarp
   char sync[2];
 };
 
@@ -187,6 +188,11 @@ struct Block {
 thread_local Fiber *t_fiber = nullptr;
 thread_local std::vector<std::unique_ptr<Stack>> t_stacks;
 
+// The last device allocation a cp.async source was found in, per host
+// thread: most copies of a block read the one allocation. Forgotten at the
+// start of every block (nothing is freed while a block runs).
+thread_local uintptr_t t_source_begin = 0, t_source_end = 0;
+
 void tsan_release(void *addr) {
 #ifdef SQZ_EMU_TSAN
   __tsan_release(addr);
@@ -225,6 +231,18 @@ void check_fault(Fiber *f) {
 
 void leave(Fiber *f, Barrier &bar);
 
+// The block's first fault: the launch fails with `err` and this message.
+void record_fault(Fiber *f, cudaError_t err, const char *msg) {
+  Block *b = f->block;
+  if (b->faulted) return;
+  char where[160];
+  snprintf(where, sizeof where, " in kernel %s, block (%u,%u,%u), thread (%u,%u,%u)", b->grid->name,
+           b->index.x, b->index.y, b->index.z, f->tid.x, f->tid.y, f->tid.z);
+  b->why = std::string(msg) + where;
+  b->error = err;
+  b->faulted = true;
+}
+
 // A thread that ends with copies it never waited for has read nothing they
 // brought: a defect, whatever the device does with them.
 void check_async_landed(Fiber *f) {
@@ -262,6 +280,13 @@ void fiber_main() {
     Bookkeeping quiet;
     f->done = true;
     b->progress++;
+    // Lanes of its warp already wait for this one at a __syncwarp it will
+    // never reach (at a warp-wide instruction, warp_exchange says so).
+    const Barrier &warp = b->warps[f->linear / 32];
+    if (warp.arrived > 0 && warp.syncwarp == warp.generation)
+      record_fault(f, cudaErrorLaunchFailure,
+                   "a lane exited while others of its warp wait for it at __syncwarp "
+                   "(undefined on the device)");
     leave(f, b->all);
     leave(f, b->warps[f->linear / 32]);
     tsan_release(&b->end_sync);
@@ -397,6 +422,7 @@ cudaError_t run_block(const Grid &g, uint3 block_index, std::string *why) {
     prepare(b, f, t_stacks[i].get());
   }
   tsan_release(&b.start_sync);
+  t_source_begin = t_source_end = 0;
 #ifdef SQZ_EMU_INITCHECK
   initcheck_begin(g.kernel, b.smem.get(), g.smem);
 #endif
@@ -440,24 +466,56 @@ void sync_block() {
   Fiber *f = current();
   wait_at(f, f->block->all);
 }
+// __syncwarp(mask): every lane named in the mask must arrive, the caller
+// among them. A named lane that has exited (or does not exist) never
+// arrives: undefined on the device, a fault here. Only masks naming every
+// lane of the warp are emulated (the kernels use no other).
 void sync_warp(unsigned mask) {
-  (void)mask;  // the kernels sync whole warps
   Bookkeeping quiet;
   Fiber *f = current();
-  wait_at(f, f->block->warps[f->linear / 32]);
+  Block *b = f->block;
+  const unsigned first = f->linear / 32 * 32, lane = f->linear % 32;
+  const size_t count = std::min<size_t>(32, b->fibers.size() - first);
+  const unsigned present = count == 32 ? ~0u : (1u << count) - 1;
+  if (!(mask >> lane & 1))
+    fault(cudaErrorLaunchFailure, "__syncwarp(0x%08x): the calling lane %u is not in the mask",
+          mask, lane);
+  for (unsigned l = 0; l < 32; l++) {
+    if (!(mask >> l & 1)) continue;
+    if (!(present >> l & 1))
+      fault(cudaErrorLaunchFailure, "__syncwarp(0x%08x): lane %u of the mask does not exist", mask,
+            l);
+    if (b->fibers[first + l].done)
+      fault(cudaErrorLaunchFailure,
+            "__syncwarp(0x%08x): lane %u of the mask has exited and never arrives "
+            "(undefined on the device)",
+            mask, l);
+  }
+  if (mask != present)
+    fault(cudaErrorLaunchFailure,
+          "__syncwarp(0x%08x): masks naming only some lanes of the warp are not emulated", mask);
+  Barrier &warp = b->warps[first / 32];
+  warp.syncwarp = warp.generation;
+  wait_at(f, warp);
 }
-void async_copy(void *dst, const void *src) {
+
+void async_copy(void *dst, const void *src, bool fill) {
   Bookkeeping quiet;
   Fiber *f = current();
   const Block *b = f->block;
-  const uintptr_t d = (uintptr_t)dst, base = (uintptr_t)b->smem.get();
-  if (d % 16 || (uintptr_t)src % 16)
+  const uintptr_t d = (uintptr_t)dst, base = (uintptr_t)b->smem.get(), s = (uintptr_t)src;
+  if (d % 16 || s % 16)
     fault(cudaErrorMisalignedAddress, "cp.async: %s %p is not 16-byte aligned",
           d % 16 ? "destination" : "source", d % 16 ? dst : src);
   if (!base || d < base || d + 16 > base + b->grid->smem)
     fault(cudaErrorIllegalAddress,
           "cp.async: destination %p is not in the block's dynamic shared memory", dst);
-  f->open.push_back(AsyncCopy{dst, src});
+  if (s < t_source_begin || s + 16 > t_source_end) {
+    if (!in_device_allocation(src, 16, &t_source_begin, &t_source_end))
+      fault(cudaErrorIllegalAddress, "cp.async: source %p is not in a device allocation (%s)", src,
+            fill ? "copied" : "zero-filled: its address must be one all the same");
+  }
+  f->open.push_back(AsyncCopy{dst, src, fill});
 }
 void async_commit() {
   Bookkeeping quiet;
@@ -474,6 +532,8 @@ void async_land(int keep, std::vector<AsyncCopy> *landing) {
     f->groups.pop_front();
   }
 }
+
+bool in_kernel() { return t_fiber != nullptr; }
 
 void *dynamic_shared() {
   Bookkeeping quiet;
@@ -504,21 +564,12 @@ void warp_exchange(const char *what, const void *mine, size_t bytes, void *all) 
 
 void fault(cudaError_t err, const char *fmt, ...) {
   Bookkeeping quiet;
-  Fiber *f = current();
-  Block *b = f->block;
-  if (!b->faulted) {
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    char where[160];
-    snprintf(where, sizeof where, " in kernel %s, block (%u,%u,%u), thread (%u,%u,%u)",
-             b->grid->name, b->index.x, b->index.y, b->index.z, f->tid.x, f->tid.y, f->tid.z);
-    b->why = std::string(msg) + where;
-    b->error = err;
-    b->faulted = true;
-  }
+  char msg[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  record_fault(current(), err, msg);
   throw KernelFault();
 }
 

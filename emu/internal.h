@@ -3,6 +3,7 @@
 #define SQZ_EMU_INTERNAL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <functional>
 #include <string>
@@ -46,6 +47,14 @@ void set_launch_error(const std::string &message);
 // unwritten byte in *finding.
 void initcheck_begin(const void *kernel, void *smem, size_t smem_bytes);
 bool initcheck_end(std::string *finding);
+
+// Whether the calling host thread is running a CUDA thread of a kernel.
+bool in_kernel();
+
+// Whether [p, p + n) lies inside one device allocation (cudaMalloc), and
+// if so, that allocation's [*begin, *end) when asked.
+bool in_device_allocation(const void *p, size_t n, uintptr_t *begin = nullptr,
+                          uintptr_t *end = nullptr);
 
 // The dynamic shared memory limit set for `kernel` (48 KiB by default).
 int max_dynamic_smem(const void *kernel);

@@ -193,6 +193,16 @@ cudaError_t check_copy(void *dst, const void *src, size_t n, cudaMemcpyKind kind
 
 }  // namespace
 
+bool in_device_allocation(const void *p, size_t n, uintptr_t *begin, uintptr_t *end) {
+  if (region(p, n) != 1) return false;
+  Device &d = device();
+  std::lock_guard<std::mutex> lock(d.m);
+  auto it = --d.allocations.upper_bound((uintptr_t)p);
+  if (begin) *begin = it->first;
+  if (end) *end = it->first + it->second.bytes;
+  return true;
+}
+
 cudaError_t note_error(cudaError_t err) {
   if (err != cudaSuccess) t_last = err;
   return err;

@@ -62,12 +62,16 @@ void warp_exchange(const char *what, const void *mine, size_t bytes, void *all);
 // before the wait sees the old contents; the copy itself is done by the
 // kernel's code (async_land hands the group over), so the sanitizers and
 // initcheck see it as that thread's stores at the wait.
+// The source must lie in a device allocation even when nothing is read
+// from it (fill false): the instruction still takes the address, and
+// compute-sanitizer's memcheck may report one outside every allocation.
 struct AsyncCopy {
   void *dst;
-  const void *src;  // null: 16 zero bytes
+  const void *src;
+  bool fill;  // false: 16 zero bytes, src not read
 };
-void async_copy(void *dst, const void *src);  // checks the addresses, queues
-void async_commit();                          // the queued copies become a group
+void async_copy(void *dst, const void *src, bool fill);  // checks the addresses, queues
+void async_commit();                                     // the queued copies become a group
 // Moves the calling thread's groups older than its newest `keep` into
 // *landing, oldest first.
 void async_land(int keep, std::vector<AsyncCopy> *landing);

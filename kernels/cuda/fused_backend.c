@@ -148,20 +148,72 @@ static sqz_status pack_mma_weights(sqz_gpu_engine *g) {
   return SQZ_OK;
 }
 
+/* Each kernel family may use as much dynamic shared memory as the largest
+ * variant the engine launches of it, at any batch up to max_batch: no
+ * more, so that a variant the plan does not expect fails its launch
+ * instead of running. */
+static sqz_status allow_planned_smem(sqz_gpu_engine *g) {
+  const fused *f = state(g);
+  const sqz_engine *e = g->e;
+  size_t fire = 0, classifier = 0;
+  for (int i = 0; i < e->num_layers; i++) {
+    const sqz_layer *l = &e->layers[i];
+    const sqz_fused_step *s = &f->plan.steps[i];
+    if (s->role == SQZ_FUSED_CLASSIFIER) {
+      const sqz_fused_variant v =
+          sqz_fused_classifier_variant(l, g->act_dtype, f->smem_limit, f->smem_two_blocks);
+      if (v.smem > classifier) classifier = v.smem;
+    }
+    if (s->role != SQZ_FUSED_FIRE) continue;
+    for (int batch = 1; batch <= e->options.max_batch; batch++) {
+      const sqz_fused_variant v = sqz_fused_fire_variant(
+          l, &s->pool, g->act_dtype, batch, g->sm_count, f->smem_limit, f->smem_two_blocks);
+      if (v.smem > fire) fire = v.smem;
+    }
+  }
+  sqz_kernel_ref kernels[SQZ_FUSED_FAMILY_KERNELS];
+  sqz_fused_stem_kernels(kernels);
+  SQZ_GPU_CHECK(sqz_fused_allow_smem(kernels, f->stem.smem));
+  sqz_fused_fire_kernels(kernels);
+  SQZ_GPU_CHECK(sqz_fused_allow_smem(kernels, fire));
+  sqz_fused_classifier_kernels(kernels);
+  SQZ_GPU_CHECK(sqz_fused_allow_smem(kernels, classifier));
+  return SQZ_OK;
+}
+
+/* The most static shared memory any fused kernel has: its dynamic shared
+ * memory and this together must fit the device's limits. */
+static sqz_status max_static_smem(size_t *bytes) {
+  void (*const families[])(sqz_kernel_ref *) = {sqz_fused_stem_kernels, sqz_fused_fire_kernels,
+                                                sqz_fused_classifier_kernels};
+  *bytes = 0;
+  for (size_t f = 0; f < sizeof families / sizeof families[0]; f++) {
+    sqz_kernel_ref kernels[SQZ_FUSED_FAMILY_KERNELS];
+    families[f](kernels);
+    for (int k = 0; k < SQZ_FUSED_FAMILY_KERNELS; k++) {
+      struct cudaFuncAttributes attr;
+      SQZ_GPU_CHECK(cudaFuncGetAttributes(&attr, kernels[k].fn));
+      if (attr.sharedSizeBytes > *bytes) *bytes = attr.sharedSizeBytes;
+    }
+  }
+  return SQZ_OK;
+}
+
 static sqz_status fused_init(sqz_gpu_engine *g) {
   fused *f = state(g);
   int optin = 0;
   SQZ_GPU_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, g->device));
-  f->smem_limit = (size_t)optin;
+  size_t static_smem = 0;
+  SQZ_TRY(max_static_smem(&static_smem));
+  /* A kernel's dynamic limit may be at most the opt-in size less its
+   * static shared memory; two blocks an SM also pay each one's. */
+  f->smem_limit = (size_t)optin > static_smem ? (size_t)optin - static_smem : 0;
   int per_sm = 0, reserved = 0;
   SQZ_GPU_CHECK(
       cudaDeviceGetAttribute(&per_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, g->device));
   SQZ_GPU_CHECK(
       cudaDeviceGetAttribute(&reserved, cudaDevAttrReservedSharedMemoryPerBlock, g->device));
-  f->smem_two_blocks = sqz_fused_two_block_smem((size_t)per_sm, (size_t)reserved);
-  SQZ_GPU_CHECK(sqz_fused_fire_allow_smem(f->smem_limit));
-  SQZ_GPU_CHECK(sqz_fused_stem_allow_smem(f->smem_limit));
-  SQZ_GPU_CHECK(sqz_fused_classifier_allow_smem(f->smem_limit));
+  f->smem_two_blocks = sqz_fused_two_block_smem((size_t)per_sm, (size_t)reserved + static_smem);
   const sqz_layer *stem = &g->e->layers[0];
   const sqz_layer *stem_pool = f->plan.steps[0].pool.kernel ? stem + 1 : NULL;
   f->stem =
@@ -172,6 +224,7 @@ static sqz_status fused_init(sqz_gpu_engine *g) {
                     "fused: the stem's %dx%d stride-%d convolution does not "
                     "fit in shared memory",
                     stem->conv.kernel, stem->conv.kernel, stem->conv.stride);
+  SQZ_TRY(allow_planned_smem(g));
   SQZ_TRY(pad_classifier_weights(g));
   SQZ_TRY(pack_mma_weights(g));
   return describe_variants(g);

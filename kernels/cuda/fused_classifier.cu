@@ -300,14 +300,8 @@ extern "C" cudaError_t sqz_launch_classifier(const sqz_classifier_args *a, sqz_d
   return SQZ_LAUNCH(classifier_fma<float>, t, grid, dim3(t), a->smem, stream, *a);
 }
 
-extern "C" cudaError_t sqz_fused_classifier_allow_smem(size_t bytes) {
-  cudaError_t err = cudaFuncSetAttribute(classifier_wmma,
-                                         cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
-  if (err == cudaSuccess)
-    err = cudaFuncSetAttribute(classifier_fma<float>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                               (int)bytes);
-  if (err == cudaSuccess)
-    err = cudaFuncSetAttribute(classifier_fma<__half>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                               (int)bytes);
-  return err;
+extern "C" void sqz_fused_classifier_kernels(sqz_kernel_ref out[SQZ_FUSED_FAMILY_KERNELS]) {
+  out[0] = sqz_kernel_ref{(const void *)classifier_wmma, "classifier_wmma"};
+  out[1] = sqz_kernel_ref{(const void *)classifier_fma<float>, "classifier_fma<float>"};
+  out[2] = sqz_kernel_ref{(const void *)classifier_fma<__half>, "classifier_fma<half>"};
 }

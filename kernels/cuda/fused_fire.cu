@@ -433,8 +433,11 @@ __device__ void wmma_stage_chunk(const sqz_fire_args &a, const __half *img, int 
     int y = 0, x = 0;
     const bool inside = hp < hp_count && sqz_halo_to_image(&g, y0, x0, hp, &y, &x);
     __half *dst = in + hp * ldi + k;
+    // A zero-filled copy reads nothing, but its source address is still
+    // checked: the image's own first pixel, never one outside it.
     if (async)
-      sqz::cp_async16(dst, img + ((size_t)y * g.pool.src_w + x) * a.cin + k0 + k, inside);
+      sqz::cp_async16(dst, inside ? img + ((size_t)y * g.pool.src_w + x) * a.cin + k0 + k : img,
+                      inside);
     else
       sqz::store8(dst, inside ? load_input8(a, img, y, x, k0 + k) : sqz::zero8());
   }
@@ -864,14 +867,8 @@ extern "C" cudaError_t sqz_launch_fire(const sqz_fire_args *a, sqz_dtype dtype,
   return SQZ_LAUNCH(fire_fma<float>, t, grid, dim3(t), a->smem, stream, *a);
 }
 
-extern "C" cudaError_t sqz_fused_fire_allow_smem(size_t bytes) {
-  cudaError_t err =
-      cudaFuncSetAttribute(fire_wmma, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
-  if (err == cudaSuccess)
-    err = cudaFuncSetAttribute(fire_fma<float>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                               (int)bytes);
-  if (err == cudaSuccess)
-    err = cudaFuncSetAttribute(fire_fma<__half>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                               (int)bytes);
-  return err;
+extern "C" void sqz_fused_fire_kernels(sqz_kernel_ref out[SQZ_FUSED_FAMILY_KERNELS]) {
+  out[0] = sqz_kernel_ref{(const void *)fire_wmma, "fire_wmma"};
+  out[1] = sqz_kernel_ref{(const void *)fire_fma<float>, "fire_fma<float>"};
+  out[2] = sqz_kernel_ref{(const void *)fire_fma<__half>, "fire_fma<half>"};
 }

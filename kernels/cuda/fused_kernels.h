@@ -108,11 +108,23 @@ static inline size_t sqz_classifier_wmma_smem(int buffers) {
   return (size_t)SQZ_CLASSIFIER_SUMS_BYTES + (size_t)buffers * SQZ_CLASSIFIER_BUFFER_BYTES;
 }
 
-/* Raise each kernel's dynamic shared memory limit to `bytes` (once, at
- * engine creation: some variants need more than 48 KiB). */
-cudaError_t sqz_fused_fire_allow_smem(size_t bytes);
-cudaError_t sqz_fused_stem_allow_smem(size_t bytes);
-cudaError_t sqz_fused_classifier_allow_smem(size_t bytes);
+/* The kernels of each family, as the host-side handles that
+ * cudaFuncSetAttribute and cudaFuncGetAttributes take, with their names. */
+enum { SQZ_FUSED_FAMILY_KERNELS = 3 };
+typedef struct sqz_kernel_ref {
+  const void *fn;
+  const char *name;
+} sqz_kernel_ref;
+void sqz_fused_fire_kernels(sqz_kernel_ref out[SQZ_FUSED_FAMILY_KERNELS]);
+void sqz_fused_stem_kernels(sqz_kernel_ref out[SQZ_FUSED_FAMILY_KERNELS]);
+void sqz_fused_classifier_kernels(sqz_kernel_ref out[SQZ_FUSED_FAMILY_KERNELS]);
+
+/* Raises the dynamic shared memory limit of each kernel of a family to at
+ * least `bytes`, the most the engine's plan launches it with (at engine
+ * creation: some variants need more than 48 KiB); never lowers it, as other
+ * engines launch the same kernels. Thread-safe (kernel_limits.c). */
+cudaError_t sqz_fused_allow_smem(const sqz_kernel_ref kernels[SQZ_FUSED_FAMILY_KERNELS],
+                                 size_t bytes);
 
 #ifdef __cplusplus
 }

@@ -255,10 +255,8 @@ extern "C" cudaError_t sqz_launch_stem(const sqz_stem_args *a, sqz_dtype dtype,
   return SQZ_LAUNCH(stem<float>, kStemThreads, grid, block, a->smem, stream, *a);
 }
 
-extern "C" cudaError_t sqz_fused_stem_allow_smem(size_t bytes) {
-  const cudaFuncAttribute max = cudaFuncAttributeMaxDynamicSharedMemorySize;
-  cudaError_t err = cudaFuncSetAttribute(stem<float>, max, (int)bytes);
-  if (err == cudaSuccess) err = cudaFuncSetAttribute(stem<__half>, max, (int)bytes);
-  if (err == cudaSuccess) err = cudaFuncSetAttribute(stem_wmma, max, (int)bytes);
-  return err;
+extern "C" void sqz_fused_stem_kernels(sqz_kernel_ref out[SQZ_FUSED_FAMILY_KERNELS]) {
+  out[0] = sqz_kernel_ref{(const void *)stem<float>, "stem<float>"};
+  out[1] = sqz_kernel_ref{(const void *)stem<__half>, "stem<half>"};
+  out[2] = sqz_kernel_ref{(const void *)stem_wmma, "stem_wmma"};
 }

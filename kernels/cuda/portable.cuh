@@ -72,13 +72,14 @@ namespace sqz {
 
 // Asynchronous copies from global to shared memory (cp.async, sm_80 on):
 // cp_async16 starts a 16-byte copy (both addresses 16-byte aligned), or
-// with fill false writes 16 zero bytes without reading src; cp_async_commit
+// with fill false writes 16 zero bytes without reading src (which must
+// still point into the allocation it would read); cp_async_commit
 // closes the thread's copies since its last commit into a group; and
 // cp_async_wait<N> returns once all but the thread's newest N groups have
 // landed. Other threads see them after a barrier, as any shared store.
 #ifdef SQZ_EMULATED_DEVICE
 inline void cp_async16(void *dst, const void *src, bool fill) {
-  ::sqz_emu::async_copy(dst, fill ? src : nullptr);
+  ::sqz_emu::async_copy(dst, src, fill);
 }
 inline void cp_async_commit() { ::sqz_emu::async_commit(); }
 template <int N>
@@ -87,7 +88,7 @@ inline void cp_async_wait() {
   ::sqz_emu::async_land(N, &landing);
   // 16-byte accesses in kernel code: what the sanitizers see at the wait.
   for (const ::sqz_emu::AsyncCopy &c : landing)
-    *(uint4 *)c.dst = c.src ? *(const uint4 *)c.src : uint4{0, 0, 0, 0};
+    *(uint4 *)c.dst = c.fill ? *(const uint4 *)c.src : uint4{0, 0, 0, 0};
 }
 #else
 __device__ __forceinline__ void cp_async16(void *dst, const void *src, bool fill) {

@@ -98,6 +98,36 @@ __global__ void divergent_barrier(float *out) {
   out[threadIdx.x] = 1.0f;
 }
 
+// Lanes at or past `split` return (or, with exit_low, the lanes before
+// it), then the rest sync their warp with a full mask: the lanes that
+// returned are named in the mask and never arrive. `split` 32: none
+// return, which is correct.
+__global__ void syncwarp_after_return(float *out, int split, int exit_low) {
+  const int lane = (int)threadIdx.x % 32;
+  if (exit_low ? lane < split : lane >= split) return;
+  out[threadIdx.x] = 1.0f;
+  __syncwarp();
+  out[threadIdx.x] += 1.0f;
+}
+
+// A vector access at `offset` bytes past a 16-byte aligned buffer, of the
+// kind `kind` (0 uint4, 1 float4, 2 uint2, 3 __half2): the GPU faults
+// unless the offset is a multiple of the vector's size.
+__global__ void vector_access(unsigned char *buf, int offset, int kind, int store) {
+  unsigned char *p = buf + offset;
+  switch (kind) {
+    case 0:
+      if (store)
+        *(uint4 *)p = uint4{1, 2, 3, 4};
+      else
+        *(uint4 *)(buf + 64) = *(const uint4 *)p;
+      break;
+    case 1: *(float4 *)(buf + 64) = *(const float4 *)p; break;
+    case 2: *(uint2 *)(buf + 64) = *(const uint2 *)p; break;
+    default: *(__half2 *)(buf + 64) = *(const __half2 *)p; break;
+  }
+}
+
 // cp.async. Thread i owns two 16-byte slots of dynamic shared memory,
 // marked first, and copies src[i] into the first (zeros for odd i: no
 // source read) and src[n + i] into the second, one group each. What it
@@ -134,15 +164,28 @@ __global__ void async_copy_neighbour(const uint4 *src, uint4 *out, int with_barr
   out[i] = slots[(i + 1) % n];
 }
 
-enum AsyncDefect { kMisaligned, kToGlobal, kNeverWaited };
+enum AsyncDefect {
+  kMisaligned,
+  kToGlobal,
+  kNeverWaited,
+  kZeroFillBeforeSource,
+  kZeroFillPastSource,
+  kZeroFillInside
+};
 
+// kZeroFill*: a zero-filling copy (nothing read) whose source address is
+// one element before or past `src`, or `src` itself (correct).
 __global__ void async_copy_defect(const uint4 *src, uint4 *global, int defect) {
   SQZ_DYNAMIC_SHARED(uint4, slots);
   void *dst = defect == kMisaligned ? (void *)((char *)slots + 8)
               : defect == kToGlobal ? (void *)global
                                     : (void *)slots;
-  sqz::cp_async16(dst, src, true);
+  const uint4 *from = defect == kZeroFillBeforeSource ? src - 1
+                      : defect == kZeroFillPastSource ? src + 1
+                                                      : src;
+  sqz::cp_async16(dst, from, defect < kZeroFillBeforeSource);
   sqz::cp_async_commit();
+  if (defect >= kZeroFillBeforeSource) sqz::cp_async_wait<0>();
 }
 
 // --- helpers -------------------------------------------------------------
@@ -392,7 +435,9 @@ TEST_F(PlantedDefects, AsyncCopyMisusesFault) {
     const char *says;
   } cases[] = {{kMisaligned, cudaErrorMisalignedAddress, "destination"},
                {kToGlobal, cudaErrorIllegalAddress, "not in the block's dynamic shared memory"},
-               {kNeverWaited, cudaErrorLaunchFailure, "1 cp.async copy never waited for"}};
+               {kNeverWaited, cudaErrorLaunchFailure, "1 cp.async copy never waited for"},
+               {kZeroFillBeforeSource, cudaErrorIllegalAddress, "zero-filled"},
+               {kZeroFillPastSource, cudaErrorIllegalAddress, "not in a device allocation"}};
   for (const auto &c : cases) {
     SCOPED_TRACE(c.says);
     ExpectLaunchedOrFaulted(SQZ_LAUNCH(async_copy_defect, 0, dim3(1), dim3(32), 64, stream_, src.p,
@@ -405,6 +450,78 @@ TEST_F(PlantedDefects, AsyncCopyMisusesFault) {
     sqz_emu_clear_fault();
     (void)cudaGetLastError();
   }
+}
+
+// The zero-filling copy with its source inside the allocation runs clean.
+TEST_F(PlantedDefects, ZeroFilledAsyncCopyFromInsideTheAllocationRuns) {
+  DeviceBuffer<uint4> src(1), global(1);
+  ASSERT_EQ(SQZ_LAUNCH(async_copy_defect, 0, dim3(1), dim3(32), 64, stream_, src.p, global.p,
+                       (int)kZeroFillInside),
+            cudaSuccess);
+  EXPECT_EQ(cudaStreamSynchronize(stream_), cudaSuccess) << sqz_emu_last_fault();
+}
+
+// --- warps -----------------------------------------------------------------
+
+TEST_F(PlantedDefects, SyncwarpNamingAnExitedLaneFaults) {
+  DeviceBuffer<float> out(64);
+  EXPECT_EQ(SQZ_LAUNCH(syncwarp_after_return, 0, dim3(1), dim3(64), 0, stream_, out.p, 32, 0),
+            cudaSuccess);
+  ASSERT_EQ(cudaStreamSynchronize(stream_), cudaSuccess) << sqz_emu_last_fault();
+  // The emulator runs lanes in order: lanes 0-15 returning come first (the
+  // others then name exited lanes), lanes 16-31 returning come after the
+  // others wait for them.
+  const struct {
+    int exit_low;
+    const char *says;
+  } cases[] = {{1, "of the mask has exited"}, {0, "a lane exited while others of its warp wait"}};
+  for (const auto &c : cases) {
+    SCOPED_TRACE(c.says);
+    ExpectLaunchedOrFaulted(
+        SQZ_LAUNCH(syncwarp_after_return, 0, dim3(1), dim3(64), 0, stream_, out.p, 16, c.exit_low),
+        cudaErrorLaunchFailure);
+    EXPECT_EQ(cudaStreamSynchronize(stream_), cudaErrorLaunchFailure);
+    EXPECT_NE(std::string(sqz_emu_last_fault()).find(c.says), std::string::npos)
+        << sqz_emu_last_fault();
+    sqz_emu_clear_fault();
+    (void)cudaGetLastError();
+  }
+}
+
+// --- alignment ---------------------------------------------------------------
+
+cudaError_t run_vector_access(unsigned char *buf, int offset, int kind, int store) {
+  const cudaError_t err =
+      SQZ_LAUNCH(vector_access, 0, dim3(1), dim3(1), 0, nullptr, buf, offset, kind, store);
+  return err != cudaSuccess ? err : cudaDeviceSynchronize();
+}
+
+TEST_F(PlantedDefects, MisalignedVectorAccessFaults) {
+  DeviceBuffer<unsigned char> buf(128);
+  const int sizes[] = {16, 16, 8, 4};
+  for (int kind = 0; kind < 4; kind++)
+    EXPECT_EQ(run_vector_access(buf.p, sizes[kind], kind, 0), cudaSuccess)
+        << kind << ": " << sqz_emu_last_fault();
+  EXPECT_EQ(run_vector_access(buf.p, 16, 0, 1), cudaSuccess) << sqz_emu_last_fault();
+#if defined(SQZ_SANITIZED)
+  // UBSan's runtime reports the access and ends the process.
+  for (int kind = 0; kind < 4; kind++)
+    EXPECT_DEATH(run_vector_access(buf.p, sizes[kind] / 2, kind, 0), "misaligned address") << kind;
+  EXPECT_DEATH(run_vector_access(buf.p, 8, 0, 1), "misaligned address");
+#else
+  const char *names[] = {"uint4", "float4", "uint2", "__half2"};
+  for (int kind = 0; kind < 5; kind++) {
+    const int type = kind % 4, store = kind == 4;
+    SCOPED_TRACE(names[type]);
+    EXPECT_EQ(run_vector_access(buf.p, sizes[type] / 2, type, store), cudaErrorMisalignedAddress);
+    const std::string fault = sqz_emu_last_fault();
+    EXPECT_NE(fault.find("misaligned address"), std::string::npos) << fault;
+    if (store) EXPECT_NE(fault.find("store to"), std::string::npos) << fault;
+    EXPECT_NE(fault.find(names[type]), std::string::npos) << fault;
+    sqz_emu_clear_fault();
+    (void)cudaGetLastError();
+  }
+#endif
 }
 
 // --- capture rules ---------------------------------------------------------

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -341,13 +342,74 @@ class StemCase {
   void *bias_d_ = nullptr, *out_ = nullptr;
 };
 
-size_t SmemOptin() {
-  int optin = 0, device = 0;
+int DeviceAttribute(cudaDeviceAttr what) {
+  int value = 0, device = 0;
   EXPECT_EQ(cudaGetDevice(&device), cudaSuccess);
-  EXPECT_EQ(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device),
-            cudaSuccess);
-  EXPECT_EQ(sqz_fused_stem_allow_smem((size_t)optin), cudaSuccess);
-  return (size_t)optin;
+  EXPECT_EQ(cudaDeviceGetAttribute(&value, what, device), cudaSuccess);
+  return value;
+}
+
+// The stem kernels' whole opt-in shared memory, less their static part
+// (the two may not add up to more), allowed: what a tile may take.
+size_t SmemOptin() {
+  sqz_kernel_ref stems[SQZ_FUSED_FAMILY_KERNELS];
+  sqz_fused_stem_kernels(stems);
+  size_t usable = (size_t)DeviceAttribute(cudaDevAttrMaxSharedMemoryPerBlockOptin);
+  for (const sqz_kernel_ref &k : stems) {
+    cudaFuncAttributes attr;
+    EXPECT_EQ(cudaFuncGetAttributes(&attr, k.fn), cudaSuccess) << k.name;
+    usable = std::min(usable, (size_t)DeviceAttribute(cudaDevAttrMaxSharedMemoryPerBlockOptin) -
+                                  attr.sharedSizeBytes);
+  }
+  EXPECT_EQ(sqz_fused_allow_smem(stems, usable), cudaSuccess);
+  return usable;
+}
+
+// Every fused kernel's attributes as the device reports them, printed for
+// the GPU check's record (scripts/gpu-check.sh runs this first, in its env
+// step), once engines of both built-in models in both precisions have
+// raised the limits to what their plans launch: each limit plus the
+// kernel's static shared memory fits the device's opt-in size per block,
+// and at least the largest plan's variants are allowed. (Runs before the
+// stem tests below, which raise the stem's limit to the whole opt-in.)
+TEST(FusedLaunchers, KernelAttributesFitTheDevice) {
+  SQZ_REQUIRE_BACKEND(SQZ_BACKEND_FUSED);
+  for (const char *name : {"squeezenet1_0", "squeezenet1_1"})
+    for (sqz_precision precision : {SQZ_PRECISION_FP32, SQZ_PRECISION_FP16}) {
+      sqz_model *m = nullptr;
+      ASSERT_EQ(sqz_model_builtin(name, 1, &m), SQZ_OK) << sqz_last_error();
+      sqz_engine_options o = sqz_engine_options_default();
+      o.backend = SQZ_BACKEND_FUSED;
+      o.precision = precision;
+      o.max_batch = 64;
+      sqz_engine *e = nullptr;
+      EXPECT_EQ(sqz_engine_create(m, &o, &e), SQZ_OK) << name << ": " << sqz_last_error();
+      sqz_engine_free(e);
+      sqz_model_free(m);
+    }
+  const size_t optin = (size_t)DeviceAttribute(cudaDevAttrMaxSharedMemoryPerBlockOptin);
+  std::printf("%-24s %9s %13s %13s %12s %11s\n", "kernel", "registers", "static smem",
+              "dynamic limit", "local bytes", "max threads");
+  void (*const families[])(sqz_kernel_ref *) = {sqz_fused_stem_kernels, sqz_fused_fire_kernels,
+                                                sqz_fused_classifier_kernels};
+  size_t largest = 0;
+  for (auto family : families) {
+    sqz_kernel_ref kernels[SQZ_FUSED_FAMILY_KERNELS];
+    family(kernels);
+    for (const sqz_kernel_ref &k : kernels) {
+      cudaFuncAttributes a;
+      ASSERT_EQ(cudaFuncGetAttributes(&a, k.fn), cudaSuccess) << k.name;
+      std::printf("%-24s %9d %13zu %13d %12zu %11d\n", k.name, a.numRegs, a.sharedSizeBytes,
+                  a.maxDynamicSharedSizeBytes, a.localSizeBytes, a.maxThreadsPerBlock);
+      EXPECT_LE(a.sharedSizeBytes + (size_t)a.maxDynamicSharedSizeBytes, optin) << k.name;
+      EXPECT_GE(a.maxThreadsPerBlock, 128) << k.name;
+      largest = std::max(largest, (size_t)a.maxDynamicSharedSizeBytes);
+    }
+  }
+  std::fflush(stdout);
+  // v1.0's stem and the Fire modules' rings take more than the 48 KiB
+  // default on an H100 or H200 (and the emulated device).
+  if (optin >= (size_t)227 << 10) EXPECT_GT(largest, (size_t)48 << 10);
 }
 
 // Quick runs at 61 x 61 (partial tiles at the edges), else 224.
