@@ -94,12 +94,14 @@ grep -q '"name": "sqz emulated device' build-emu/emu-bench.json ||
 echo "sqz-bench: 2 configurations measured; its JSON names the emulated device"
 
 echo "== scripts/gpu-check.sh rehearsed on the emulated device (small filters, no PyTorch) [$(date +%T)]"
-# The GPU machine's one call, with this build's binaries: every step but
-# PyTorch runs, compute-sanitizer (absent here) must read as unavailable.
+# The GPU machine's first call, with this build's binaries: every step but
+# PyTorch, cuDNN's tests (cuDNN is not emulated) and Python's runs, within
+# the script's own budget; compute-sanitizer (absent here) must read as
+# unavailable.
 rehearsal=build-emu/gpu-check-rehearsal
 rm -rf "$rehearsal" && mkdir -p "$rehearsal/bin"
 ln -s ../../tests/sqz_gpu_tests ../../apps/sqz ../../bench/sqz-bench "$rehearsal/bin/"
-OUT=$rehearsal/out SQZ_GPU_CHECK_BIN=$PWD/$rehearsal/bin SQZ_GPU_CHECK_SKIP="torch python" \
+OUT=$rehearsal/out SQZ_GPU_CHECK_BIN=$PWD/$rehearsal/bin SQZ_GPU_CHECK_SKIP="torch cudnn python" \
   SQZ_GPU_CHECK_TEST_FILTER='Sizes/FusedOneFire.*/0:Sizes/FusedOneFire.*/1' \
   SQZ_GPU_CHECK_BENCH_ARGS="--models squeezenet1_1 --backends fused,unfused --precisions fp16 \
 --inputs 64 --batches 1,2 --warmup 0 --iters 1" \
@@ -113,6 +115,50 @@ done
 [ "$(find "$rehearsal/out" -type f | wc -l)" -le 7 ] ||
   { ls "$rehearsal/out"; echo "emu-check: gpu-check wrote more than its 7 files (a device call returns 8)"; exit 1; }
 echo "gpu-check rehearsal: env, tests, bench and layers ok, sanitizers and ncu unavailable, $(find "$rehearsal/out" -type f | wc -l) files"
+
+echo "== scripts/gpu-check.sh with a stale bundle, and --rerun building there without GoogleTest [$(date +%T)]"
+# 1. A bundle built from other sources whose binaries load: they are used,
+#    and the summary says the bundle is stale.
+stale=build-emu/gpu-check-stale
+rm -rf "$stale" && mkdir -p "$stale/bundle/bin" "$stale/bundle/lib"
+ln -s ../../../tests/sqz_gpu_tests ../../../apps/sqz ../../../bench/sqz-bench "$stale/bundle/bin/"
+echo "sources 0000000000000000" >"$stale/bundle/BUILD"
+OUT=$stale/out SQZ_GPU_CHECK_BUNDLE=$stale/bundle SQZ_GPU_CHECK_TEST_FILTER='Sizes/FusedOneFire.*/0' \
+  SQZ_GPU_CHECK_SKIP="bench torch sanitize cudnn layers python ncu" \
+  scripts/gpu-check.sh >"$stale/run.log" 2>&1 ||
+  { cat "$stale/run.log"; echo "emu-check: gpu-check with a stale bundle failed"; exit 1; }
+for want in 'note: stale bundle' 'env +ok' 'tests +ok'; do
+  grep -Eq "^  $want" "$stale/out/summary.txt" ||
+    { cat "$stale/out/summary.txt"; echo "emu-check: stale-bundle summary lacks '$want'"; exit 1; }
+done
+# 2. --rerun after a first call whose tests failed and whose bench ran, with
+#    binaries that do not load and no GoogleTest installed (as on the GPU
+#    machine): it builds there with the bundle's GoogleTest sources, runs
+#    the failed tests again and not the bench.
+broken=build-emu/gpu-check-fallback
+rm -rf "$broken" && mkdir -p "$broken/bundle/bin" "$broken/previous"
+for b in sqz_gpu_tests sqz sqz-bench; do
+  printf '#!/bin/sh\necho "%s: error while loading shared libraries" >&2\nexit 127\n' "$b" \
+    >"$broken/bundle/bin/$b"
+  chmod +x "$broken/bundle/bin/$b"
+done
+scripts/gpu-bundle.sh --googletest "$broken/bundle/googletest"
+printf '%s\n' "gpu-check: started (the first call)" "  env       ok             9s  env.txt" \
+  "  tests     FAILED        40s  tests.log" "  bench     ok            90s  bench.log" \
+  "  torch     NOT RUN  20s of the budget left, needs 60s" >"$broken/previous/summary.txt"
+OUT=$broken/out SQZ_GPU_CHECK_BUNDLE=$broken/bundle SQZ_GPU_CHECK_BUILD_DIR=build-emu-fallback \
+  SQZ_GPU_CHECK_BUILD_ARGS="-DSQZ_EMULATE_DEVICE=ON -DCMAKE_DISABLE_FIND_PACKAGE_GTest=ON" \
+  SQZ_GPU_CHECK_TEST_FILTER='Sizes/FusedOneFire.*/0' \
+  SQZ_GPU_CHECK_SKIP="torch sanitize cudnn layers python ncu" \
+  scripts/gpu-check.sh --rerun "$broken/previous" >"$broken/run.log" 2>&1 ||
+  { cat "$broken/run.log"; echo "emu-check: gpu-check --rerun with a build there failed"; exit 1; }
+for want in 'rerun of .*not run again: bench' 'env +ok' 'tests +ok' 'bench +skipped'; do
+  grep -Eq "^  $want" "$broken/out/summary.txt" ||
+    { cat "$broken/out/summary.txt"; echo "emu-check: fallback summary lacks '$want'"; exit 1; }
+done
+grep -q "GoogleTest built from" "$broken/out/env.txt" ||
+  { echo "emu-check: the fallback build did not use the bundle's GoogleTest sources"; exit 1; }
+echo "gpu-check: a stale bundle is used and said to be stale; --rerun builds there with the bundle's GoogleTest"
 
 echo "== emulated device under AddressSanitizer + UBSan (build-emu-asan/) [$(date +%T)]"
 BUILD_DIR=build-emu-asan SQZ_CMAKE_ARGS="$emu_args -DCMAKE_BUILD_TYPE=RelWithDebInfo \

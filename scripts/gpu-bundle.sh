@@ -8,6 +8,9 @@
 #   .gpu/lib/     libsqz.so and the Debian libraries the GPU machine's image
 #                 may lack (libjpeg.so.62, libpng16, libgomp); CUDA, cuBLAS
 #                 and cuDNN are not copied: gpu-check.sh finds them there
+#   .gpu/googletest/  Debian's GoogleTest sources (package googletest), for
+#                 a build there when the binaries do not load: the GPU
+#                 machine has no GoogleTest and cannot install one
 #   .gpu/BUILD    what was built, from which commit, with which toolkit
 #   .data/        a copy of the shared data (SQZ_DATA_DIR there)
 #
@@ -18,8 +21,26 @@
 #
 # Environment: SQZ_DATA_DIR (default ../shared/data beside the checkout),
 # BUILD_DIR (default build-gpu).
+# scripts/gpu-bundle.sh --googletest DIR copies only the GoogleTest sources,
+# into DIR (scripts/emu-check.sh rehearses the build there with them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# copy_googletest DIR: the parts of Debian's GoogleTest sources (package
+# googletest) that build gtest and gtest_main.
+copy_googletest() {
+  local src=/usr/src/googletest dir=$1
+  [ -f "$src/googletest/src/gtest-all.cc" ] ||
+    { echo "gpu-bundle: no GoogleTest sources in $src (Debian package googletest)" >&2; exit 1; }
+  mkdir -p "$dir/googletest"
+  cp "$src/CMakeLists.txt" "$dir/"
+  cp -r "$src/googletest/CMakeLists.txt" "$src/googletest/cmake" "$src/googletest/include" \
+    "$src/googletest/src" "$dir/googletest/"
+}
+if [ "${1:-}" = --googletest ]; then
+  copy_googletest "${2:?usage: gpu-bundle.sh --googletest DIR}"
+  exit 0
+fi
 data=${SQZ_DATA_DIR:-$PWD/../shared/data}
 build=${BUILD_DIR:-build-gpu}
 limit_mib=64
@@ -46,6 +67,7 @@ for so in libjpeg.so.62 libpng16.so.16 libgomp.so.1; do
   cp -L "$path" ".gpu/lib/$so"
 done
 strip --strip-unneeded .gpu/bin/* .gpu/lib/*.so* 2>/dev/null || true
+copy_googletest .gpu/googletest
 {
   echo "commit $(git rev-parse HEAD)$(git diff --quiet HEAD -- . ':!.gpu' ':!.data' || echo ' (with uncommitted changes)')"
   echo "sources $(scripts/source-digest.sh)"
@@ -76,4 +98,4 @@ if [ "$total" -gt $((limit_mib * 1048576)) ]; then
   exit 1
 fi
 cat .gpu/BUILD
-echo 'ready: run(command="bash scripts/gpu-check.sh", carry=[".gpu", ".data"], timeout_s=540)'
+echo 'ready: run(command="bash scripts/gpu-check.sh", carry=[".gpu", ".data"], timeout_s=300)'
