@@ -2,11 +2,11 @@
 // (cudaErrorMisalignedAddress): a float4, uint4, uint2 or __half2 read or
 // written at an address that is not a multiple of its size. A host CPU
 // takes them silently, so emulated builds compile the kernels with GCC's
-// alignment check (-fsanitize=alignment, no recovery), and these are the
-// handlers it calls, in place of UBSan's runtime: inside a kernel the
-// launch faults, naming the access; anywhere else the process stops with
-// the same words. Sanitizer builds link UBSan's runtime and get its report
-// instead (CMakeLists.txt chooses).
+// alignment check (-fsanitize=alignment), and these are the handlers it
+// calls, in place of UBSan's runtime: inside a kernel the launch faults,
+// naming the access; anywhere else the process stops with the same words.
+// Sanitizer builds link UBSan's runtime and get its report instead
+// (emu/CMakeLists.txt chooses).
 //
 // The argument layout is the one the compilers pass to these entry points
 // (a source location, the accessed type's descriptor, the log2 of its
@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+
+#include <string>
 
 #include "emu/internal.h"
 #include "emu/sqz_emu.h"
@@ -53,26 +55,28 @@ const char *access_kind(unsigned char kind) {
   return kind < sizeof kinds / sizeof kinds[0] ? kinds[kind] : "access to";
 }
 
-[[noreturn]] void misaligned(const TypeMismatchData *d, uintptr_t address) {
-  const unsigned long alignment = 1ul << d->log_alignment;
-  const char *file = d->where.file ? d->where.file : "?";
-  if (!address)  // the alignment check alone never reports null; kept honest
-    sqz_emu::fault(cudaErrorIllegalAddress, "%s null pointer of type %s at %s:%u",
-                   access_kind(d->check_kind), d->type->name, file, d->where.line);
-  if (sqz_emu::in_kernel())
-    sqz_emu::fault(cudaErrorMisalignedAddress,
-                   "misaligned address: %s %#lx, %s needs %lu-byte alignment, at %s:%u",
-                   access_kind(d->check_kind), (unsigned long)address, d->type->name, alignment,
-                   file, d->where.line);
-  fprintf(
-      stderr,
-      "sqz emulated device: misaligned address: %s %#lx, %s needs %lu-byte alignment, at %s:%u\n",
-      access_kind(d->check_kind), (unsigned long)address, d->type->name, alignment, file,
-      d->where.line);
-  abort();
+// The message of a misaligned access at `address`.
+std::string describe(const TypeMismatchData *d, uintptr_t address) {
+  char msg[512];
+  snprintf(msg, sizeof msg, "misaligned address: %s %#lx, %s needs %lu-byte alignment, at %s:%u",
+           access_kind(d->check_kind), (unsigned long)address, d->type->name,
+           1ul << d->log_alignment, d->where.file ? d->where.file : "?", d->where.line);
+  return msg;
 }
 
 }  // namespace
+
+// The kernels are compiled without recovery (the access after the check
+// would be an aligned vector instruction on a misaligned address, which the
+// host CPU faults on), and the compiler assumes these handlers neither
+// return nor throw: inside a kernel, the CUDA thread ends at once and the
+// launch fails with the fault; elsewhere the process stops.
+[[noreturn]] static void misaligned(const TypeMismatchData *d, uintptr_t address) {
+  const std::string msg = describe(d, address);
+  if (sqz_emu::in_kernel()) sqz_emu::end_thread_on_fault(cudaErrorMisalignedAddress, msg.c_str());
+  fprintf(stderr, "sqz emulated device: %s\n", msg.c_str());
+  abort();
+}
 
 extern "C" {
 void __ubsan_handle_type_mismatch_v1(const TypeMismatchData *d, uintptr_t address) {

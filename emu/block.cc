@@ -230,6 +230,7 @@ void check_fault(Fiber *f) {
 }
 
 void leave(Fiber *f, Barrier &bar);
+[[noreturn]] void end_fiber(Fiber *f);
 
 // The block's first fault: the launch fails with `err` and this message.
 void record_fault(Fiber *f, cudaError_t err, const char *msg) {
@@ -276,8 +277,15 @@ void fiber_main() {
   } catch (const KernelFault &) {
     f->stack->unwound = true;
   }
+  end_fiber(f);
+}
+
+// The running thread has ended (returned, or stopped by a fault): it leaves
+// its barriers and never runs again.
+[[noreturn]] void end_fiber(Fiber *f) {
   {
     Bookkeeping quiet;
+    Block *b = f->block;
     f->done = true;
     b->progress++;
     // Lanes of its warp already wait for this one at a __syncwarp it will
@@ -286,7 +294,8 @@ void fiber_main() {
     if (warp.arrived > 0 && warp.syncwarp == warp.generation)
       record_fault(f, cudaErrorLaunchFailure,
                    "a lane exited while others of its warp wait for it at __syncwarp "
-                   "(undefined on the device)");
+                   "(a mask naming lanes that have exited is undefined in NVIDIA's CUDA "
+                   "guidelines)");
     leave(f, b->all);
     leave(f, b->warps[f->linear / 32]);
     tsan_release(&b->end_sync);
@@ -488,7 +497,7 @@ void sync_warp(unsigned mask) {
     if (b->fibers[first + l].done)
       fault(cudaErrorLaunchFailure,
             "__syncwarp(0x%08x): lane %u of the mask has exited and never arrives "
-            "(undefined on the device)",
+            "(a mask naming lanes that have exited is undefined in NVIDIA's CUDA guidelines)",
             mask, l);
   }
   if (mask != present)
@@ -534,6 +543,16 @@ void async_land(int keep, std::vector<AsyncCopy> *landing) {
 }
 
 bool in_kernel() { return t_fiber != nullptr; }
+void end_thread_on_fault(cudaError_t err, const char *message) {
+  Fiber *f;
+  {
+    Bookkeeping quiet;
+    f = current();
+    record_fault(f, err, message);
+    f->stack->unwound = true;
+  }
+  end_fiber(f);
+}
 
 void *dynamic_shared() {
   Bookkeeping quiet;

@@ -50,6 +50,11 @@ bool initcheck_end(std::string *finding);
 
 // Whether the calling host thread is running a CUDA thread of a kernel.
 bool in_kernel();
+// A fault of the running kernel raised where nothing may be thrown (the
+// alignment check's handlers): the launch fails with it, and the calling
+// CUDA thread ends at once, its frames abandoned, not unwound (heap memory
+// they own is lost: a faulted kernel may cost that).
+[[noreturn]] void end_thread_on_fault(cudaError_t err, const char *message);
 
 // Whether [p, p + n) lies inside one device allocation (cudaMalloc), and
 // if so, that allocation's [*begin, *end) when asked.

@@ -194,12 +194,15 @@ cudaError_t check_copy(void *dst, const void *src, size_t n, cudaMemcpyKind kind
 }  // namespace
 
 bool in_device_allocation(const void *p, size_t n, uintptr_t *begin, uintptr_t *end) {
-  if (region(p, n) != 1) return false;
   Device &d = device();
   std::lock_guard<std::mutex> lock(d.m);
-  auto it = --d.allocations.upper_bound((uintptr_t)p);
-  if (begin) *begin = it->first;
-  if (end) *end = it->first + it->second.bytes;
+  auto it = d.allocations.upper_bound((uintptr_t)p);
+  if (it == d.allocations.begin()) return false;
+  --it;
+  const uintptr_t base = it->first, at = (uintptr_t)p;
+  if (it->second.pinned || at + n > base + it->second.bytes) return false;
+  if (begin) *begin = base;
+  if (end) *end = base + it->second.bytes;
   return true;
 }
 

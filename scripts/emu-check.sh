@@ -103,7 +103,8 @@ rm -rf "$rehearsal" && mkdir -p "$rehearsal/bin"
 ln -s ../../tests/sqz_gpu_tests ../../apps/sqz ../../bench/sqz-bench "$rehearsal/bin/"
 OUT=$rehearsal/out SQZ_GPU_CHECK_BIN=$PWD/$rehearsal/bin SQZ_GPU_CHECK_SKIP="torch cudnn python" \
   SQZ_GPU_CHECK_TEST_FILTER='Sizes/FusedOneFire.*/0:Sizes/FusedOneFire.*/1' \
-  SQZ_GPU_CHECK_BENCH_ARGS="--models squeezenet1_1 --backends fused,unfused --precisions fp16 \
+  SQZ_GPU_CHECK_BENCH_MODELS="squeezenet1_1 squeezenet1_0" \
+  SQZ_GPU_CHECK_BENCH_ARGS="--backends fused,unfused --precisions fp16 \
 --inputs 64 --batches 1,2 --warmup 0 --iters 1" \
   SQZ_GPU_CHECK_EXPECT="--expect-backends fused,unfused --expect-batches 1,2" \
   scripts/gpu-check.sh >"$rehearsal/run.log" 2>&1 ||

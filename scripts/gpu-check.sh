@@ -47,8 +47,9 @@
 # of time can be followed by a second, corrected one:
 #   scripts/gpu-bundle.sh        # here: builds .gpu/ and copies the data to .data/
 #   run(command="bash scripts/gpu-check.sh", carry=[".gpu", ".data"], timeout_s=300)
-# The first call does not get through every step. For the second, copy the
-# files it returned into .gpu/previous/ and rerun what is left:
+# The first call does not get through every step. For the second, copy its
+# summary.txt and bench.json (not the logs: what travels is limited to
+# 64 MiB) into .gpu/previous/ and rerun what is left:
 #   run(command="bash scripts/gpu-check.sh --rerun .gpu/previous",
 #       carry=[".gpu", ".data"], timeout_s=300)
 # --rerun DIR reads DIR/summary.txt and runs env, then every step that is
@@ -63,6 +64,7 @@
 # check, as the rehearsal on the emulated device does),
 # SQZ_GPU_CHECK_BUILD_DIR (default build-gpu) and SQZ_GPU_CHECK_BUILD_ARGS
 # (appended to the fallback build's configure), SQZ_GPU_CHECK_TEST_FILTER,
+# SQZ_GPU_CHECK_BENCH_MODELS (default "squeezenet1_1 squeezenet1_0"),
 # SQZ_GPU_CHECK_BENCH_ARGS (appended to sqz-bench), SQZ_GPU_CHECK_EXPECT
 # (what bench/check_results.py requires of its rows) and
 # SQZ_GPU_CHECK_TORCH_ARGS (appended to compare_torch.py): for rehearsing
@@ -260,7 +262,8 @@ do_env() {
   # CUDA, cuBLAS and cuDNN found above.
   local joined
   joined=$(printf '%s\n' "${dirs[@]}" | awk 'NF && !seen[$0]++' | paste -sd:)
-  export LD_LIBRARY_PATH="${lib:+$lib:}${joined}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  local original=${LD_LIBRARY_PATH:-}
+  export LD_LIBRARY_PATH="${lib:+$lib:}${joined}${original:+:$original}"
   echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
   if [ -z "${SQZ_GPU_CHECK_BIN:-}" ] && [ -n "$bin" ]; then
     # Binaries from other sources still test the kernels they were built
@@ -281,7 +284,9 @@ do_env() {
   fi
   if [ -z "$bin" ]; then
     build_here || return 1
-    export LD_LIBRARY_PATH="$lib:$LD_LIBRARY_PATH"
+    # The binaries built here, with this machine's libraries: none of the
+    # bundle's.
+    export LD_LIBRARY_PATH="$lib${joined:+:$joined}${original:+:$original}"
   fi
   binaries_load "$bin" || { echo "the binaries in $bin do not run"; return 1; }
   echo "using $bin"
@@ -305,34 +310,41 @@ run_gtests() {
   return "$rc"
 }
 
-do_tests() { run_gtests "${SQZ_GPU_CHECK_TEST_FILTER:-*}-*cudnn*" "$OUT/tests.json" 150; }
+do_tests() { run_gtests "${SQZ_GPU_CHECK_TEST_FILTER:-*}-*cudnn*:*Cudnn*" "$OUT/tests.json" 150; }
 
 # The cuDNN backend's tests: each engine searches its algorithms at
 # creation, seconds each. Their JSON stays out of $OUT (8 files at most).
-do_cudnn() { run_gtests "*cudnn*" "$scratch/cudnn-tests.json" 120; }
+do_cudnn() { run_gtests "*cudnn*:*Cudnn*" "$scratch/cudnn-tests.json" 120; }
 
 # --- 3. bench: sqz-bench --------------------------------------------------------
 
 # About 48 engines: fp32 v1.0 at batch 256 is the slowest row (cudnn about
 # 25 ms a run on an H100), so each row takes its creation (cuDNN's algorithm
 # search up to about 2 s), 3 warm-up runs and 100 ms or 20 runs of timing:
-# 1 to 2 minutes in all.
+# 1 to 2 minutes in all. One sqz-bench a model, v1.1 first, so that a step
+# cut off at its limit still keeps the rows of the models that finished.
 do_bench() {
-  # shellcheck disable=SC2086 # word splitting of the extra arguments is wanted
-  limited 170 "$bin/sqz-bench" --models squeezenet1_0,squeezenet1_1 --backends cudnn,unfused,fused \
-    --precisions fp32,fp16 --batches 1,8,64,256 --inputs 224 --graphs on \
-    --warmup 3 --min-iters 20 --max-iters 1000 --min-time 100 \
-    --save-models "$scratch/models" --json "$scratch/sqz-bench.json" ${SQZ_GPU_CHECK_BENCH_ARGS:-}
-  local rc=$?
-  [ -f "$scratch/sqz-bench.json" ] || return $((rc ? rc : 1))
+  local parts=() model rc=0
+  for model in ${SQZ_GPU_CHECK_BENCH_MODELS:-squeezenet1_1 squeezenet1_0}; do
+    # shellcheck disable=SC2086 # word splitting of the extra arguments is wanted
+    limited 170 "$bin/sqz-bench" --models "$model" --backends cudnn,unfused,fused \
+      --precisions fp32,fp16 --batches 1,8,64,256 --inputs 224 --graphs on \
+      --warmup 3 --min-iters 20 --max-iters 1000 --min-time 100 \
+      --save-models "$scratch/models" --json "$scratch/bench-$model.json" \
+      ${SQZ_GPU_CHECK_BENCH_ARGS:-} || rc=$?
+    [ -f "$scratch/bench-$model.json" ] && parts+=("$scratch/bench-$model.json")
+    [ "$rc" = 0 ] || break
+  done
+  [ ${#parts[@]} -gt 0 ] || return $((rc ? rc : 1))
+  python3 bench/merge_results.py "${parts[@]}" --out "$scratch/sqz-bench.json" || return 1
   cp "$scratch/sqz-bench.json" "$OUT/bench.json"
   python3 bench/report.py "$OUT/bench.json" --out "$scratch/bench.md" >/dev/null
+  [ "$rc" = 0 ] || return "$rc"
   # Every configuration must have run: a backend skipped here is a failure.
   # shellcheck disable=SC2086 # word splitting of the expectations is wanted
   python3 bench/check_results.py "$scratch/sqz-bench.json" --no-skips --expect-kinds forward \
     ${SQZ_GPU_CHECK_EXPECT:---expect-backends cudnn,unfused,fused --expect-batches 1,8,64,256} ||
     return 1
-  return "$rc"
 }
 
 # --- 4. torch: PyTorch side by side ---------------------------------------------
@@ -340,8 +352,29 @@ do_bench() {
 # Eager and graphs: 16 configurations, a few seconds each. torch.compile
 # max-autotune takes about a minute a configuration: v1.1 fp16 at batch 1
 # and 256 only, and none starts after 80 s of compiling.
+# The models the bench rows name, saved again (a rerun's bench.json names
+# files the first call's machine had): one quick sqz-bench run saves them,
+# and the rows' model entries are pointed at them.
+resave_models() {
+  echo "saving the benchmark's models again (the rows came from the first call)"
+  # shellcheck disable=SC2086 # word splitting of the extra arguments is wanted
+  limited 60 "$bin/sqz-bench" --models squeezenet1_0,squeezenet1_1 --backends fused \
+    --precisions fp32 --batches 1 --inputs 224 --warmup 0 --iters 1 \
+    --save-models "$scratch/models" --json "$scratch/models.json" ${SQZ_GPU_CHECK_BENCH_ARGS:-} \
+    >/dev/null || return 1
+  python3 - "$scratch/sqz-bench.json" "$scratch/models.json" <<'EOF'
+import json, sys
+doc, saved = (json.load(open(p)) for p in sys.argv[1:3])
+files = {m["model"]: m.get("file") for m in saved.get("models", [])}
+for m in doc.get("models", []):
+    m["file"] = files.get(m["model"], m.get("file"))
+json.dump(doc, open(sys.argv[1], "w"), indent=1)
+EOF
+}
+
 do_torch() {
   [ -f "$scratch/sqz-bench.json" ] || { echo "no sqz-bench results to compare with"; return 1; }
+  [ -z "$previous" ] || [[ "$skip" != *" bench "* ]] || resave_models || return 1
   # shellcheck disable=SC2086 # word splitting of the extra arguments is wanted
   PYTHONUNBUFFERED=1 limited 200 python3 bench/compare_torch.py --json "$scratch/sqz-bench.json" \
     --out "$scratch/with-torch.json" --library "$lib/libsqz.so" \
@@ -441,9 +474,10 @@ do_ncu() {
 rm -f "$OUT/summary.txt"
 # A rerun takes the first call's benchmark rows for the steps that add to
 # them (torch, layers).
+# (cat, not cp: the files a device call returns are read-only.)
 if [ -n "$previous" ] && [ -f "$previous/bench.json" ] && [[ "$skip" == *" bench "* ]]; then
-  cp "$previous/bench.json" "$scratch/sqz-bench.json"
-  cp "$previous/bench.json" "$OUT/bench.json"
+  cat "$previous/bench.json" >"$scratch/sqz-bench.json"
+  cat "$previous/bench.json" >"$OUT/bench.json"
 fi
 step env env.txt 20 200 do_env
 if [ -z "$bin" ]; then
@@ -452,7 +486,7 @@ if [ -z "$bin" ]; then
   write_summary
 else
   step tests tests.log 30 150 do_tests
-  step bench bench.log 60 120 do_bench
+  step bench bench.log 60 170 do_bench
   step torch bench.log 60 150 do_torch
   step sanitize tools.log 60 200 do_sanitize
   step cudnn tests.log 30 120 do_cudnn

@@ -404,8 +404,11 @@ static sqz_status reserve_expand_scratch(sqz_gpu_engine *g, const sqz_layer *l) 
     void *old = s->expand_scratch;
     s->expand_scratch = NULL;
     s->expand_scratch_bytes = 0;
-    SQZ_GPU_CHECK(cudaStreamSynchronize(g->stream));
-    SQZ_GPU_CHECK(cudaFree(old));
+    const sqz_status synced =
+        SQZ_GPU_STATUS(cudaStreamSynchronize(g->stream), "cudaStreamSynchronize");
+    const sqz_status freed = SQZ_GPU_STATUS(cudaFree(old), "cudaFree");
+    SQZ_TRY(synced);
+    SQZ_TRY(freed);
   }
   SQZ_TRY(sqz_device_malloc(&s->expand_scratch, bytes, "cuDNN packed expand outputs"));
   s->expand_scratch_bytes = bytes;
