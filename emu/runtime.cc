@@ -131,8 +131,9 @@ bool legacy(cudaStream_t s) {
 cudaError_t fail(cudaError_t err) { return note_error(err); }
 
 // Where [p, p + n) lies: 1 inside one device allocation, 2 inside a pinned
-// one, 0 not in any allocation, -1 a device allocation overrun.
-int region(const void *p, size_t n) {
+// one, 0 not in any allocation, -1 a device allocation overrun; the
+// allocation's [*begin, *end) when it lies inside one and they are asked.
+int region(const void *p, size_t n, uintptr_t *begin = nullptr, uintptr_t *end = nullptr) {
   Device &d = device();
   std::lock_guard<std::mutex> lock(d.m);
   auto it = d.allocations.upper_bound((uintptr_t)p);
@@ -141,6 +142,8 @@ int region(const void *p, size_t n) {
   const uintptr_t base = it->first, at = (uintptr_t)p;
   if (at >= base + it->second.bytes) return 0;
   if (at + n > base + it->second.bytes) return it->second.pinned ? 0 : -1;
+  if (begin) *begin = base;
+  if (end) *end = base + it->second.bytes;
   return it->second.pinned ? 2 : 1;
 }
 
@@ -194,16 +197,7 @@ cudaError_t check_copy(void *dst, const void *src, size_t n, cudaMemcpyKind kind
 }  // namespace
 
 bool in_device_allocation(const void *p, size_t n, uintptr_t *begin, uintptr_t *end) {
-  Device &d = device();
-  std::lock_guard<std::mutex> lock(d.m);
-  auto it = d.allocations.upper_bound((uintptr_t)p);
-  if (it == d.allocations.begin()) return false;
-  --it;
-  const uintptr_t base = it->first, at = (uintptr_t)p;
-  if (it->second.pinned || at + n > base + it->second.bytes) return false;
-  if (begin) *begin = base;
-  if (end) *end = base + it->second.bytes;
-  return true;
+  return region(p, n, begin, end) == 1;
 }
 
 cudaError_t note_error(cudaError_t err) {

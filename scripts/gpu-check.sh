@@ -93,6 +93,8 @@ mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd)
 budget=${SQZ_GPU_CHECK_SECONDS:-270}
 skip=" ${SQZ_GPU_CHECK_SKIP:-} "
 bundle=${SQZ_GPU_CHECK_BUNDLE:-.gpu}
+bench_models=${SQZ_GPU_CHECK_BENCH_MODELS:-squeezenet1_1 squeezenet1_0}
+reused_bench=""  # set when the rows are the first call's (--rerun)
 [ -d "$bundle" ] && bundle=$(cd "$bundle" && pwd)
 export SQZ_DATA_DIR=${SQZ_DATA_DIR:-$([ -d .data ] && echo "$root/.data" || echo "$root/../shared/data")}
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/sqz-gpu-check.XXXXXX")
@@ -325,7 +327,7 @@ do_cudnn() { run_gtests "*cudnn*:*Cudnn*" "$scratch/cudnn-tests.json" 120; }
 # cut off at its limit still keeps the rows of the models that finished.
 do_bench() {
   local parts=() model rc=0
-  for model in ${SQZ_GPU_CHECK_BENCH_MODELS:-squeezenet1_1 squeezenet1_0}; do
+  for model in $bench_models; do
     # shellcheck disable=SC2086 # word splitting of the extra arguments is wanted
     limited 170 "$bin/sqz-bench" --models "$model" --backends cudnn,unfused,fused \
       --precisions fp32,fp16 --batches 1,8,64,256 --inputs 224 --graphs on \
@@ -358,7 +360,7 @@ do_bench() {
 resave_models() {
   echo "saving the benchmark's models again (the rows came from the first call)"
   # shellcheck disable=SC2086 # word splitting of the extra arguments is wanted
-  limited 60 "$bin/sqz-bench" --models squeezenet1_0,squeezenet1_1 --backends fused \
+  limited 60 "$bin/sqz-bench" --models "${bench_models// /,}" --backends fused \
     --precisions fp32 --batches 1 --inputs 224 --warmup 0 --iters 1 \
     --save-models "$scratch/models" --json "$scratch/models.json" ${SQZ_GPU_CHECK_BENCH_ARGS:-} \
     >/dev/null || return 1
@@ -374,7 +376,7 @@ EOF
 
 do_torch() {
   [ -f "$scratch/sqz-bench.json" ] || { echo "no sqz-bench results to compare with"; return 1; }
-  [ -z "$previous" ] || [[ "$skip" != *" bench "* ]] || resave_models || return 1
+  [ -z "$reused_bench" ] || resave_models || return 1
   # shellcheck disable=SC2086 # word splitting of the extra arguments is wanted
   PYTHONUNBUFFERED=1 limited 200 python3 bench/compare_torch.py --json "$scratch/sqz-bench.json" \
     --out "$scratch/with-torch.json" --library "$lib/libsqz.so" \
@@ -478,6 +480,7 @@ rm -f "$OUT/summary.txt"
 if [ -n "$previous" ] && [ -f "$previous/bench.json" ] && [[ "$skip" == *" bench "* ]]; then
   cat "$previous/bench.json" >"$scratch/sqz-bench.json"
   cat "$previous/bench.json" >"$OUT/bench.json"
+  reused_bench=1
 fi
 step env env.txt 20 200 do_env
 if [ -z "$bin" ]; then

@@ -184,17 +184,13 @@ static sqz_status allow_planned_smem(sqz_gpu_engine *g) {
 /* The most static shared memory any fused kernel has: its dynamic shared
  * memory and this together must fit the device's limits. */
 static sqz_status max_static_smem(size_t *bytes) {
-  void (*const families[])(sqz_kernel_ref *) = {sqz_fused_stem_kernels, sqz_fused_fire_kernels,
-                                                sqz_fused_classifier_kernels};
+  sqz_kernel_ref kernels[SQZ_FUSED_KERNELS];
+  sqz_fused_kernels(kernels);
   *bytes = 0;
-  for (size_t f = 0; f < sizeof families / sizeof families[0]; f++) {
-    sqz_kernel_ref kernels[SQZ_FUSED_FAMILY_KERNELS];
-    families[f](kernels);
-    for (int k = 0; k < SQZ_FUSED_FAMILY_KERNELS; k++) {
-      struct cudaFuncAttributes attr;
-      SQZ_GPU_CHECK(cudaFuncGetAttributes(&attr, kernels[k].fn));
-      if (attr.sharedSizeBytes > *bytes) *bytes = attr.sharedSizeBytes;
-    }
+  for (int k = 0; k < SQZ_FUSED_KERNELS; k++) {
+    struct cudaFuncAttributes attr;
+    SQZ_GPU_CHECK(cudaFuncGetAttributes(&attr, kernels[k].fn));
+    if (attr.sharedSizeBytes > *bytes) *bytes = attr.sharedSizeBytes;
   }
   return SQZ_OK;
 }

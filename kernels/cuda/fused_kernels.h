@@ -118,6 +118,9 @@ typedef struct sqz_kernel_ref {
 void sqz_fused_fire_kernels(sqz_kernel_ref out[SQZ_FUSED_FAMILY_KERNELS]);
 void sqz_fused_stem_kernels(sqz_kernel_ref out[SQZ_FUSED_FAMILY_KERNELS]);
 void sqz_fused_classifier_kernels(sqz_kernel_ref out[SQZ_FUSED_FAMILY_KERNELS]);
+/* Every fused kernel: the stem's, the Fire's, then the classifier's. */
+enum { SQZ_FUSED_KERNELS = 3 * SQZ_FUSED_FAMILY_KERNELS };
+void sqz_fused_kernels(sqz_kernel_ref out[SQZ_FUSED_KERNELS]);
 
 /* Raises the dynamic shared memory limit of each kernel of a family to at
  * least `bytes`, the most the engine's plan launches it with (at engine

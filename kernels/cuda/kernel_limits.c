@@ -1,12 +1,19 @@
-/* The fused kernels' dynamic shared memory limits. cudaFuncSetAttribute
- * sets a kernel's limit for the whole process: every engine of every model
- * launches the same kernels, so a limit is only ever raised, under a lock
- * (two engines created at once must not lower each other's). */
+/* The list of every fused kernel, and their dynamic shared memory limits.
+ * cudaFuncSetAttribute sets a kernel's limit for the whole process: every
+ * engine of every model launches the same kernels, so a limit is only ever
+ * raised, under a lock (two engines created at once must not lower each
+ * other's). */
 #include <pthread.h>
 
 #include "kernels/cuda/fused_kernels.h"
 
 static pthread_mutex_t limits_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void sqz_fused_kernels(sqz_kernel_ref out[SQZ_FUSED_KERNELS]) {
+  sqz_fused_stem_kernels(out);
+  sqz_fused_fire_kernels(out + SQZ_FUSED_FAMILY_KERNELS);
+  sqz_fused_classifier_kernels(out + 2 * SQZ_FUSED_FAMILY_KERNELS);
+}
 
 cudaError_t sqz_fused_allow_smem(const sqz_kernel_ref kernels[SQZ_FUSED_FAMILY_KERNELS],
                                  size_t bytes) {

@@ -390,21 +390,17 @@ TEST(FusedLaunchers, KernelAttributesFitTheDevice) {
   const size_t optin = (size_t)DeviceAttribute(cudaDevAttrMaxSharedMemoryPerBlockOptin);
   std::printf("%-24s %9s %13s %13s %12s %11s\n", "kernel", "registers", "static smem",
               "dynamic limit", "local bytes", "max threads");
-  void (*const families[])(sqz_kernel_ref *) = {sqz_fused_stem_kernels, sqz_fused_fire_kernels,
-                                                sqz_fused_classifier_kernels};
+  sqz_kernel_ref kernels[SQZ_FUSED_KERNELS];
+  sqz_fused_kernels(kernels);
   size_t largest = 0;
-  for (auto family : families) {
-    sqz_kernel_ref kernels[SQZ_FUSED_FAMILY_KERNELS];
-    family(kernels);
-    for (const sqz_kernel_ref &k : kernels) {
-      cudaFuncAttributes a;
-      ASSERT_EQ(cudaFuncGetAttributes(&a, k.fn), cudaSuccess) << k.name;
-      std::printf("%-24s %9d %13zu %13d %12zu %11d\n", k.name, a.numRegs, a.sharedSizeBytes,
-                  a.maxDynamicSharedSizeBytes, a.localSizeBytes, a.maxThreadsPerBlock);
-      EXPECT_LE(a.sharedSizeBytes + (size_t)a.maxDynamicSharedSizeBytes, optin) << k.name;
-      EXPECT_GE(a.maxThreadsPerBlock, 128) << k.name;
-      largest = std::max(largest, (size_t)a.maxDynamicSharedSizeBytes);
-    }
+  for (const sqz_kernel_ref &k : kernels) {
+    cudaFuncAttributes a;
+    ASSERT_EQ(cudaFuncGetAttributes(&a, k.fn), cudaSuccess) << k.name;
+    std::printf("%-24s %9d %13zu %13d %12zu %11d\n", k.name, a.numRegs, a.sharedSizeBytes,
+                a.maxDynamicSharedSizeBytes, a.localSizeBytes, a.maxThreadsPerBlock);
+    EXPECT_LE(a.sharedSizeBytes + (size_t)a.maxDynamicSharedSizeBytes, optin) << k.name;
+    EXPECT_GE(a.maxThreadsPerBlock, 128) << k.name;
+    largest = std::max(largest, (size_t)a.maxDynamicSharedSizeBytes);
   }
   std::fflush(stdout);
   // v1.0's stem and the Fire modules' rings take more than the 48 KiB
